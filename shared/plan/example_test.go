@@ -1,0 +1,64 @@
+package plan_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/plan"
+)
+
+func Example() {
+	p, err := plan.Parse([]byte(`
+name: predict ramp
+target:
+  protocol: http
+  url: http://127.0.0.1:8501/v1/predict
+  body: '{"text": {{json .Text}}}'
+data:
+  texts: ["stocks rally", "team wins the final"]
+load:
+  model: open
+  start_rate: 0
+  stages:
+    - {duration: 10s, rate: 100}   # ramp 0 -> 100 req/s
+    - {duration: 20s, rate: 100}   # hold
+slice: 5s
+shards: 2
+`), "yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s := p.Schedule()
+	fmt.Println(p.Target.Method, p.Duration(), p.NumSlices(), "slices")
+	fmt.Println("rate at 5s:", s.RateAt(5*time.Second), "total:", s.Total())
+	for k := range 3 {
+		fmt.Printf("slice %d: %d intended (shard 0: %d, shard 1: %d)\n", k, s.SliceIntended(k, p.Slice.D()),
+			s.ShardSliceIntended(k, p.Slice.D(), 0, 2), s.ShardSliceIntended(k, p.Slice.D(), 1, 2))
+	}
+	bodies, _ := p.Target.RenderBodies([]string{`say "hi"`})
+	fmt.Println(string(bodies[0]))
+	// Output:
+	// POST 30s 6 slices
+	// rate at 5s: 50 total: 2500
+	// slice 0: 125 intended (shard 0: 63, shard 1: 62)
+	// slice 1: 375 intended (shard 0: 187, shard 1: 188)
+	// slice 2: 500 intended (shard 0: 250, shard 1: 250)
+	// {"text": "say \"hi\""}
+}
+
+func ExampleParse_invalid() {
+	_, err := plan.Parse([]byte(`{
+  "name": "bad",
+  "target": {"protocol": "http", "urll": "http://127.0.0.1:8501/"},
+  "data": {"texts": ["a"]},
+  "load": {"model": "open", "stages": [{"duration": 30, "rate": 10}, {"duration": "10s", "rate": -5}]}
+}`), "json")
+	fmt.Println(err)
+	// Output:
+	// invalid plan: 4 problems:
+	//   load.stages[0].duration: want a duration string like "30s"
+	//   target.urll: unknown field
+	//   target.url: required for protocol http
+	//   load.stages[1].rate: must be >= 0, got -5
+}
