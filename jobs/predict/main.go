@@ -1,0 +1,91 @@
+// Command predict is the sample system under test: a text classifier served
+// over REST and gRPC (see package predict). Configuration comes from
+// CICADA_PREDICT_* variables (predict.Config); CICADA_LOG_CONSOLE=true gives
+// human-readable logs, CICADA_LOG_LEVEL sets the level.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/kelseyhightower/envconfig"
+	"go.uber.org/zap"
+
+	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/predict"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := realMain(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "predict:", err)
+		os.Exit(1)
+	}
+}
+
+// onReady, when set by a test, receives the bound addresses ("" for a
+// disabled protocol) once both listeners are open.
+var onReady func(httpAddr, grpcAddr string)
+
+func realMain(ctx context.Context) error {
+	var cfg predict.Config
+	if err := envconfig.Process("CICADA_PREDICT", &cfg); err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	console := false
+	if v := os.Getenv("CICADA_LOG_CONSOLE"); v != "" {
+		var err error
+		if console, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("read config: CICADA_LOG_CONSOLE=%q: %w", v, err)
+		}
+	}
+	log, err := logging.New(console, os.Getenv("CICADA_LOG_LEVEL"))
+	if err != nil {
+		return err
+	}
+	defer log.Sync() // a failed flush of stderr has nowhere to be reported
+
+	var lc net.ListenConfig
+	var httpLn, grpcLn net.Listener
+	var httpAddr, grpcAddr string
+	if cfg.HTTPAddr != "" {
+		if httpLn, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen http on %s: %w", cfg.HTTPAddr, err)
+		}
+		httpAddr = httpLn.Addr().String()
+	}
+	if cfg.GRPCAddr != "" {
+		if grpcLn, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
+			if httpLn != nil {
+				httpLn.Close()
+			}
+			return fmt.Errorf("listen grpc on %s: %w", cfg.GRPCAddr, err)
+		}
+		grpcAddr = grpcLn.Addr().String()
+	}
+
+	srv := predict.NewServer(cfg, log)
+	log.Info("predict service ready",
+		zap.String("http_addr", httpAddr), zap.String("grpc_addr", grpcAddr),
+		zap.Duration("latency", cfg.Latency), zap.Duration("jitter", cfg.Jitter),
+		zap.Float64("error_ratio", cfg.ErrorRatio),
+		zap.Duration("stall_every", cfg.StallEvery), zap.Duration("stall_for", cfg.StallFor))
+	if onReady != nil {
+		onReady(httpAddr, grpcAddr)
+	}
+	if err := srv.Serve(ctx, httpLn, grpcLn); err != nil {
+		return err
+	}
+	log.Info("predict service stopped", zap.Int64("requests", srv.Requests()))
+	return nil
+}
