@@ -1,0 +1,616 @@
+// Package load generates one shard's share of a plan's load and measures it
+// into per-slice results.
+//
+// Open model: the shard's requests have intended send times fixed by the
+// plan's schedule (plan.Schedule), whatever the target does. A pool of
+// max_in_flight goroutines ("slots") claims requests in order; a slot that
+// claims a request whose time has already passed proves that every slot was
+// busy at that time, so the request is counted as dropped, never sent late.
+// Latency is measured from the intended send time, so a stalled target is
+// charged for the whole wait (no coordinated omission); service time is
+// measured from the actual send. When there are fewer connections than slots,
+// the wait for a connection is latency too.
+//
+// Closed model: each user sends, waits for the answer, thinks, repeats.
+// Latency then equals service time: that is the coordinated omission the
+// model cannot avoid, and the report says which model ran.
+//
+// Each slot records into its lane's recorder for the slice of the request's
+// intended time. Slots take requests in time order, so once every slot has
+// moved past slice k, slice k's last request has finished or timed out and
+// the slice is closed and handed to the sink.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/slice"
+)
+
+// Options configure the engine of one shard.
+type Options struct {
+	Plan  *plan.Plan
+	Texts []string // the data; nil loads it with Plan.Texts
+	RunID string
+	// Shard is this engine's shard, 0 ≤ Shard < Shards; Shards 0 means the
+	// plan's. Shard s sends global requests s, s+Shards, s+2·Shards, …
+	Shard, Shards int
+	// Start is the common start of slice 0 for every shard. Zero means
+	// shortly after Run is called, once connections are open.
+	Start time.Time
+	// FirstSlice resumes a shard: requests of earlier slices are not sent
+	// and those slices are not emitted.
+	FirstSlice int
+	// Writer names who measured, stored in each slice.
+	Writer string
+	// Sink receives each closed slice of this shard, in index order, from
+	// one goroutine. It may block; slots keep sending meanwhile.
+	Sink func(*slice.Result)
+}
+
+// Engine drives one shard. Create it with New, then call Run once.
+type Engine struct {
+	o        Options
+	p        *plan.Plan
+	sched    *plan.Schedule
+	proto    protocol
+	texts    int
+	sliceDur time.Duration
+	dur      time.Duration
+	nSlices  int
+	timeout  time.Duration
+	random   bool
+
+	stopAt atomic.Int64 // no request of a slice ≥ stopAt is sent
+
+	// Run state.
+	startMono int64     // CLOCK_MONOTONIC ns of slice 0's start
+	startWall time.Time // the same instant on the wall clock
+	lanes     []*lane
+	progress  []atomic.Int64 // per slot: the slot will never record below this slice
+	notify    chan struct{}
+}
+
+// dropGrace is how late a claimed request may be before it counts as
+// dropped. A slot that claims a request after its time proves all slots
+// were busy at that time; a few microseconds absorb the claim itself.
+const dropGrace = 20 * time.Microsecond
+
+// maxSleepChunk bounds one sleep so that a stop is noticed quickly.
+const maxSleepChunk = 50 * time.Millisecond
+
+// New validates the options, renders every request once and prepares the
+// protocol. It opens no connection yet.
+func New(o Options) (*Engine, error) {
+	p := o.Plan
+	if p == nil {
+		return nil, errors.New("load: no plan")
+	}
+	if o.Shards == 0 {
+		o.Shards = p.Shards
+	}
+	if o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards {
+		return nil, fmt.Errorf("load: shard %d of %d is out of range", o.Shard, o.Shards)
+	}
+	if o.Texts == nil {
+		texts, err := p.Texts()
+		if err != nil {
+			return nil, fmt.Errorf("load data: %w", err)
+		}
+		o.Texts = texts
+	}
+	if len(o.Texts) == 0 {
+		return nil, errors.New("load: the plan's data has no texts")
+	}
+	e := &Engine{
+		o:        o,
+		p:        p,
+		sched:    p.Schedule(),
+		texts:    len(o.Texts),
+		sliceDur: p.SliceDuration(),
+		dur:      p.Duration(),
+		nSlices:  p.NumSlices(),
+		timeout:  p.Target.Timeout.D(),
+		random:   p.Data.Order == plan.OrderRandom,
+	}
+	if e.timeout <= 0 {
+		e.timeout = plan.DefaultTimeout
+	}
+	if o.FirstSlice < 0 || o.FirstSlice > e.nSlices {
+		return nil, fmt.Errorf("load: first slice %d is outside the plan's %d slices", o.FirstSlice, e.nSlices)
+	}
+	e.stopAt.Store(int64(e.nSlices))
+	conns := max(p.Target.Connections, 1)
+	pr, err := newProtocol(&p.Target, o.Texts, conns)
+	if err != nil {
+		return nil, err
+	}
+	e.proto = pr
+	return e, nil
+}
+
+// StopAt stops the shard at the start of slice k: no request intended in
+// slice k or later is sent, requests in flight finish, and slices before k
+// are still emitted. Safe to call from any goroutine, any number of times;
+// the lowest k wins.
+func (e *Engine) StopAt(k int) {
+	for {
+		cur := e.stopAt.Load()
+		if int64(k) >= cur || e.stopAt.CompareAndSwap(cur, int64(k)) {
+			return
+		}
+	}
+}
+
+// SliceAt returns the slice that the wall-clock time t falls in, relative to
+// the run's start (negative before it).
+func (e *Engine) SliceAt(t time.Time) int {
+	d := t.Sub(e.o.Start)
+	if d < 0 {
+		return -1
+	}
+	return int(d / e.sliceDur)
+}
+
+// Start returns the common start of slice 0, known once Run has begun.
+func (e *Engine) Start() time.Time { return e.o.Start }
+
+// Run sends the shard's load and emits its slices to the sink. It returns
+// when the schedule is over (or StopAt's slice is reached) and every slice
+// has been emitted, or when ctx ends: then no new request is sent, requests
+// in flight finish, and only slices closed before are emitted.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.proto.close()
+	if e.o.Start.IsZero() {
+		e.o.Start = time.Now().Add(200 * time.Millisecond)
+	}
+	e.startWall = e.o.Start
+	e.startMono = monoNow() + int64(time.Until(e.o.Start))
+
+	// A stopped context stops the shard at the current slice.
+	stop := context.AfterFunc(ctx, func() { e.StopAt(max(e.SliceAt(time.Now()), 0)) })
+	defer stop()
+
+	var slots int
+	switch e.p.Load.Model {
+	case plan.ModelOpen:
+		slots = max(e.p.Load.MaxInFlight, 1)
+	case plan.ModelClosed:
+		slots = e.maxShardUsers()
+	default:
+		return fmt.Errorf("load.model: unknown %q", e.p.Load.Model)
+	}
+	e.setupLanes(slots)
+	conns := e.openConns(slots)
+	defer func() {
+		for _, c := range conns {
+			c.closeConn()
+		}
+	}()
+	var pool chan conn
+	if !e.proto.shared() && slots > len(conns) {
+		pool = make(chan conn, len(conns))
+		for _, c := range conns {
+			pool <- c
+		}
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.collect(slots)
+	}()
+
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	next.Store(e.sched.ShardCountBefore(time.Duration(e.o.FirstSlice)*e.sliceDur, e.o.Shard, e.o.Shards))
+	for i := range slots {
+		s := &slot{e: e, id: i, lane: e.lanes[i%len(e.lanes)], pool: pool}
+		if pool == nil {
+			s.c = conns[i%len(conns)]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer e.finish(s.id)
+			sl, err := newSleeper()
+			if err != nil {
+				s.lane.sampleErr(e.o.FirstSlice, fmt.Sprintf("timer: %v", err))
+				return
+			}
+			defer sl.close()
+			s.sleep = sl
+			if e.p.Load.Model == plan.ModelOpen {
+				s.runOpen(&next)
+			} else {
+				s.runClosed()
+			}
+		}()
+	}
+	wg.Wait()
+	<-done
+	return ctx.Err()
+}
+
+// openConns opens the connections before the start, so that the first
+// requests do not pay for a handshake. A connection that fails now is
+// retried by its first request, which then records the failure.
+func (e *Engine) openConns(slots int) []conn {
+	n := max(e.p.Target.Connections, 1)
+	if !e.proto.shared() {
+		n = min(n, slots) // more connections than slots would sit idle
+	}
+	conns := make([]conn, n)
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(min(e.timeout, max(time.Until(e.o.Start), 100*time.Millisecond)))
+	for i := range conns {
+		conns[i] = e.proto.newConn()
+		if h, ok := conns[i].(*http1Conn); ok {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = h.dial(deadline)
+			}()
+		}
+	}
+	if g, ok := e.proto.(*grpcProto); ok {
+		g.waitReady(deadline)
+	}
+	wg.Wait()
+	return conns
+}
+
+// maxShardUsers is the most users this shard ever runs.
+func (e *Engine) maxShardUsers() int {
+	most := 0
+	var t time.Duration
+	for _, st := range e.p.Load.Stages {
+		most = max(most, e.sched.ShardUsersAt(t, e.o.Shard, e.o.Shards))
+		t += st.Duration.D()
+		most = max(most, e.sched.ShardUsersAt(t-1, e.o.Shard, e.o.Shards))
+	}
+	return max(most, 1)
+}
+
+// textIndex picks the data text of global request g.
+func (e *Engine) textIndex(g int64) int {
+	if e.random {
+		return int(splitmix(uint64(g)) % uint64(e.texts))
+	}
+	return int(g % int64(e.texts))
+}
+
+// splitmix is a fast, well-mixed hash, so that "random" order is the same
+// for a resumed shard as for the original one.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// sliceOf returns the slice of an offset from the start.
+func (e *Engine) sliceOf(off time.Duration) int { return int(off / e.sliceDur) }
+
+// slot is one in-flight request's worth of sending: a goroutine, its timer,
+// and a connection of its own or from the pool.
+type slot struct {
+	e     *Engine
+	id    int
+	lane  *lane
+	c     conn      // own connection, when there is no pool
+	pool  chan conn // shared connections, when slots outnumber them
+	sleep *sleeper
+	wait  *time.Timer
+	cur   int // slice currently recorded into
+}
+
+// advance moves the slot to slice k, telling the collector that it will
+// never record below k again.
+func (s *slot) advance(k int) {
+	if k > s.cur {
+		s.cur = k
+		s.e.progress[s.id].Store(int64(k))
+		select {
+		case s.e.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sleepUntil sleeps until mono, in chunks, and reports false if the shard
+// was stopped at or before slice k meanwhile.
+func (s *slot) sleepUntil(mono int64, k int) bool {
+	for {
+		if int64(k) >= s.e.stopAt.Load() {
+			return false
+		}
+		now := monoNow()
+		if now >= mono {
+			return true
+		}
+		s.sleep.until(min(mono, now+int64(maxSleepChunk)))
+	}
+}
+
+func (s *slot) runOpen(next *atomic.Int64) {
+	e := s.e
+	s.cur = e.o.FirstSlice
+	last := e.sched.ShardCountBefore(e.dur, e.o.Shard, e.o.Shards)
+	grace := int64(dropGrace)
+	for {
+		j := next.Add(1) - 1
+		if j >= last {
+			return
+		}
+		off := e.sched.ShardArrival(j, e.o.Shard, e.o.Shards)
+		k := e.sliceOf(off)
+		if int64(k) >= e.stopAt.Load() {
+			return
+		}
+		s.advance(k)
+		intended := e.startMono + int64(off)
+		if monoNow() > intended+grace {
+			s.lane.drop(k)
+			continue
+		}
+		if !s.sleepUntil(intended, k) {
+			return
+		}
+		s.send(k, j*int64(e.o.Shards)+int64(e.o.Shard), intended)
+	}
+}
+
+// send sends the request of global number g and records it in slice k.
+func (s *slot) send(k int, g, intended int64) {
+	e := s.e
+	c := s.c
+	if c == nil {
+		var ok bool
+		if c, ok = s.acquire(intended); !ok {
+			// No connection freed up within the timeout. The request held
+			// an in-flight slot all along, so it counts as a timeout.
+			now := monoNow()
+			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, time.Duration(now-intended), "no free connection within the timeout")
+			return
+		}
+		defer func() { s.pool <- c }()
+	}
+	sendAt := monoNow()
+	deadline := e.startWall.Add(time.Duration(sendAt - e.startMono + int64(e.timeout)))
+	r := c.do(e.textIndex(g), deadline)
+	end := monoNow()
+	msg := ""
+	if r.err != nil {
+		msg = errString(r.err)
+	}
+	s.lane.record(k, r.outcome, r.ok, time.Duration(end-intended), time.Duration(end-sendAt), r.sent, r.recv, time.Duration(sendAt-intended), msg)
+}
+
+// errString renders an error for a sample message; it is called only for
+// failed requests, and the lane keeps a few.
+func errString(err error) string { return err.Error() }
+
+// acquire waits for a pooled connection until the request's timeout.
+func (s *slot) acquire(intended int64) (conn, bool) {
+	select {
+	case c := <-s.pool:
+		return c, true
+	default:
+	}
+	left := time.Duration(intended + int64(s.e.timeout) - monoNow())
+	if left <= 0 {
+		return nil, false
+	}
+	if s.wait == nil {
+		s.wait = time.NewTimer(left)
+	} else {
+		s.wait.Reset(left)
+	}
+	select {
+	case c := <-s.pool:
+		s.wait.Stop()
+		return c, true
+	case <-s.wait.C:
+		return nil, false
+	}
+}
+
+// runClosed is one user: send, wait, think, repeat, while the stage's user
+// count includes this user.
+func (s *slot) runClosed() {
+	e := s.e
+	s.cur = e.o.FirstSlice
+	think := e.p.Load.ThinkTime.D()
+	// Users pick texts in turn: user i's j-th request is global number
+	// (j·users + i)·shards + shard.
+	users := int64(len(e.progress))
+	var j int64
+	for {
+		now := monoNow()
+		off := time.Duration(now - e.startMono)
+		if off < time.Duration(e.o.FirstSlice)*e.sliceDur {
+			off = time.Duration(e.o.FirstSlice) * e.sliceDur
+			if !s.sleepUntil(e.startMono+int64(off), e.o.FirstSlice) {
+				return
+			}
+			continue
+		}
+		if off >= e.dur {
+			return
+		}
+		k := e.sliceOf(off)
+		if int64(k) >= e.stopAt.Load() {
+			return
+		}
+		s.advance(k)
+		if e.sched.ShardUsersAt(off, e.o.Shard, e.o.Shards) <= s.id {
+			// Not active now: look again shortly, and at the next slice.
+			wake := min(e.startMono+int64(time.Duration(k+1)*e.sliceDur), now+int64(10*time.Millisecond))
+			if !s.sleepUntil(wake, k) {
+				return
+			}
+			continue
+		}
+		s.send(k, (j*users+int64(s.id))*int64(e.o.Shards)+int64(e.o.Shard), now)
+		j++
+		if think > 0 && !s.sleepUntil(monoNow()+int64(think), k) {
+			return
+		}
+	}
+}
+
+// finish marks a slot as done with every slice.
+func (e *Engine) finish(id int) {
+	e.progress[id].Store(math.MaxInt64)
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) setupLanes(slots int) {
+	n := min(slots, maxLanes)
+	e.lanes = make([]*lane, n)
+	for i := range e.lanes {
+		e.lanes[i] = &lane{}
+	}
+	e.progress = make([]atomic.Int64, slots)
+	for i := range e.progress {
+		e.progress[i].Store(int64(e.o.FirstSlice))
+	}
+	e.notify = make(chan struct{}, 1)
+}
+
+// collect emits slices in order as soon as every slot has moved past them.
+func (e *Engine) collect(slots int) {
+	next := e.o.FirstSlice
+	for {
+		low := int64(math.MaxInt64)
+		for i := range e.progress {
+			low = min(low, e.progress[i].Load())
+		}
+		end := min(low, e.stopAt.Load(), int64(e.nSlices))
+		for ; int64(next) < end; next++ {
+			e.emit(next)
+		}
+		if low == math.MaxInt64 {
+			return // every slot is done
+		}
+		<-e.notify
+	}
+}
+
+// emit folds every lane's recorder of slice k into one result.
+func (e *Engine) emit(k int) {
+	start := e.startWall.Add(time.Duration(k) * e.sliceDur)
+	end := e.startWall.Add(min(time.Duration(k+1)*e.sliceDur, e.dur))
+	r := slice.NewResult(e.o.RunID, e.o.Shard, k, start, end)
+	r.Writer = e.o.Writer
+	r.ShardsReporting = 1
+	for _, l := range e.lanes {
+		l.take(k, r)
+	}
+	if e.o.Sink != nil {
+		e.o.Sink(r)
+	}
+}
+
+// maxLanes bounds the recorders per shard: each holds two dense histograms
+// (about 280 KB), so thousands of slots cannot each have their own.
+const maxLanes = 16
+
+// lane is a recorder set shared by a few slots, one recorder per open slice.
+// Its mutex is uncontended in the common case (a lane per slot up to
+// maxLanes), and taken only briefly by the collector.
+type lane struct {
+	mu       sync.Mutex
+	recs     []laneRec
+	lastK    int
+	last     *laneRec
+	spare    []*slice.Recorder
+	_padding [64]byte // keep lanes on separate cache lines
+}
+
+type laneRec struct {
+	k       int
+	rec     *slice.Recorder
+	samples int
+}
+
+// get returns the recorder of slice k; the caller holds l.mu.
+func (l *lane) get(k int) *laneRec {
+	if l.last != nil && l.lastK == k {
+		return l.last
+	}
+	for i := range l.recs {
+		if l.recs[i].k == k {
+			l.last, l.lastK = &l.recs[i], k
+			return l.last
+		}
+	}
+	var rec *slice.Recorder
+	if n := len(l.spare); n > 0 {
+		rec, l.spare = l.spare[n-1], l.spare[:n-1]
+	} else {
+		rec = slice.NewRecorder()
+	}
+	l.recs = append(l.recs, laneRec{k: k, rec: rec})
+	l.last, l.lastK = &l.recs[len(l.recs)-1], k
+	return l.last
+}
+
+func (l *lane) drop(k int) {
+	l.mu.Lock()
+	r := l.get(k).rec
+	r.Intend(1)
+	r.Drop(1)
+	l.mu.Unlock()
+}
+
+// maxLaneSamples bounds error messages rendered per lane and slice: err.Error
+// allocates, and a dead target fails every request.
+const maxLaneSamples = slice.MaxSampleErrors
+
+func (l *lane) record(k int, outcome string, ok bool, latency, service time.Duration, sent, recv int64, lateness time.Duration, msg string) {
+	l.mu.Lock()
+	lr := l.get(k)
+	lr.rec.Intend(1)
+	lr.rec.Record(outcome, ok, latency, service, sent, recv, lateness)
+	if msg != "" && lr.samples < maxLaneSamples {
+		lr.samples++
+		lr.rec.SampleError(msg)
+	}
+	l.mu.Unlock()
+}
+
+func (l *lane) sampleErr(k int, msg string) {
+	l.mu.Lock()
+	l.get(k).rec.SampleError(msg)
+	l.mu.Unlock()
+}
+
+// take moves slice k's recorder into r and keeps the recorder for reuse.
+func (l *lane) take(k int, r *slice.Result) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.recs {
+		if l.recs[i].k != k {
+			continue
+		}
+		rec := l.recs[i].rec
+		r.AddRecorder(rec)
+		rec.Reset()
+		l.spare = append(l.spare, rec)
+		l.recs = append(l.recs[:i], l.recs[i+1:]...)
+		l.last = nil
+		return
+	}
+}

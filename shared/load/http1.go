@@ -1,0 +1,321 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var errEOF = io.EOF
+
+// errProtocol marks a response cicada could not parse.
+var errProtocol = errors.New("malformed HTTP response")
+
+// http1 is a lean HTTP/1.1 keep-alive client for plain http:// targets.
+// Every request is serialized once, before the run, so sending one is a
+// single write of ready bytes: no header building, no allocation and, unlike
+// net/http, one TCP segment per request. Each conn is driven by one goroutine
+// at a time, so the wait for a free connection is visible to the engine and
+// counted as latency rather than hidden inside a client pool.
+type http1 struct {
+	addr    string
+	reqs    [][]byte // one fully serialized request per data text
+	head    bool     // HEAD responses carry no body
+	dialer  net.Dialer
+	raw     bool
+	outcome *statusTable
+}
+
+// newHTTP1 serializes one request per body.
+func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]byte, expect []int) (*http1, error) {
+	host := u.Host
+	addr := host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	path := u.RequestURI()
+	var hdr bytes.Buffer
+	fmt.Fprintf(&hdr, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, host)
+	has := func(name string) bool {
+		for k := range headers {
+			if strings.EqualFold(k, name) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("User-Agent") {
+		hdr.WriteString("User-Agent: cicada\r\n")
+	}
+	if !has("Content-Type") && len(bodies) > 0 && len(bodies[0]) > 0 {
+		hdr.WriteString("Content-Type: application/json\r\n")
+	}
+	for _, k := range sortedKeys(headers) {
+		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Host") || strings.EqualFold(k, "Connection") {
+			return nil, fmt.Errorf("header %q is set by cicada", k)
+		}
+		if strings.ContainsAny(k+headers[k], "\r\n") {
+			return nil, fmt.Errorf("header %q: contains a line break", k)
+		}
+		fmt.Fprintf(&hdr, "%s: %s\r\n", k, headers[k])
+	}
+	h := &http1{addr: addr, head: method == "HEAD", raw: true, outcome: newStatusTable(expect)}
+	h.dialer.KeepAlive = 30 * time.Second
+	if len(bodies) == 0 {
+		bodies = [][]byte{nil}
+	}
+	for _, b := range bodies {
+		req := make([]byte, 0, hdr.Len()+len(b)+32)
+		req = append(req, hdr.Bytes()...)
+		if len(b) > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+			req = append(req, "Content-Length: "...)
+			req = strconv.AppendInt(req, int64(len(b)), 10)
+			req = append(req, "\r\n"...)
+		}
+		req = append(req, "\r\n"...)
+		req = append(req, b...)
+		h.reqs = append(h.reqs, req)
+	}
+	return h, nil
+}
+
+func (h *http1) numRequests() int { return len(h.reqs) }
+func (h *http1) shared() bool     { return false }
+func (h *http1) close() error     { return nil }
+
+func (h *http1) newConn() conn {
+	return &http1Conn{h: h}
+}
+
+type http1Conn struct {
+	h      *http1
+	c      net.Conn
+	br     *bufio.Reader
+	reused bool // at least one response was read on c
+}
+
+func (c *http1Conn) closeConn() {
+	if c.c != nil {
+		c.c.Close()
+		c.c = nil
+	}
+}
+
+func (c *http1Conn) dial(deadline time.Time) error {
+	d := c.h.dialer
+	d.Deadline = deadline
+	nc, err := d.Dial("tcp", c.h.addr)
+	if err != nil {
+		return err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	if c.h.raw {
+		nc = wrapRaw(nc)
+	}
+	c.c = nc
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(nc, 16<<10)
+	} else {
+		c.br.Reset(nc)
+	}
+	c.reused = false
+	return nil
+}
+
+// do sends request i and reads its response, reconnecting when needed.
+func (c *http1Conn) do(i int, deadline time.Time) result {
+	req := c.h.reqs[i%len(c.h.reqs)]
+	for attempt := 0; ; attempt++ {
+		if c.c == nil {
+			if err := c.dial(deadline); err != nil {
+				return result{outcome: classifyDial(err), err: err}
+			}
+		}
+		if err := c.c.SetDeadline(deadline); err != nil {
+			c.closeConn()
+			return result{outcome: outcomeIO, err: err}
+		}
+		reused := c.reused
+		if _, err := c.c.Write(req); err != nil {
+			c.closeConn()
+			if reused && attempt == 0 {
+				continue // the server closed the idle connection: retry once on a new one
+			}
+			return result{outcome: classifyIO(err), err: err, sent: int64(len(req))}
+		}
+		code, n, keep, err := c.readResponse()
+		if err != nil {
+			c.closeConn()
+			if reused && attempt == 0 && n == 0 && !isTimeout(err) {
+				continue // stale keep-alive connection, nothing answered: retry once
+			}
+			return result{outcome: classifyIO(err), err: err, sent: int64(len(req)), recv: n}
+		}
+		c.reused = true
+		if !keep {
+			c.closeConn()
+		}
+		return result{outcome: c.h.outcome.key(code), ok: c.h.outcome.ok(code), sent: int64(len(req)), recv: n, status: code}
+	}
+}
+
+// readResponse reads one response and discards its body. It returns the
+// status, the bytes read, and whether the connection can be reused.
+func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
+	br := c.br
+	for {
+		line, err := br.ReadSlice('\n')
+		n += int64(len(line))
+		if err != nil {
+			return 0, n, false, noEOF(err, n)
+		}
+		// "HTTP/1.1 200 OK\r\n"
+		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+			return 0, n, false, errProtocol
+		}
+		code = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+		if code < 100 || code > 599 || line[9] < '0' || line[9] > '9' || line[10] < '0' || line[10] > '9' || line[11] < '0' || line[11] > '9' {
+			return 0, n, false, errProtocol
+		}
+		keep = line[7] == '1' // HTTP/1.1 keeps alive by default, 1.0 does not
+		clen, chunked := int64(-1), false
+		for {
+			h, err := br.ReadSlice('\n')
+			n += int64(len(h))
+			if err != nil {
+				return 0, n, false, noEOF(err, n)
+			}
+			if len(h) <= 2 {
+				break // blank line ends the headers
+			}
+			colon := bytes.IndexByte(h, ':')
+			if colon <= 0 {
+				return 0, n, false, errProtocol
+			}
+			name, val := h[:colon], bytes.TrimSpace(h[colon+1:])
+			switch {
+			case asciiEqualFold(name, "content-length"):
+				v, perr := strconv.ParseInt(string(val), 10, 64) // no allocation: the compiler elides it
+				if perr != nil || v < 0 {
+					return 0, n, false, errProtocol
+				}
+				clen = v
+			case asciiEqualFold(name, "transfer-encoding"):
+				chunked = asciiContainsFold(val, "chunked")
+			case asciiEqualFold(name, "connection"):
+				if asciiContainsFold(val, "close") {
+					keep = false
+				} else if asciiContainsFold(val, "keep-alive") {
+					keep = true
+				}
+			}
+		}
+		if code >= 100 && code < 200 {
+			continue // interim response (100 Continue): the real one follows
+		}
+		switch {
+		case c.h.head || code == 204 || code == 304:
+		case chunked:
+			m, err := discardChunked(br)
+			n += m
+			if err != nil {
+				return 0, n, false, err
+			}
+		case clen >= 0:
+			m, err := br.Discard(int(clen))
+			n += int64(m)
+			if err != nil {
+				return 0, n, false, noEOF(err, n)
+			}
+		default: // body runs to the end of the connection
+			m, err := io.Copy(io.Discard, br)
+			n += m
+			if err != nil {
+				return 0, n, false, err
+			}
+			keep = false
+		}
+		return code, n, keep, nil
+	}
+}
+
+func discardChunked(br *bufio.Reader) (int64, error) {
+	var n int64
+	for {
+		line, err := br.ReadSlice('\n')
+		n += int64(len(line))
+		if err != nil {
+			return n, noEOF(err, n)
+		}
+		line = bytes.TrimSpace(line)
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		size, err := strconv.ParseInt(string(line), 16, 64)
+		if err != nil || size < 0 {
+			return n, errProtocol
+		}
+		if size == 0 { // trailers until a blank line
+			for {
+				t, err := br.ReadSlice('\n')
+				n += int64(len(t))
+				if err != nil {
+					return n, noEOF(err, n)
+				}
+				if len(t) <= 2 {
+					return n, nil
+				}
+			}
+		}
+		m, err := br.Discard(int(size) + 2) // chunk and its CRLF
+		n += int64(m)
+		if err != nil {
+			return n, noEOF(err, n)
+		}
+	}
+}
+
+// noEOF turns an EOF in the middle of a response into ErrUnexpectedEOF.
+func noEOF(err error, n int64) error {
+	if err == io.EOF && n > 0 {
+		return io.ErrUnexpectedEOF
+	}
+	if err == bufio.ErrBufferFull {
+		return errProtocol // a header line longer than the buffer
+	}
+	return err
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiContainsFold(b []byte, lower string) bool {
+	for i := 0; i+len(lower) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,91 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// httpStd drives https:// targets with net/http, which negotiates HTTP/2
+// by ALPN where the target speaks it. It costs more CPU per request than
+// http1 (PERF-NOTES.md), which is why plain http:// does not use it.
+type httpStd struct {
+	client  *http.Client
+	url     string
+	method  string
+	headers http.Header
+	bodies  [][]byte
+	outcome *statusTable
+}
+
+func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, insecureTLS bool) *httpStd {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return wrapRaw(c), nil
+		},
+		MaxConnsPerHost:     conns,
+		MaxIdleConnsPerHost: conns,
+		ForceAttemptHTTP2:   true,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecureTLS}, //nolint:gosec // opt-in for self-signed test targets
+	}
+	h := &httpStd{client: &http.Client{Transport: tr}, url: url, method: method, headers: http.Header{}, bodies: bodies, outcome: newStatusTable(expect)}
+	for k, v := range headers {
+		h.headers.Set(k, v)
+	}
+	if h.headers.Get("User-Agent") == "" {
+		h.headers.Set("User-Agent", "cicada")
+	}
+	if len(bodies) > 0 && len(bodies[0]) > 0 && h.headers.Get("Content-Type") == "" {
+		h.headers.Set("Content-Type", "application/json")
+	}
+	if len(h.bodies) == 0 {
+		h.bodies = [][]byte{nil}
+	}
+	return h
+}
+
+func (h *httpStd) numRequests() int { return len(h.bodies) }
+func (h *httpStd) shared() bool     { return true } // the Transport pools and multiplexes
+func (h *httpStd) close() error {
+	h.client.CloseIdleConnections()
+	return nil
+}
+func (h *httpStd) newConn() conn { return stdConn{h} }
+
+// stdConn adapts the shared client to one goroutine's conn.
+type stdConn struct{ h *httpStd }
+
+func (c stdConn) closeConn() {}
+
+func (c stdConn) do(i int, deadline time.Time) result { return c.h.do(i, deadline) }
+
+func (h *httpStd) do(i int, deadline time.Time) result {
+	body := h.bodies[i%len(h.bodies)]
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// A *bytes.Reader lets net/http send headers and body in one write.
+	req, err := http.NewRequestWithContext(ctx, h.method, h.url, bytes.NewReader(body))
+	if err != nil {
+		return result{outcome: outcomeIO, err: err}
+	}
+	req.Header = h.headers
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return result{outcome: classifyIO(err), err: err, sent: int64(len(body))}
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return result{outcome: classifyIO(err), err: err, sent: int64(len(body)), recv: n}
+	}
+	return result{outcome: h.outcome.key(resp.StatusCode), ok: h.outcome.ok(resp.StatusCode), sent: int64(len(body)), recv: n, status: resp.StatusCode}
+}

@@ -1,0 +1,103 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"syscall"
+)
+
+// Outcome keys for failures that never produced a protocol status. They are
+// data in the slice, never an abort.
+const (
+	outcomeTimeout  = "error:timeout"  // no answer before the request's timeout
+	outcomeConnect  = "error:connect"  // could not open a connection
+	outcomeReset    = "error:reset"    // the peer reset or closed the connection mid-request
+	outcomeProtocol = "error:protocol" // the answer was not valid HTTP
+	outcomeIO       = "error:io"       // any other transport error
+	outcomeCanceled = "error:canceled" // the run stopped while the request was in flight
+)
+
+// result is what one request produced.
+type result struct {
+	outcome    string // e.g. "http:200", "grpc:OK", "error:timeout"
+	ok         bool
+	sent, recv int64 // bytes
+	status     int
+	err        error // for a sample message; nil when the outcome says it all
+}
+
+// statusTable maps HTTP status codes to outcome keys and success, built
+// once so that a request allocates no string.
+type statusTable struct {
+	keys [600]string
+	good [600]bool
+}
+
+func newStatusTable(expect []int) *statusTable {
+	t := &statusTable{}
+	for c := 100; c < 600; c++ {
+		t.keys[c] = "http:" + strconv.Itoa(c)
+		t.good[c] = len(expect) == 0 && c >= 200 && c < 300
+	}
+	for _, c := range expect {
+		if c >= 100 && c < 600 {
+			t.good[c] = true
+		}
+	}
+	return t
+}
+
+func (t *statusTable) key(code int) string {
+	if code < 100 || code >= 600 {
+		return outcomeProtocol
+	}
+	return t.keys[code]
+}
+
+func (t *statusTable) ok(code int) bool { return code >= 100 && code < 600 && t.good[code] }
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func classifyDial(err error) string {
+	if isTimeout(err) {
+		return outcomeTimeout
+	}
+	return outcomeConnect
+}
+
+func classifyIO(err error) string {
+	switch {
+	case isTimeout(err):
+		return outcomeTimeout
+	case errors.Is(err, errProtocol):
+		return outcomeProtocol
+	case errors.Is(err, context.Canceled):
+		return outcomeCanceled
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return outcomeReset
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return outcomeConnect
+	}
+	return outcomeIO
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,84 @@
+package load
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	"github.com/cicadaload/cicada/shared/plan"
+)
+
+// protocol opens connections to one target. Protocols know nothing of
+// pacing: the engine decides when a request goes, a conn only sends it.
+type protocol interface {
+	// newConn returns a connection for one goroutine. For a shared
+	// protocol, several goroutines may hold conns backed by one channel.
+	newConn() conn
+	// shared reports whether one conn serves many requests at once
+	// (gRPC and HTTP/2 multiplex; HTTP/1.1 does not).
+	shared() bool
+	// numRequests is the number of pre-built requests; request i uses
+	// i modulo that.
+	numRequests() int
+	close() error
+}
+
+// conn sends requests. It is used by one goroutine at a time.
+type conn interface {
+	// do sends pre-built request i and waits for its answer until deadline.
+	// It never panics and returns failures as outcomes.
+	do(i int, deadline time.Time) result
+	closeConn()
+}
+
+// predictMethod is the bundled Predict service, whose request type cicada
+// knows without reflection.
+const predictMethod = "/cicada.v1.Predictor/Predict"
+
+// newProtocol builds the target's requests from the texts, once, and opens
+// the protocol.
+func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
+	bodies, err := t.RenderBodies(texts)
+	if err != nil {
+		return nil, fmt.Errorf("render requests: %w", err)
+	}
+	switch t.Protocol {
+	case plan.ProtocolHTTP:
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			return nil, fmt.Errorf("target.url: %w", err)
+		}
+		switch u.Scheme {
+		case "http":
+			return newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
+		case "https":
+			return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false), nil
+		}
+		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
+	case plan.ProtocolGRPC:
+		method := t.Method
+		if !strings.HasPrefix(method, "/") {
+			method = "/" + method
+		}
+		if method != predictMethod {
+			return nil, fmt.Errorf("target.method: %s: only %s is supported so far", method, predictMethod)
+		}
+		reqs := make([][]byte, len(bodies))
+		for i, b := range bodies {
+			var m cicadav1.PredictRequest
+			if err := protojson.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("target.request for text %d: %w", i, err)
+			}
+			if reqs[i], err = proto.Marshal(&m); err != nil {
+				return nil, fmt.Errorf("encode request %d: %w", i, err)
+			}
+		}
+		return newGRPC(t.Address, method, t.Headers, reqs, conns)
+	}
+	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
+}
