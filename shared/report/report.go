@@ -1,0 +1,268 @@
+// Package report builds a run's report (report.json) from its slice results:
+// per-slice rows merged across shards, and a summary merged over the whole run.
+//
+// The JSON field names are the report's spine: later versions add fields,
+// never rename or reorder them. Output is deterministic: the same slice results
+// in any order give byte-identical JSON.
+package report
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/slice"
+)
+
+// Status values of a report.
+const (
+	StatusCompleted  = "completed"
+	StatusCancelled  = "cancelled"
+	StatusFailed     = "failed"
+	StatusIncomplete = "incomplete"
+)
+
+// Input is what a report is built from.
+type Input struct {
+	RunID, PlanName string
+	// Status is one of the Status constants, decided by the caller.
+	Status string
+	// Start and End bound the run; slice k starts at Start + k*SliceDuration.
+	Start, End    time.Time
+	SliceDuration time.Duration
+	// PlanDuration is the plan's total duration, so that the last slice's rate
+	// is computed over its actual, possibly partial, length. Zero means every
+	// slice is SliceDuration long.
+	PlanDuration time.Duration
+	// Shards is the number of shards the plan asked for.
+	Shards int
+	// NumSlices is the number of slices the plan has; rows are emitted for
+	// every slice up to it, so slices nobody reported show as gaps. Zero means
+	// up to the highest index reported (or len(PlannedIntended)).
+	NumSlices int
+	// PlannedIntended, if set, is the schedule's intended request count per
+	// slice index (open model), the basis of planned_rps. When nil, planned_rps
+	// is derived from the reported Intended counters, which in the open model
+	// are the schedule's counts for the shards that reported.
+	PlannedIntended []int64
+	// Slices holds one result per shard per slice, in any order. Nil entries
+	// are skipped; a (shard, index) pair given twice is counted once (the
+	// result with the most completed requests), since each slice object is
+	// written once.
+	Slices []*slice.Result
+}
+
+// Report is report.json.
+type Report struct {
+	RunID        string     `json:"run_id"`
+	PlanName     string     `json:"plan_name"`
+	Status       string     `json:"status"`
+	Start        time.Time  `json:"start"`
+	End          time.Time  `json:"end"`
+	SliceSeconds float64    `json:"slice_seconds"`
+	Shards       int        `json:"shards"`
+	Summary      Summary    `json:"summary"`
+	Slices       []SliceRow `json:"slices"`
+
+	// Total is every slice result of the run merged, for callers that need
+	// more than the summary (other percentiles, the histograms themselves).
+	Total *slice.Result `json:"-"`
+	// SliceResults holds each row's merged result, nil for a slice nobody
+	// reported; SliceResults[i] belongs to Slices[i].
+	SliceResults []*slice.Result `json:"-"`
+}
+
+// Summary is the whole run's figures.
+type Summary struct {
+	Intended  int64 `json:"intended"`
+	Sent      int64 `json:"sent"`
+	Completed int64 `json:"completed"`
+	Dropped   int64 `json:"dropped"`
+	Errors    int64 `json:"errors"`
+	// ErrorRate is Errors / Completed, 0 when nothing completed.
+	ErrorRate float64 `json:"error_rate"`
+	// RPS is completed requests per second of the run (End - Start).
+	RPS       float64           `json:"rps"`
+	LatencyMS slice.Percentiles `json:"latency_ms"`
+	ServiceMS slice.Percentiles `json:"service_ms"`
+	Outcomes  map[string]int64  `json:"outcomes"`
+	// PlannedRPS is the schedule's intended requests per second of the plan.
+	PlannedRPS float64 `json:"planned_rps"`
+	// MaxLatenessMS is how late, at worst, a request was sent after its
+	// intended time: a large value means the generator, not the target, lagged.
+	MaxLatenessMS float64  `json:"max_lateness_ms"`
+	SampleErrors  []string `json:"sample_errors"`
+}
+
+// SliceRow is one time slice merged across shards.
+type SliceRow struct {
+	Index     int       `json:"index"`
+	Start     time.Time `json:"start"`
+	Intended  int64     `json:"intended"`
+	Completed int64     `json:"completed"`
+	Dropped   int64     `json:"dropped"`
+	Errors    int64     `json:"errors"`
+	// RPS is completed requests per second of the slice's actual length.
+	RPS       float64           `json:"rps"`
+	LatencyMS slice.Percentiles `json:"latency_ms"`
+	// ShardsReporting is the number of distinct shards that reported the
+	// slice; fewer than the plan's shards means a gap.
+	ShardsReporting int `json:"shards_reporting"`
+	// PlannedRPS is the schedule's intended requests per second of the slice.
+	PlannedRPS float64 `json:"planned_rps"`
+}
+
+// Build merges the slice results per slice index across shards and over the
+// whole run. It does not modify in.Slices.
+func Build(in Input) *Report {
+	results := dedupe(in.Slices)
+
+	n := max(in.NumSlices, len(in.PlannedIntended))
+	if len(results) > 0 {
+		n = max(n, results[len(results)-1].Index+1)
+	}
+	rows := make([]SliceRow, n)
+	merged := make([]*slice.Result, n)
+	total := &slice.Result{RunID: in.RunID, Start: in.Start, End: in.End}
+	for _, r := range results {
+		m := merged[r.Index]
+		if m == nil {
+			m = &slice.Result{RunID: in.RunID, Index: r.Index}
+			merged[r.Index] = m
+		}
+		m.Merge(r)
+		// Results are distinct per (shard, index), so each is one more shard.
+		rows[r.Index].ShardsReporting++
+		total.Merge(r)
+	}
+
+	var plannedTotal int64
+	for k := range rows {
+		length := sliceLength(in, k)
+		row := &rows[k]
+		row.Index = k
+		row.Start = in.Start.Add(time.Duration(k) * in.SliceDuration).UTC()
+		planned := int64(0)
+		if m := merged[k]; m != nil {
+			row.Intended, row.Completed, row.Dropped, row.Errors = m.Intended, m.Completed, m.Dropped, m.Errors
+			row.RPS = perSecond(m.Completed, length)
+			row.LatencyMS = slice.PercentilesOf(m.Latency)
+			planned = m.Intended
+		}
+		if in.PlannedIntended != nil {
+			planned = 0
+			if k < len(in.PlannedIntended) {
+				planned = in.PlannedIntended[k]
+			}
+		}
+		row.PlannedRPS = perSecond(planned, length)
+		plannedTotal += planned
+	}
+
+	planDuration := in.PlanDuration
+	if planDuration <= 0 {
+		planDuration = in.End.Sub(in.Start)
+	}
+	outcomes := total.Outcomes
+	if outcomes == nil {
+		outcomes = map[string]int64{}
+	}
+	samples := total.SampleErrors
+	if samples == nil {
+		samples = []string{}
+	}
+	return &Report{
+		RunID:        in.RunID,
+		PlanName:     in.PlanName,
+		Status:       in.Status,
+		Start:        in.Start.UTC(),
+		End:          in.End.UTC(),
+		SliceSeconds: in.SliceDuration.Seconds(),
+		Shards:       in.Shards,
+		Summary: Summary{
+			Intended:      total.Intended,
+			Sent:          total.Sent,
+			Completed:     total.Completed,
+			Dropped:       total.Dropped,
+			Errors:        total.Errors,
+			ErrorRate:     ratio(total.Errors, total.Completed),
+			RPS:           perSecond(total.Completed, in.End.Sub(in.Start)),
+			LatencyMS:     slice.PercentilesOf(total.Latency),
+			ServiceMS:     slice.PercentilesOf(total.Service),
+			Outcomes:      outcomes,
+			PlannedRPS:    perSecond(plannedTotal, planDuration),
+			MaxLatenessMS: float64(total.MaxLatenessUS) / 1000,
+			SampleErrors:  samples,
+		},
+		Slices:       rows,
+		Total:        total,
+		SliceResults: merged,
+	}
+}
+
+// dedupe returns the non-nil results with a valid index sorted by (index,
+// shard), one per (shard, index) pair: the one with the most completed
+// requests, then the most intended, then the smallest writer, so that the
+// choice does not depend on input order.
+func dedupe(in []*slice.Result) []*slice.Result {
+	out := make([]*slice.Result, 0, len(in))
+	for _, r := range in {
+		if r != nil && r.Index >= 0 {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *slice.Result) int {
+		return cmp.Or(
+			cmp.Compare(a.Index, b.Index),
+			cmp.Compare(a.Shard, b.Shard),
+			cmp.Compare(b.Completed, a.Completed),
+			cmp.Compare(b.Intended, a.Intended),
+			cmp.Compare(a.Writer, b.Writer),
+		)
+	})
+	return slices.CompactFunc(out, func(a, b *slice.Result) bool {
+		return a.Index == b.Index && a.Shard == b.Shard
+	})
+}
+
+// sliceLength is slice k's actual length: the last slice of a plan whose
+// duration is not a multiple of the slice is shorter.
+func sliceLength(in Input, k int) time.Duration {
+	length := in.SliceDuration
+	if in.PlanDuration > 0 {
+		if rest := in.PlanDuration - time.Duration(k)*in.SliceDuration; rest > 0 && rest < length {
+			length = rest
+		}
+	}
+	return length
+}
+
+func perSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// WriteJSON writes r as report.json: indented by two spaces, with a trailing
+// newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Sample errors often hold <, > and &; escaping them only hurts reading.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write report %s: %w", r.RunID, err)
+	}
+	return nil
+}
