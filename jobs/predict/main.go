@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -55,24 +54,11 @@ func realMain(ctx context.Context) error {
 	}
 	defer log.Sync() // a failed flush of stderr has nowhere to be reported
 
-	var lc net.ListenConfig
-	var httpLn, grpcLn net.Listener
-	var httpAddr, grpcAddr string
-	if cfg.HTTPAddr != "" {
-		if httpLn, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listen http on %s: %w", cfg.HTTPAddr, err)
-		}
-		httpAddr = httpLn.Addr().String()
+	httpLn, grpcLn, err := predict.Listen(ctx, cfg)
+	if err != nil {
+		return err
 	}
-	if cfg.GRPCAddr != "" {
-		if grpcLn, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
-			if httpLn != nil {
-				httpLn.Close()
-			}
-			return fmt.Errorf("listen grpc on %s: %w", cfg.GRPCAddr, err)
-		}
-		grpcAddr = grpcLn.Addr().String()
-	}
+	httpAddr, grpcAddr := predict.Addr(httpLn), predict.Addr(grpcLn)
 
 	srv := predict.NewServer(cfg, log)
 	log.Info("predict service ready",

@@ -35,8 +35,8 @@ func newGRPC(address, method string, headers map[string]string, reqs [][]byte, c
 		method = "/" + method
 	}
 	g := &grpcProto{method: method, reqs: reqs}
-	for c := codes.Code(0); c <= 16; c++ {
-		g.keys[c] = "grpc:" + strings.ToUpper(toSnake(c.String()))
+	for c, name := range grpcCodeNames {
+		g.keys[c] = "grpc:" + name
 	}
 	if len(headers) > 0 {
 		g.md = metadata.New(headers)
@@ -67,17 +67,13 @@ func newGRPC(address, method string, headers map[string]string, reqs [][]byte, c
 	return g, nil
 }
 
-// toSnake turns grpc-go's code names ("DeadlineExceeded") into the
-// canonical upper snake case ("DEADLINE_EXCEEDED") the gRPC spec uses.
-func toSnake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && r >= 'A' && r <= 'Z' {
-			b.WriteByte('_')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+// grpcCodeNames are the canonical status code names of the gRPC spec
+// (grpc-go's String() spells them in CamelCase).
+var grpcCodeNames = [17]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 }
 
 // waitReady waits until every channel is connected, or the deadline. A
