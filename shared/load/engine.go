@@ -531,12 +531,12 @@ const maxLanes = 16
 // Its mutex is uncontended in the common case (a lane per slot up to
 // maxLanes), and taken only briefly by the collector.
 type lane struct {
-	mu       sync.Mutex
-	recs     []laneRec
-	lastK    int
-	last     *laneRec
-	spare    []*slice.Recorder
-	_padding [64]byte // keep lanes on separate cache lines
+	mu    sync.Mutex
+	recs  []laneRec
+	lastK int
+	last  *laneRec
+	spare []*slice.Recorder
+	_     [64]byte // keep lanes on separate cache lines
 }
 
 type laneRec struct {
