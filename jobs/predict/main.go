@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/kelseyhightower/envconfig"
@@ -41,14 +40,11 @@ func realMain(ctx context.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	console := false
-	if v := os.Getenv("CICADA_LOG_CONSOLE"); v != "" {
-		var err error
-		if console, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("read config: CICADA_LOG_CONSOLE=%q: %w", v, err)
-		}
+	var lc logging.Config
+	if err := envconfig.Process("CICADA", &lc); err != nil {
+		return fmt.Errorf("read config: %w", err)
 	}
-	log, err := logging.New(console, os.Getenv("CICADA_LOG_LEVEL"))
+	log, err := logging.FromConfig(lc)
 	if err != nil {
 		return err
 	}

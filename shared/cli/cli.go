@@ -47,6 +47,8 @@ const usage = `usage:
       run a plan in this process; write DIR/report.json (default out/<run-id>)
   cicada validate PLAN
       check a plan and list every problem
+  cicada env
+      list every binary's CICADA_* environment variables (as in the README)
 `
 
 // Main runs the subcommand named by args[0].
@@ -60,6 +62,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout)
+	case "env":
+		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -133,9 +137,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	id := runid.New(time.Now())
-	dir := *out
+	dir, latest := *out, false
 	if dir == "" {
-		dir = filepath.Join("out", id)
+		dir, latest = filepath.Join("out", id), true
 	}
 
 	if *servePredict {
@@ -158,6 +162,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := writeReport(dir, rep); err != nil {
 		return err
+	}
+	if latest {
+		// out/latest names the newest run; replaced atomically by rename.
+		tmp := filepath.Join("out", ".latest-"+id)
+		if err := os.Symlink(id, tmp); err == nil {
+			if err := os.Rename(tmp, filepath.Join("out", "latest")); err != nil {
+				os.Remove(tmp)
+			}
+		}
 	}
 	fmt.Fprint(stdout, report.FormatSummary(rep))
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, "report.json"))

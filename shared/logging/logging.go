@@ -85,3 +85,12 @@ func parseLevel(s string) (zapcore.Level, error) {
 	}
 	return 0, fmt.Errorf("logging: unknown level %q (want debug, info, warn or error)", s)
 }
+
+// Config is the logging configuration every binary reads (prefix CICADA).
+type Config struct {
+	Console bool   `envconfig:"LOG_CONSOLE" default:"false" desc:"human-readable console logs instead of Cloud Logging JSON"`
+	Level   string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+// FromConfig builds the logger c describes.
+func FromConfig(c Config) (*zap.Logger, error) { return New(c.Console, c.Level) }
