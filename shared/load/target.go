@@ -1,6 +1,7 @@
 package load
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
 	"github.com/cicadaload/cicada/shared/plan"
@@ -28,7 +31,8 @@ type protocol interface {
 	close() error
 }
 
-// conn sends requests. It is used by one goroutine at a time.
+// conn sends requests. It is used by one goroutine at a time, except for a
+// shared protocol's conn, which the engine gives to several goroutines.
 type conn interface {
 	// do sends pre-built request i and waits for its answer until deadline.
 	// It never panics and returns failures as outcomes.
@@ -65,16 +69,24 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		if !strings.HasPrefix(method, "/") {
 			method = "/" + method
 		}
+		// The bundled Predictor is known; any other method's request type
+		// comes from the target's server reflection.
+		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
 		if method != predictMethod {
-			return nil, fmt.Errorf("target.method: %s: only %s is supported so far", method, predictMethod)
+			ctx, cancel := context.WithTimeout(context.Background(), reflectTimeout)
+			in, err = resolveMethod(ctx, t.Address, method)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("target.method %s: %w", method, err)
+			}
 		}
 		reqs := make([][]byte, len(bodies))
 		for i, b := range bodies {
-			var m cicadav1.PredictRequest
-			if err := protojson.Unmarshal(b, &m); err != nil {
+			m := dynamicpb.NewMessage(in)
+			if err := protojson.Unmarshal(b, m); err != nil {
 				return nil, fmt.Errorf("target.request for text %d: %w", i, err)
 			}
-			if reqs[i], err = proto.Marshal(&m); err != nil {
+			if reqs[i], err = proto.Marshal(m); err != nil {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
