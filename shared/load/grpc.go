@@ -107,25 +107,27 @@ func (g *grpcProto) newConn() conn {
 	return &grpcConn{g: g, cc: g.conns[int(i)%len(g.conns)]}
 }
 
+// grpcConn is shared: the engine gives one to several slots at once (see
+// protocol.shared), so do keeps no per-call state in it.
 type grpcConn struct {
-	g    *grpcProto
-	cc   *grpc.ClientConn
-	resp rawMsg
+	g  *grpcProto
+	cc *grpc.ClientConn
 }
 
 func (c *grpcConn) closeConn() {}
 
 func (c *grpcConn) do(i int, deadline time.Time) result {
-	req := rawMsg{b: c.g.reqs[i%len(c.g.reqs)]}
+	// One allocation for both messages; grpc-go keeps pointers to them.
+	msgs := &[2]rawMsg{{b: c.g.reqs[i%len(c.g.reqs)]}}
+	req, resp := &msgs[0], &msgs[1]
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	if c.g.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, c.g.md)
 	}
-	c.resp.n = 0
-	err := c.cc.Invoke(ctx, c.g.method, &req, &c.resp)
+	err := c.cc.Invoke(ctx, c.g.method, req, resp)
 	cancel()
 	// Bytes are the messages' own; HTTP/2 framing is not counted.
-	r := result{sent: int64(len(req.b)), recv: int64(c.resp.n)}
+	r := result{sent: int64(len(req.b)), recv: int64(resp.n)}
 	if err == nil {
 		r.outcome, r.ok = c.g.keys[codes.OK], true
 		return r

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -58,11 +59,18 @@ func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]b
 		hdr.WriteString("Content-Type: application/json\r\n")
 	}
 	for _, k := range sortedKeys(headers) {
-		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Host") || strings.EqualFold(k, "Connection") {
+		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Host") || strings.EqualFold(k, "Connection") ||
+			strings.EqualFold(k, "Transfer-Encoding") { // cicada frames the body with Content-Length
 			return nil, fmt.Errorf("header %q is set by cicada", k)
 		}
 		if strings.ContainsAny(k+headers[k], "\r\n") {
 			return nil, fmt.Errorf("header %q: contains a line break", k)
+		}
+		if !validHeaderName(k) {
+			return nil, fmt.Errorf("header %q: invalid header name", k)
+		}
+		if strings.ContainsFunc(headers[k], func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return nil, fmt.Errorf("header %q: value contains a control character", k)
 		}
 		fmt.Fprintf(&hdr, "%s: %s\r\n", k, headers[k])
 	}
@@ -256,12 +264,13 @@ func discardChunked(br *bufio.Reader) (int64, error) {
 		if err != nil {
 			return n, noEOF(err, n)
 		}
-		line = bytes.TrimSpace(line)
+		// Cut the extension before trimming: "5 ;ext" is allowed (BWS).
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
 			line = line[:i]
 		}
+		line = bytes.TrimSpace(line)
 		size, err := strconv.ParseInt(string(line), 16, 64)
-		if err != nil || size < 0 {
+		if err != nil || size < 0 || size > math.MaxInt-2 { // size+2 must not overflow
 			return n, errProtocol
 		}
 		if size == 0 { // trailers until a blank line
@@ -293,6 +302,22 @@ func noEOF(err error, n int64) error {
 		return errProtocol // a header line longer than the buffer
 	}
 	return err
+}
+
+// validHeaderName reports whether k is an RFC 9110 token, so that a name
+// such as "X-A: b" cannot smuggle text into the request.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 func asciiEqualFold(b []byte, lower string) bool {
