@@ -19,9 +19,11 @@ import (
 // wakes within microseconds (PERF-NOTES.md: median send lateness 0.035 ms).
 // One sleeper belongs to one goroutine.
 type sleeper struct {
-	f  *os.File
-	rc syscall.RawConn
-	fd int
+	f      *os.File
+	rc     syscall.RawConn
+	fd     int
+	buf    [8]byte
+	readFn func(fd uintptr) bool
 }
 
 func newSleeper() (*sleeper, error) {
@@ -35,7 +37,9 @@ func newSleeper() (*sleeper, error) {
 		f.Close()
 		return nil, err
 	}
-	return &sleeper{f: f, rc: rc, fd: fd}, nil
+	s := &sleeper{f: f, rc: rc, fd: fd}
+	s.readFn = s.readOnce
+	return s, nil
 }
 
 // until blocks until the monotonic clock reads at least mono (nanoseconds of
@@ -49,20 +53,19 @@ func (s *sleeper) until(mono int64) {
 		time.Sleep(time.Duration(mono - monoNow()))
 		return
 	}
-	// The timer was just armed, so the first callback skips the read that
-	// would only say EAGAIN and goes straight to the netpoller; os.File's
-	// Read would also enter syscall state and wake the runtime's monitor
-	// thread on every sleep (PERF-NOTES.md).
-	var buf [8]byte
-	first := true
-	_ = s.rc.Read(func(fd uintptr) bool {
-		if first {
-			first = false
-			return false
-		}
-		_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), 8)
-		return e != syscall.EAGAIN
-	})
+	// A raw read: os.File's Read would enter syscall state and wake the
+	// runtime's monitor thread on every sleep (PERF-NOTES.md). The first
+	// read must be tried even though it will mostly say EAGAIN: RawRead
+	// clears the poller's readiness before calling back, so an expiry the
+	// poller saw in between would otherwise be lost.
+	_ = s.rc.Read(s.readFn)
+}
+
+// readOnce is the RawConn read callback, bound once in newSleeper so that a
+// sleep allocates nothing.
+func (s *sleeper) readOnce(fd uintptr) bool {
+	_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.buf[0])), 8)
+	return e != syscall.EAGAIN
 }
 
 func (s *sleeper) close() { s.f.Close() }

@@ -30,3 +30,15 @@ func TestSleeperPrecision(t *testing.T) {
 		t.Errorf("median lateness %v, want < 100µs", med)
 	}
 }
+
+func TestSleeperAllocs(t *testing.T) {
+	s, err := newSleeper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	allocs := testing.AllocsPerRun(50, func() { s.until(monoNow() + int64(20*time.Microsecond)) })
+	if allocs != 0 {
+		t.Errorf("a sleep allocates %.1f times, want 0", allocs)
+	}
+}
