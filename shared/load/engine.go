@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,9 @@ type Engine struct {
 
 	stopAt atomic.Int64 // no request of a slice ≥ stopAt is sent
 
+	sleepMu  sync.Mutex
+	sleepers []*sleeper // every slot's timer, for StopAt to wake
+
 	// Run state.
 	startMono int64     // CLOCK_MONOTONIC ns of slice 0's start
 	startWall time.Time // the same instant on the wall clock
@@ -82,9 +86,6 @@ type Engine struct {
 // dropped. A slot that claims a request after its time proves all slots
 // were busy at that time; a few microseconds absorb the claim itself.
 const dropGrace = 20 * time.Microsecond
-
-// maxSleepChunk bounds one sleep so that a stop is noticed quickly.
-const maxSleepChunk = 50 * time.Millisecond
 
 // New validates the options, renders every request once and prepares the
 // protocol. It opens no connection yet.
@@ -143,10 +144,21 @@ func New(o Options) (*Engine, error) {
 func (e *Engine) StopAt(k int) {
 	for {
 		cur := e.stopAt.Load()
-		if int64(k) >= cur || e.stopAt.CompareAndSwap(cur, int64(k)) {
+		if int64(k) >= cur {
 			return
 		}
+		if e.stopAt.CompareAndSwap(cur, int64(k)) {
+			break
+		}
 	}
+	// Wake every sleeping slot: the ones waiting for a request of slice k
+	// or later return. The store above comes before each fire, and each
+	// slot checks the stop after arming its timer, so no sleep is missed.
+	e.sleepMu.Lock()
+	for _, sl := range e.sleepers {
+		sl.fire()
+	}
+	e.sleepMu.Unlock()
 }
 
 // SliceAt returns the slice that the wall-clock time t falls in, relative to
@@ -225,8 +237,17 @@ func (e *Engine) Run(ctx context.Context) error {
 				s.lane.sampleErr(e.o.FirstSlice, fmt.Sprintf("timer: %v", err))
 				return
 			}
-			defer sl.close()
 			s.sleep = sl
+			e.sleepMu.Lock()
+			e.sleepers = append(e.sleepers, sl)
+			e.sleepMu.Unlock()
+			defer func() {
+				// Out of StopAt's reach before its fd is closed and reused.
+				e.sleepMu.Lock()
+				e.sleepers = slices.DeleteFunc(e.sleepers, func(x *sleeper) bool { return x == sl })
+				e.sleepMu.Unlock()
+				sl.close()
+			}()
 			if e.p.Load.Model == plan.ModelOpen {
 				s.runOpen(&next)
 			} else {
@@ -325,19 +346,25 @@ func (s *slot) advance(k int) {
 	}
 }
 
-// sleepUntil sleeps until mono, in chunks, and reports false if the shard
-// was stopped at or before slice k meanwhile.
+// sleepUntil sleeps until mono and reports false if the shard was stopped
+// at or before slice k meanwhile. One sleep per request: a slot that claims
+// a request far ahead sleeps until then, and StopAt wakes it.
 func (s *slot) sleepUntil(mono int64, k int) bool {
-	for {
-		if int64(k) >= s.e.stopAt.Load() {
-			return false
-		}
-		now := monoNow()
-		if now >= mono {
+	stopped := func() bool { return int64(k) >= s.e.stopAt.Load() }
+	for !stopped() {
+		if monoNow() >= mono {
 			return true
 		}
-		s.sleep.until(min(mono, now+int64(maxSleepChunk)))
+		if !s.sleep.arm(mono) {
+			time.Sleep(time.Duration(mono - monoNow()))
+			continue
+		}
+		if stopped() { // checked after arming: see StopAt
+			return false
+		}
+		s.sleep.wait()
 	}
+	return false
 }
 
 func (s *slot) runOpen(next *atomic.Int64) {

@@ -43,16 +43,26 @@ func newSleeper() (*sleeper, error) {
 }
 
 // until blocks until the monotonic clock reads at least mono (nanoseconds of
-// CLOCK_MONOTONIC, see monoNow).
+// CLOCK_MONOTONIC, see monoNow), or until fire is called.
 func (s *sleeper) until(mono int64) {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(mono)}
-	// Raw syscalls: neither call blocks, and the ordinary wrappers would
-	// tell the scheduler they might (see rawConn).
-	if _, _, e := syscall.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(s.fd), unix.TFD_TIMER_ABSTIME,
-		uintptr(unsafe.Pointer(&spec)), 0, 0, 0); e != 0 {
+	if !s.arm(mono) {
 		time.Sleep(time.Duration(mono - monoNow()))
 		return
 	}
+	s.wait()
+}
+
+// arm sets the timer to expire at mono. A raw syscall: it never blocks, and
+// the ordinary wrapper would tell the scheduler it might (see rawConn).
+func (s *sleeper) arm(mono int64) bool {
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(mono)}
+	_, _, e := syscall.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(s.fd), unix.TFD_TIMER_ABSTIME,
+		uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	return e == 0
+}
+
+// wait blocks until the armed timer expires.
+func (s *sleeper) wait() {
 	// A raw read: os.File's Read would enter syscall state and wake the
 	// runtime's monitor thread on every sleep (PERF-NOTES.md). The first
 	// read must be tried even though it will mostly say EAGAIN: RawRead
@@ -60,6 +70,10 @@ func (s *sleeper) until(mono int64) {
 	// poller saw in between would otherwise be lost.
 	_ = s.rc.Read(s.readFn)
 }
+
+// fire makes the timer expire now, waking a wait in progress. Safe to call
+// from another goroutine.
+func (s *sleeper) fire() { s.arm(1) }
 
 // readOnce is the RawConn read callback, bound once in newSleeper so that a
 // sleep allocates nothing.
