@@ -54,6 +54,10 @@ type Options struct {
 	// Sink receives each closed slice of this shard, in index order, from
 	// one goroutine. It may block; slots keep sending meanwhile.
 	Sink func(*slice.Result)
+	// Goroutines runs the open model over plain HTTP with a goroutine per
+	// request in flight instead of the event loop (see pacingGrid): exact
+	// send times at about twice the CPU per request.
+	Goroutines bool
 }
 
 // Engine drives one shard. Create it with New, then call Run once.
@@ -189,6 +193,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	// A stopped context stops the shard at the current slice.
 	stop := context.AfterFunc(ctx, func() { e.StopAt(max(e.SliceAt(time.Now()), 0)) })
 	defer stop()
+
+	if h, ok := e.proto.(*http1); ok && e.p.Load.Model == plan.ModelOpen && eventLoopAvailable && !e.o.Goroutines {
+		if err := e.runEventLoop(h); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
 
 	var slots int
 	switch e.p.Load.Model {

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package load
+
+import "errors"
+
+const eventLoopAvailable = false
+
+func (e *Engine) runEventLoop(*http1) error {
+	return errors.New("the event loop needs Linux")
+}
