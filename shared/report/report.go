@@ -66,6 +66,9 @@ type Report struct {
 	Shards       int        `json:"shards"`
 	Summary      Summary    `json:"summary"`
 	Slices       []SliceRow `json:"slices"`
+	// Coverage is set by the pipeline's aggregator: which shard slices
+	// were expected and which arrived.
+	Coverage *Coverage `json:"coverage,omitempty"`
 
 	// Total is every slice result of the run merged, for callers that need
 	// more than the summary (other percentiles, the histograms themselves).
@@ -73,6 +76,29 @@ type Report struct {
 	// SliceResults holds each row's merged result, nil for a slice nobody
 	// reported; SliceResults[i] belongs to Slices[i].
 	SliceResults []*slice.Result `json:"-"`
+}
+
+// Coverage says how much of the run's shards × slices the report holds.
+type Coverage struct {
+	Expected int `json:"expected"`
+	Received int `json:"received"`
+	// Missing lists the shard slices that never arrived: gaps, not zeros.
+	Missing []ShardSlice `json:"missing"`
+	// Corrupt lists slice objects that could not be decoded; they count
+	// as missing.
+	Corrupt []CorruptSlice `json:"corrupt,omitempty"`
+}
+
+// ShardSlice names one slice of one shard.
+type ShardSlice struct {
+	Shard int `json:"shard"`
+	Slice int `json:"slice"`
+}
+
+// CorruptSlice is a slice object that failed to decode, and why.
+type CorruptSlice struct {
+	Object string `json:"object"`
+	Error  string `json:"error"`
 }
 
 // Summary is the whole run's figures.

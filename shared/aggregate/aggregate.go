@@ -1,0 +1,248 @@
+// Package aggregate turns a run's objects in the bucket into its live
+// status and final report, and is the pipeline's failure detector. It keeps
+// no state of its own: everything is derived from the bucket, so a
+// restarted aggregator, or `cicada aggregate RUN_ID` run by hand, writes the
+// same report byte for byte.
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/lease"
+	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/report"
+	"github.com/cicadaload/cicada/shared/runs"
+	"github.com/cicadaload/cicada/shared/slice"
+	"github.com/cicadaload/cicada/shared/store"
+)
+
+// State is what the bucket says about one run.
+type State struct {
+	Run       runs.Run
+	Plan      *plan.Plan
+	Slices    []*slice.Result
+	Corrupt   []report.CorruptSlice
+	Done      map[int]bool
+	Leases    map[int]lease.Record
+	Cancelled bool
+	// CancelledAt is when the cancel marker was written.
+	CancelledAt time.Time
+	HasReport   bool
+}
+
+// Load reads a run's state from the bucket.
+func Load(ctx context.Context, st store.Store, id string) (*State, error) {
+	s := &State{Done: map[int]bool{}, Leases: map[int]lease.Record{}}
+	obj, err := st.Get(ctx, runs.RunPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	if err := json.Unmarshal(obj.Data, &s.Run); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
+	}
+	if obj, err = st.Get(ctx, runs.PlanPath(id)); err != nil {
+		return nil, fmt.Errorf("read plan of run %s: %w", id, err)
+	}
+	if s.Plan, err = plan.Parse(obj.Data, "json"); err != nil {
+		return nil, fmt.Errorf("plan of run %s: %w", id, err)
+	}
+	names, err := st.List(ctx, runs.Prefix(id))
+	if err != nil {
+		return nil, fmt.Errorf("list run %s: %w", id, err)
+	}
+	for _, name := range names {
+		rest := strings.TrimPrefix(name, runs.Prefix(id))
+		switch {
+		case strings.HasPrefix(rest, "slices/"):
+			s.loadSlice(ctx, st, id, name)
+		case strings.HasPrefix(rest, "shards/") && strings.HasSuffix(rest, ".done"):
+			if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rest, "shards/"), ".done")); err == nil {
+				s.Done[n] = true
+			}
+		case strings.HasPrefix(rest, "leases/"):
+			if n, err := strconv.Atoi(strings.TrimPrefix(rest, "leases/")); err == nil {
+				if r, err := lease.Read(ctx, st, name); err == nil {
+					s.Leases[n] = r
+				}
+			}
+		case rest == "cancel":
+			s.Cancelled = true
+			if o, err := st.Get(ctx, name); err == nil {
+				s.CancelledAt = o.Updated
+			}
+		case rest == "report.json":
+			s.HasReport = true
+		}
+	}
+	return s, nil
+}
+
+// loadSlice decodes one slice object; a corrupt one is noted, not fatal.
+func (s *State) loadSlice(ctx context.Context, st store.Store, id, name string) {
+	shard, k, err := runs.ParseSlicePath(id, name)
+	if err == nil {
+		var obj store.Object
+		if obj, err = st.Get(ctx, name); err == nil {
+			var r *slice.Result
+			if r, err = slice.Unmarshal(obj.Data); err == nil {
+				if r.Shard != shard || r.Index != k || r.RunID != id {
+					err = fmt.Errorf("holds run %s shard %d slice %d", r.RunID, r.Shard, r.Index)
+				} else {
+					s.Slices = append(s.Slices, r)
+					return
+				}
+			}
+		}
+	}
+	s.Corrupt = append(s.Corrupt, report.CorruptSlice{Object: name, Error: err.Error()})
+}
+
+// AllDone reports whether every shard wrote its done marker.
+func (s *State) AllDone() bool {
+	for i := range s.Plan.Shards {
+		if !s.Done[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Final reports whether the run is over at now: every shard done, or
+// cancelled and given a slice and the grace to stop, or past its end and
+// the grace.
+func (s *State) Final(now time.Time, grace time.Duration) bool {
+	switch {
+	case s.AllDone():
+		return true
+	case s.Cancelled:
+		return now.After(s.CancelledAt.Add(s.Plan.SliceDuration() + grace))
+	}
+	return now.After(s.Run.End.Add(grace))
+}
+
+// Report builds the report of the run as the bucket has it. final decides
+// the status: "running" while the run goes, else completed, incomplete
+// (gaps), or cancelled.
+func (s *State) Report(final bool) *report.Report {
+	p := s.Plan
+	n := p.NumSlices()
+	sched := p.Schedule()
+	var planned []int64
+	if p.Load.Model == plan.ModelOpen {
+		planned = make([]int64, n)
+		for k := range planned {
+			planned[k] = sched.SliceIntended(k, p.SliceDuration())
+		}
+	}
+	cov := s.coverage()
+	status := "running"
+	if final {
+		switch {
+		case s.Cancelled:
+			status = report.StatusCancelled
+		case cov.Received < cov.Expected:
+			status = report.StatusIncomplete
+		default:
+			status = report.StatusCompleted
+		}
+	}
+	end := s.Run.End
+	if s.Cancelled || !final {
+		// Up to the last slice anyone reported, so that the rate is of
+		// the time that ran.
+		last := -1
+		for _, r := range s.Slices {
+			last = max(last, r.Index)
+		}
+		end = s.Run.StartAt.Add(min(time.Duration(last+1)*p.SliceDuration(), p.Duration()))
+	}
+	rep := report.Build(report.Input{
+		RunID: s.Run.ID, PlanName: p.Name, Status: status,
+		Start: s.Run.StartAt, End: end,
+		SliceDuration: p.SliceDuration(), PlanDuration: p.Duration(),
+		Shards: p.Shards, NumSlices: n, PlannedIntended: planned,
+		Slices: s.Slices,
+	})
+	rep.Coverage = &cov
+	return rep
+}
+
+// coverage lists expected, received and missing shard slices. A cancelled
+// run expects only the slices before the cancel took effect.
+func (s *State) coverage() report.Coverage {
+	p := s.Plan
+	n := p.NumSlices()
+	if s.Cancelled && !s.CancelledAt.IsZero() {
+		n = min(n, max(int(s.CancelledAt.Sub(s.Run.StartAt)/p.SliceDuration())+1, 0))
+	}
+	have := map[report.ShardSlice]bool{}
+	for _, r := range s.Slices {
+		have[report.ShardSlice{Shard: r.Shard, Slice: r.Index}] = true
+	}
+	cov := report.Coverage{Expected: n * p.Shards, Missing: []report.ShardSlice{}, Corrupt: s.Corrupt}
+	for shard := range p.Shards {
+		for k := range n {
+			if have[report.ShardSlice{Shard: shard, Slice: k}] {
+				cov.Received++
+			} else {
+				cov.Missing = append(cov.Missing, report.ShardSlice{Shard: shard, Slice: k})
+			}
+		}
+	}
+	return cov
+}
+
+// Write stores the run's live status, or its final report files when final.
+func Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		return fmt.Errorf("encode report of run %s: %w", rep.RunID, err)
+	}
+	if !final {
+		if _, err := st.Put(ctx, runs.LivePath(rep.RunID), b.Bytes(), "application/json"); err != nil {
+			return fmt.Errorf("write live status of run %s: %w", rep.RunID, err)
+		}
+		return nil
+	}
+	files := []struct {
+		name, contentType string
+		data              []byte
+	}{
+		// The summary first: report.json's presence means "final".
+		{"summary.txt", "text/plain; charset=utf-8", []byte(report.FormatSummary(rep))},
+		{"live.json", "application/json", b.Bytes()},
+		{"report.json", "application/json", b.Bytes()},
+	}
+	for _, f := range files {
+		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, f.name), f.data, f.contentType); err != nil {
+			return fmt.Errorf("write %s of run %s: %w", f.name, rep.RunID, err)
+		}
+	}
+	return nil
+}
+
+// Once aggregates a run once: it writes live.json, or the final report
+// when the run is over at now (or force is set), and returns the report
+// and whether it was final.
+func Once(ctx context.Context, st store.Store, id string, now time.Time, grace time.Duration, force bool) (*report.Report, bool, error) {
+	s, err := Load(ctx, st, id)
+	if err != nil {
+		return nil, false, err
+	}
+	final := force || s.Final(now, grace)
+	rep := s.Report(final)
+	if err := Write(ctx, st, rep, final); err != nil {
+		return rep, final, err
+	}
+	return rep, final, nil
+}
+
+// ErrNoRun is returned for a run id with no run.json.
+var ErrNoRun = errors.New("no such run")

@@ -1,0 +1,236 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/runs"
+	"github.com/cicadaload/cicada/shared/store"
+)
+
+// Config is the aggregator's configuration (prefix CICADA_AGGREGATOR).
+type Config struct {
+	Grace       time.Duration `envconfig:"GRACE" default:"30s" desc:"how long after a run's end (or a cancel) stragglers may still write slices"`
+	PickupGrace time.Duration `envconfig:"PICKUP_GRACE" default:"10s" desc:"a shard nobody leased this long after the start is published again"`
+	Sweep       time.Duration `envconfig:"SWEEP" default:"5s" desc:"how often every active run is checked, events or not"`
+	LiveEvery   time.Duration `envconfig:"LIVE_EVERY" default:"1s" desc:"how often live.json of a run with new events is rewritten"`
+	Republish   time.Duration `envconfig:"REPUBLISH" default:"15s" desc:"least time between two republications of one shard"`
+}
+
+// Service listens to worker events, keeps live.json current, writes final
+// reports, and republishes shards whose worker vanished.
+type Service struct {
+	cfg Config
+	st  store.Store
+	b   bus.Bus
+	log *zap.Logger
+	now func() time.Time
+
+	mu        sync.Mutex
+	dirty     map[string]bool
+	republish map[string]time.Time // run/shard -> last republication (a hint only)
+}
+
+// NewService returns an aggregator; now may be nil for time.Now.
+func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.Grace, 30*time.Second)
+	def(&cfg.PickupGrace, 10*time.Second)
+	def(&cfg.Sweep, 5*time.Second)
+	def(&cfg.LiveEvery, time.Second)
+	def(&cfg.Republish, 15*time.Second)
+	return &Service{cfg: cfg, st: st, b: b, log: log, now: now, dirty: map[string]bool{}, republish: map[string]time.Time{}}
+}
+
+// Run serves until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.listen(ctx)
+	}()
+	live := time.NewTicker(s.cfg.LiveEvery)
+	sweep := time.NewTicker(s.cfg.Sweep)
+	defer live.Stop()
+	defer sweep.Stop()
+	s.sweep(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-live.C:
+			s.mu.Lock()
+			ids := make([]string, 0, len(s.dirty))
+			for id := range s.dirty {
+				ids = append(ids, id)
+			}
+			s.dirty = map[string]bool{}
+			s.mu.Unlock()
+			for _, id := range ids {
+				s.update(ctx, id)
+			}
+		case <-sweep.C:
+			s.sweep(ctx)
+		}
+	}
+}
+
+// listen marks runs with new events dirty.
+func (s *Service) listen(ctx context.Context) {
+	for {
+		msg, err := s.b.Pull(ctx, bus.EventsSub, 30*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("pull events", zap.Error(err))
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		var ev runs.Event
+		if err := json.Unmarshal(msg.Data(), &ev); err == nil && ev.RunID != "" {
+			s.mu.Lock()
+			s.dirty[ev.RunID] = true
+			s.mu.Unlock()
+		} else {
+			s.log.Warn("drop malformed event", zap.ByteString("data", msg.Data()))
+		}
+		_ = msg.Ack(context.WithoutCancel(ctx))
+	}
+}
+
+// sweep checks every run without a final report.
+func (s *Service) sweep(ctx context.Context) {
+	ids, err := s.activeRuns(ctx)
+	if err != nil {
+		s.log.Warn("list runs", zap.Error(err))
+		return
+	}
+	for _, id := range ids {
+		s.update(ctx, id)
+	}
+}
+
+// activeRuns lists the runs that have no report yet.
+func (s *Service) activeRuns(ctx context.Context) ([]string, error) {
+	names, err := s.st.List(ctx, "runs/")
+	if err != nil {
+		return nil, err
+	}
+	seen, final := map[string]bool{}, map[string]bool{}
+	var ids []string
+	for _, n := range names {
+		id, rest, ok := strings.Cut(strings.TrimPrefix(n, "runs/"), "/")
+		if !ok {
+			continue
+		}
+		switch rest {
+		case "run.json":
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		case "report.json":
+			final[id] = true
+		}
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if !final[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// update aggregates one run and, while it goes, republishes lost shards.
+func (s *Service) update(ctx context.Context, id string) {
+	log := s.log.With(zap.String("run_id", id))
+	st, err := Load(ctx, s.st, id)
+	if err != nil {
+		log.Warn("load run", zap.Error(err))
+		return
+	}
+	if st.HasReport {
+		return
+	}
+	now := s.now()
+	final := st.Final(now, s.cfg.Grace)
+	rep := st.Report(final)
+	if err := Write(ctx, s.st, rep, final); err != nil {
+		log.Error("write report", zap.Error(err))
+		return
+	}
+	if final {
+		log.Info("run finished", zap.String("status", rep.Status),
+			zap.Int("slices_received", rep.Coverage.Received), zap.Int("slices_expected", rep.Coverage.Expected))
+		return
+	}
+	s.detect(ctx, st, now, log)
+}
+
+// detect publishes again each shard that nobody drives: never leased past
+// the pickup grace, or leased by a worker that stopped renewing. Duplicates
+// are harmless (the lease decides), so this errs on the side of publishing.
+func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap.Logger) {
+	if st.Cancelled || !now.Before(st.Run.End) {
+		return
+	}
+	for shard := range st.Plan.Shards {
+		if st.Done[shard] {
+			continue
+		}
+		rec, leased := st.Leases[shard]
+		var why string
+		switch {
+		case !leased && now.After(st.Run.StartAt.Add(s.cfg.PickupGrace)):
+			why = "not picked up"
+		case leased && !rec.Live(now):
+			why = "lease stale"
+			if rec.Released {
+				why = "lease released"
+			}
+		default:
+			continue
+		}
+		key := st.Run.ID + "/" + itoa(shard)
+		s.mu.Lock()
+		last := s.republish[key]
+		due := now.Sub(last) >= s.cfg.Republish
+		if due {
+			s.republish[key] = now
+		}
+		s.mu.Unlock()
+		if !due {
+			continue
+		}
+		work := runs.ShardWork{RunID: st.Run.ID, Shard: shard, Reason: "resume"}
+		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": itoa(shard)}); err != nil {
+			log.Warn("republish shard", zap.Int("shard", shard), zap.Error(err))
+			continue
+		}
+		log.Info("shard published again", zap.Int("shard", shard), zap.String("why", why))
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,157 @@
+// Package lease is the only truth about who drives a shard: an object in the
+// bucket (runs/<id>/leases/<shard>) that names its holder and an expiry. It
+// is created only if absent and renewed only at the generation its holder
+// last wrote, so at most one worker holds it at a time; a worker that cannot
+// renew stops sending. Pub/Sub delivers at least once, so two workers may
+// both get a shard's message: the lease decides.
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/store"
+)
+
+// ErrHeld is returned by Acquire when another holder's lease is live.
+var ErrHeld = errors.New("lease held by another worker")
+
+// ErrLost is returned by Renew when the lease was taken over or deleted:
+// the holder must stop at once.
+var ErrLost = errors.New("lease lost")
+
+// Record is the lease object's content.
+type Record struct {
+	Holder   string    `json:"holder"`
+	Expires  time.Time `json:"expires"`
+	Acquired time.Time `json:"acquired"`
+	// Released is set when the holder gave the lease up on purpose (a
+	// graceful stop): anyone may take it at once.
+	Released bool `json:"released,omitempty"`
+}
+
+// Live reports whether the record still binds others at now.
+func (r Record) Live(now time.Time) bool { return !r.Released && now.Before(r.Expires) }
+
+// Lease is a held lease.
+type Lease struct {
+	st     store.Store
+	name   string
+	holder string
+	ttl    time.Duration
+	gen    int64
+	rec    Record
+}
+
+// Acquire takes the lease at name for holder until now+ttl. It succeeds if
+// the object is absent, released, expired, or already holder's own (a
+// retried create whose first response was lost answers "exists" although
+// the object is ours). Otherwise it returns ErrHeld, wrapped with who holds
+// it until when.
+func Acquire(ctx context.Context, st store.Store, name, holder string, ttl time.Duration, now time.Time) (*Lease, error) {
+	l := &Lease{st: st, name: name, holder: holder, ttl: ttl}
+	rec := Record{Holder: holder, Expires: now.Add(ttl), Acquired: now}
+	gen, err := st.Create(ctx, name, encode(rec), "application/json")
+	if err == nil {
+		l.gen, l.rec = gen, rec
+		return l, nil
+	}
+	if !errors.Is(err, store.ErrExists) {
+		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	cur, gen, err := read(ctx, st, name)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	if cur.Holder == holder && !cur.Released {
+		l.gen, l.rec = gen, cur // our own create, answered 412 on retry
+		return l.renew(ctx, now)
+	}
+	if cur.Live(now) {
+		return nil, fmt.Errorf("acquire lease %s: %w: %s until %s", name, ErrHeld, cur.Holder, cur.Expires.Format(time.RFC3339))
+	}
+	// Expired or released: take it over at the generation we read, so
+	// that of two takers exactly one wins.
+	gen, err = st.Replace(ctx, name, gen, encode(rec), "application/json")
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("acquire lease %s: %w: taken over meanwhile", name, ErrHeld)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	l.gen, l.rec = gen, rec
+	return l, nil
+}
+
+// Renew extends the lease to now+ttl. ErrLost means someone else has it
+// (or it was deleted): stop. Any other error is transient as far as the
+// lease knows; the holder decides how long to keep sending without a
+// successful renewal (never past Expires).
+func (l *Lease) Renew(ctx context.Context, now time.Time) error {
+	_, err := l.renew(ctx, now)
+	return err
+}
+
+func (l *Lease) renew(ctx context.Context, now time.Time) (*Lease, error) {
+	rec := l.rec
+	rec.Expires = now.Add(l.ttl)
+	gen, err := l.st.Replace(ctx, l.name, l.gen, encode(rec), "application/json")
+	if err == nil {
+		l.gen, l.rec = gen, rec
+		return l, nil
+	}
+	if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("renew lease %s: %w", l.name, err)
+	}
+	// Maybe our own renewal went through and its answer was lost.
+	cur, gen, rerr := read(ctx, l.st, l.name)
+	if rerr == nil && cur.Holder == l.holder && !cur.Released && cur.Acquired.Equal(l.rec.Acquired) {
+		l.gen, l.rec = gen, cur
+		return l, nil
+	}
+	return nil, fmt.Errorf("renew lease %s: %w", l.name, ErrLost)
+}
+
+// Release gives the lease up so that another worker may take it at once.
+// Releasing a lease already lost is not an error.
+func (l *Lease) Release(ctx context.Context) error {
+	rec := l.rec
+	rec.Released = true
+	_, err := l.st.Replace(ctx, l.name, l.gen, encode(rec), "application/json")
+	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("release lease %s: %w", l.name, err)
+	}
+	return nil
+}
+
+// Expires is when the lease lapses unless renewed.
+func (l *Lease) Expires() time.Time { return l.rec.Expires }
+
+// Read returns the lease record at name, for observers (the aggregator's
+// failure detector, the trigger's status).
+func Read(ctx context.Context, st store.Store, name string) (Record, error) {
+	r, _, err := read(ctx, st, name)
+	return r, err
+}
+
+func read(ctx context.Context, st store.Store, name string) (Record, int64, error) {
+	obj, err := st.Get(ctx, name)
+	if err != nil {
+		return Record{}, 0, err
+	}
+	var r Record
+	if err := json.Unmarshal(obj.Data, &r); err != nil {
+		// A corrupt lease binds nobody: it is taken over like an expired
+		// one, at its generation.
+		return Record{}, obj.Generation, nil
+	}
+	return r, obj.Generation, nil
+}
+
+func encode(r Record) []byte {
+	b, _ := json.Marshal(r) // a Record always marshals
+	return b
+}
