@@ -34,6 +34,7 @@ type Proc struct {
 	// ("" when discarded).
 	LogPath string
 
+	grace    time.Duration // SIGTERM to SIGKILL; stopGrace when 0
 	done     chan struct{} // closed once the leader has been reaped
 	waitErr  error         // the leader's exit, valid after done
 	stopOnce sync.Once
@@ -96,7 +97,11 @@ func (p *Proc) stop() error {
 	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("stop %s: sigterm group %d: %w", p.Cmd.Path, pgid, err)
 	}
-	deadline := time.Now().Add(stopGrace)
+	grace := p.grace
+	if grace == 0 {
+		grace = stopGrace
+	}
+	deadline := time.Now().Add(grace)
 	// The leader may exit while children it started (Java) live on in the
 	// group: wait until the group is empty, not only the leader.
 	for groupAlive(pgid) && time.Now().Before(deadline) {
@@ -203,6 +208,7 @@ func Require(t testing.TB, err error) {
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("emulator required in CI: %v", err)
+		return
 	}
 	t.Skipf("emulator not available: %v", err)
 }
