@@ -156,7 +156,10 @@ func (l *evLoop) run() {
 	scheduling := true
 	for {
 		now := monoNow()
-		l.realOff = time.Now().UnixNano() - now
+		// Both clocks from one reading: a preemption between two readings
+		// would shift every kernel stamp of the tick by its length.
+		wall := time.Now()
+		l.realOff = wall.UnixNano() - (monoOffset + int64(wall.Sub(monoBase)))
 		l.collect(now)
 		l.assign(now)
 
@@ -379,14 +382,29 @@ func (l *evLoop) send(c *evConn, r evReq) {
 		// idle connection; anything else means the connection is gone.
 		c.close()
 		if c.reused && !r.retried {
-			r.retried = true
-			l.pending = append([]evReq{r}, l.pending...)
+			l.retry(c, r)
 			return
 		}
 		l.fail(r, classifyIO(e), e, 0)
 		return
 	}
 	c.state = evBusy
+}
+
+// retry sends r once more on a new connection in c's place, as
+// http1Conn.do does. Not through pending: that would take any idle
+// connection, and one the server closed at the same time as c is as stale.
+func (l *evLoop) retry(c *evConn, r evReq) {
+	r.retried = true
+	if err := l.dial(c, monoNow()); err != nil {
+		l.fail(r, outcomeConnect, err, 0)
+		return
+	}
+	if c.state == evConnecting {
+		c.req = r // sent once connected
+		return
+	}
+	l.send(c, r)
 }
 
 // fail records request r as failed with outcome.
@@ -503,8 +521,7 @@ func (l *evLoop) broken(c *evConn, err error) {
 	reused, n := c.reused, c.n
 	c.close()
 	if reused && n == 0 && !r.retried {
-		r.retried = true
-		l.pending = append([]evReq{r}, l.pending...)
+		l.retry(c, r)
 		return
 	}
 	l.fail(r, classifyIO(err), err, n)

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 )
 
@@ -61,6 +62,9 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 				continue
 			}
 			end += from + 4
+			if end > maxHead { // the same verdict however the head was split
+				return used, false, errProtocol
+			}
 			took := end - (len(p.hdr) - len(rest))
 			p.hdr = p.hdr[:end]
 			used += took
@@ -90,6 +94,9 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 			}
 			p.line = append(p.line, rest[:i+1]...)
 			used += i + 1
+			if len(p.line) > 4096 { // as above, for a line read whole
+				return used, false, errProtocol
+			}
 			if err := p.endLine(); err != nil {
 				return used, false, err
 			}
@@ -127,7 +134,7 @@ func (p *respParser) parseHead() error {
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 100 {
+	if code < 100 || code > 599 {
 		return errProtocol
 	}
 	keep := line[7] == '1'
@@ -192,7 +199,7 @@ func (p *respParser) endLine() error {
 			line = bytes.TrimSpace(line[:i])
 		}
 		size, err := strconv.ParseInt(string(line), 16, 64)
-		if err != nil || size < 0 {
+		if err != nil || size < 0 || size > math.MaxInt64-2 { // as discardChunked
 			return errProtocol
 		}
 		if size == 0 {
