@@ -50,6 +50,7 @@ type evConn struct {
 	reused  bool  // an answer was read on this connection
 	dialEnd int64 // connect deadline (mono)
 	n       int64 // bytes of the current answer read so far
+	wrote   int   // bytes of the current request written so far
 }
 
 type evState uint8
@@ -372,23 +373,35 @@ func (l *evLoop) finishConnect(c *evConn, now int64) {
 
 // send writes request r on the idle connection c.
 func (l *evLoop) send(c *evConn, r evReq) {
-	req := l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]
 	r.sendAt = monoNow()
 	c.req, c.n = r, 0
 	c.p.reset(l.h.head)
-	_, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&req[0])), uintptr(len(req)))
-	if e != 0 {
-		// A full send buffer cannot happen with one small request on an
-		// idle connection; anything else means the connection is gone.
-		c.close()
-		if c.reused && !r.retried {
-			l.retry(c, r)
-			return
-		}
-		l.fail(r, classifyIO(e), e, 0)
+	c.wrote = 0
+	c.state = evBusy
+	l.write(c)
+}
+
+// write sends what is left of c's request. A body larger than the socket's
+// send buffer goes out over several ticks.
+func (l *evLoop) write(c *evConn) {
+	r := c.req
+	req := l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&req[c.wrote])), uintptr(len(req)-c.wrote))
+	if e == syscall.EAGAIN || e == syscall.EINTR {
+		return // the send buffer is full: more at the next tick
+	}
+	if e == 0 {
+		c.wrote += int(n)
 		return
 	}
-	c.state = evBusy
+	// Anything else means the connection is gone: a kept-alive one the
+	// server closed gets the request once more on a new connection.
+	c.close()
+	if c.reused && !r.retried && c.wrote == 0 {
+		l.retry(c, r)
+		return
+	}
+	l.fail(r, classifyIO(e), e, 0)
 }
 
 // retry sends r once more on a new connection in c's place, as
@@ -442,6 +455,12 @@ func (l *evLoop) collect(now int64) {
 		case evConnecting:
 			l.finishConnect(c, now)
 		case evBusy:
+			if req := l.h.reqs[l.e.textIndex(c.req.g)%len(l.h.reqs)]; c.wrote < len(req) {
+				l.write(c)
+			}
+			if c.state != evBusy {
+				continue
+			}
 			l.read(c, now)
 			if c.state == evBusy && now-c.req.sendAt > timeout {
 				r := c.req

@@ -498,3 +498,24 @@ func TestEventLoopKernelTimestamps(t *testing.T) {
 		t.Errorf("service min %.3f ms, want ≥ 20 ms: an answer cannot arrive before the target sent it", svc.Min)
 	}
 }
+
+// TestEventLoopLargeBody sends bodies larger than a socket's send buffer:
+// they go out over several ticks.
+func TestEventLoopLargeBody(t *testing.T) {
+	t.Parallel()
+	tg := startTarget(t, okHandler)
+	big := strings.Repeat("x", 6<<20)
+	p := testPlan(tg.url, 20, time.Second, time.Second, 4, 20)
+	p.Data = plan.Data{Texts: []string{big}}
+	p.Target.Timeout = plan.Duration(5 * time.Second)
+	rs := run(t, p, time.Now().Add(200*time.Millisecond))
+	if len(rs) != 1 {
+		t.Fatalf("%d slices, want 1", len(rs))
+	}
+	if r := rs[0]; r.Outcomes["http:200"] != 20 || r.Errors != 0 {
+		t.Errorf("outcomes %v errors %d samples %q; want 20 http:200", r.Outcomes, r.Errors, r.SampleErrors)
+	}
+	if r := rs[0]; r.BytesSent < 20*int64(len(big)) {
+		t.Errorf("bytes sent %d, want at least %d", r.BytesSent, 20*len(big))
+	}
+}
