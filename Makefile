@@ -12,10 +12,10 @@ DEMO_ENV := CICADA_PREDICT_STALL_EVERY=5s CICADA_PREDICT_STALL_FOR=150ms
 
 .PHONY: run test test-short lint bench proto proto-check tidy-check model tools build clean
 
-## run: the demo — the sample predict service and a REST then a gRPC load test against it
+## run: the demo — the whole pipeline in one process (trigger, 2 workers, aggregator,
+## in-process Pub/Sub and bucket) and the sample predict service; a REST then a gRPC run
 run: build
-	$(DEMO_ENV) $(BIN)/cicada run examples/demo.yaml --serve-predict
-	$(DEMO_ENV) $(BIN)/cicada run examples/demo-grpc.yaml --serve-predict
+	$(DEMO_ENV) $(BIN)/cicada local examples/demo.yaml examples/demo-grpc.yaml --serve-predict --workers 2
 
 build:
 	@mkdir -p $(BIN)

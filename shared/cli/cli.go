@@ -45,6 +45,9 @@ func usageErr(format string, a ...any) error {
 const usage = `usage:
   cicada run PLAN [--out DIR] [--serve-predict] [--quiet]
       run a plan in this process; write DIR/report.json (default out/<run-id>)
+  cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose]
+      run plans through the whole pipeline in this process (trigger, workers,
+      aggregator, in-process Pub/Sub and bucket); reports in DIR/<run-id>/
   cicada validate PLAN
       check a plan and list every problem
   cicada env
@@ -62,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout)
+	case "local":
+		return localCmd(ctx, args[1:], stdout, stderr)
 	case "env":
 		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":
@@ -164,13 +169,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if latest {
-		// out/latest names the newest run; replaced atomically by rename.
-		tmp := filepath.Join("out", ".latest-"+id)
-		if err := os.Symlink(id, tmp); err == nil {
-			if err := os.Rename(tmp, filepath.Join("out", "latest")); err != nil {
-				os.Remove(tmp)
-			}
-		}
+		linkLatest("out", id)
 	}
 	fmt.Fprint(stdout, report.FormatSummary(rep))
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, "report.json"))

@@ -1,0 +1,139 @@
+// Package pipeline composes cicada's parts: the trigger, workers and the
+// aggregator over one bucket and one bus. It is the one place that wires
+// them, for `cicada local`, `make run` and the end-to-end tests alike.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cicadaload/cicada/shared/aggregate"
+	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/predict"
+	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/worker"
+)
+
+// Options configure an embedded pipeline.
+type Options struct {
+	Workers    int // worker count, default 2
+	Worker     worker.Config
+	Aggregator aggregate.Config
+	Trigger    trigger.Config
+	// ServePredict also serves the sample predict service on Predict's
+	// addresses.
+	ServePredict bool
+	Predict      predict.Config
+	Log          *zap.Logger
+}
+
+// Embedded is a running pipeline in this process.
+type Embedded struct {
+	Store      store.Store
+	Bus        bus.Bus
+	TriggerURL string          // http://127.0.0.1:port
+	Predict    *predict.Server // when served
+}
+
+// StartEmbedded runs the trigger, the workers and the aggregator in this
+// process against in-process Pub/Sub (pstest) and Cloud Storage
+// (fakestorage), through the real client libraries. stop ends everything
+// and waits for it; it also runs when setup fails half-way.
+func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), err error) {
+	log := o.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var cleanups []func()
+	stop = func() {
+		cancel()
+		wg.Wait()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error(name+" stopped", zap.Error(err))
+			}
+		}()
+	}
+
+	st, _, closeStore, err := store.NewInProcess("cicada-local")
+	if err != nil {
+		return nil, stop, fmt.Errorf("in-process bucket: %w", err)
+	}
+	cleanups = append(cleanups, closeStore)
+	b, closeBus, err := bus.NewInProcess(ctx)
+	if err != nil {
+		return nil, stop, fmt.Errorf("in-process Pub/Sub: %w", err)
+	}
+	cleanups = append(cleanups, closeBus)
+	e = &Embedded{Store: st, Bus: b}
+
+	if o.ServePredict {
+		httpLn, grpcLn, err := predict.Listen(ctx, o.Predict)
+		if err != nil {
+			return nil, stop, err
+		}
+		e.Predict = predict.NewServer(o.Predict, log.Named("predict"))
+		goRun("predict", func(ctx context.Context) error { return e.Predict.Serve(ctx, httpLn, grpcLn) })
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, stop, fmt.Errorf("listen for the trigger: %w", err)
+	}
+	e.TriggerURL = "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           trigger.NewHandler(trigger.Deps{Store: st, Bus: b, Config: o.Trigger, Log: log.Named("trigger")}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	goRun("trigger", func(ctx context.Context) error { return serve(ctx, srv, ln) })
+
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	for i := range workers {
+		cfg := o.Worker
+		cfg.ID = fmt.Sprintf("local-worker-%d", i+1)
+		w := worker.New(cfg, st, b, log.Named(cfg.ID), nil)
+		goRun(cfg.ID, w.Run)
+	}
+	agg := aggregate.NewService(o.Aggregator, st, b, log.Named("aggregator"), nil)
+	goRun("aggregator", agg.Run)
+	return e, stop, nil
+}
+
+// serve serves srv on ln until ctx ends, then shuts it down within a bound.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
