@@ -1,0 +1,83 @@
+package trigger
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// EnvPrefix is the envconfig prefix of the trigger's configuration:
+// CICADA_TRIGGER_ALLOWED_TARGETS and so on.
+const EnvPrefix = "CICADA_TRIGGER"
+
+// Config is the operator's side of the trigger: what plans it accepts and
+// where it puts them. A zero limit means only the plan package's own bound
+// applies.
+type Config struct {
+	AllowedTargets []string      `envconfig:"ALLOWED_TARGETS" default:"127.0.0.1,localhost" desc:"comma-separated target hosts a plan may aim at: host (any port), host:port, *.domain (its subdomains) or * (anything); compared as written, never resolved (also read from CICADA_ALLOWED_TARGETS)"`
+	MaxRate        float64       `envconfig:"MAX_RATE" default:"10000" desc:"highest open-model rate (req/s, whole plan) of any stage; 0 = no operator limit"`
+	MaxUsers       int           `envconfig:"MAX_USERS" default:"10000" desc:"most closed-model users (whole plan) of any stage; 0 = no operator limit"`
+	MaxDuration    time.Duration `envconfig:"MAX_DURATION" default:"1h" desc:"longest total duration of a plan's stages; 0 = no operator limit"`
+	MaxShards      int           `envconfig:"MAX_SHARDS" default:"100" desc:"most shards a plan may ask for; 0 = no operator limit"`
+	MaxBody        int64         `envconfig:"MAX_BODY" default:"1048576" desc:"largest plan body accepted, in bytes (413 beyond)"`
+	LeadTime       time.Duration `envconfig:"LEAD_TIME" default:"10s" desc:"least time between accepting a plan and its start, for workers to pick up their shards; the plan's start_delay wins when longer"`
+	Bucket         string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
+	Project        string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
+	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
+}
+
+// ConfigFromEnv reads the configuration from CICADA_TRIGGER_* variables.
+// The issue names the allow-list CICADA_ALLOWED_TARGETS, so that name is
+// honoured when the prefixed one is unset.
+func ConfigFromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process(EnvPrefix, &c); err != nil {
+		return Config{}, fmt.Errorf("trigger config: %w", err)
+	}
+	if _, ok := os.LookupEnv(EnvPrefix + "_ALLOWED_TARGETS"); !ok {
+		if v, ok := os.LookupEnv("CICADA_ALLOWED_TARGETS"); ok {
+			c.AllowedTargets = splitList(v)
+		}
+	}
+	if err := c.Check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Check rejects a configuration the handler cannot work with: negative
+// limits and allow-list patterns that cannot match anything.
+func (c Config) Check() error {
+	var probs []string
+	if c.MaxRate < 0 || c.MaxUsers < 0 || c.MaxDuration < 0 || c.MaxShards < 0 {
+		probs = append(probs, "limits must be >= 0")
+	}
+	if c.MaxBody <= 0 {
+		probs = append(probs, fmt.Sprintf("MAX_BODY must be > 0, got %d", c.MaxBody))
+	}
+	if c.LeadTime < 0 {
+		probs = append(probs, fmt.Sprintf("LEAD_TIME must be >= 0, got %v", c.LeadTime))
+	}
+	for _, p := range c.AllowedTargets {
+		if _, err := parsePattern(p); err != nil {
+			probs = append(probs, err.Error())
+		}
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("trigger config: %s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
