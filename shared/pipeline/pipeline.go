@@ -41,6 +41,8 @@ type Embedded struct {
 	Bus        bus.Bus
 	TriggerURL string          // http://127.0.0.1:port
 	Predict    *predict.Server // when served
+	// PredictHTTP and PredictGRPC are the served predict addresses.
+	PredictHTTP, PredictGRPC string
 }
 
 // StartEmbedded runs the trigger, the workers and the aggregator in this
@@ -94,6 +96,7 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		if err != nil {
 			return nil, stop, err
 		}
+		e.PredictHTTP, e.PredictGRPC = predict.Addr(httpLn), predict.Addr(grpcLn)
 		e.Predict = predict.NewServer(o.Predict, log.Named("predict"))
 		goRun("predict", func(ctx context.Context) error { return e.Predict.Serve(ctx, httpLn, grpcLn) })
 	}

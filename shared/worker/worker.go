@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,8 +41,9 @@ type Worker struct {
 	log *zap.Logger
 	now func() time.Time
 
-	mu     sync.Mutex
-	active map[string]*shardRun // by run/shard, for a graceful stop
+	mu       sync.Mutex
+	active   map[string]*shardRun // by run/shard, for a graceful stop
+	attempts atomic.Int64         // lease attempts, to name each holder
 }
 
 // New returns a worker. now may be nil for time.Now.
@@ -189,7 +191,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		log.Info("shard message after the run's end; nothing to drive")
 		return finished
 	}
-	l, err := lease.Acquire(bg, w.st, runs.LeasePath(id, shard), w.cfg.ID, w.cfg.LeaseTTL, now)
+	// The holder names this attempt, not just this worker: a worker that
+	// gets a shard's message twice must not take its own lease twice.
+	holder := fmt.Sprintf("%s#%d", w.cfg.ID, w.attempts.Add(1))
+	l, err := lease.Acquire(bg, w.st, runs.LeasePath(id, shard), holder, w.cfg.LeaseTTL, now)
 	if errors.Is(err, lease.ErrHeld) {
 		log.Info("shard driven elsewhere", zap.Error(err))
 		return finished // a duplicate delivery; the holder has it
@@ -248,22 +253,26 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	return finished
 }
 
-// firstSlice is where a shard (re)starts: the first slice not written yet,
-// and never a slice already under way, whose earlier requests are past.
+// firstSlice is where a shard (re)starts: never a slice already under way,
+// whose earlier requests are past, and not a slice already written. Slices
+// missed in between stay gaps.
 func (w *Worker) firstSlice(ctx context.Context, p *plan.Plan, run runs.Run, shard int, now time.Time) (int, error) {
 	names, err := w.st.List(ctx, fmt.Sprintf("%s%d/", runs.SlicePrefix(run.ID), shard))
 	if err != nil {
 		return 0, err
 	}
-	first := 0
+	written := map[int]bool{}
 	for _, n := range names {
-		if _, k, err := runs.ParseSlicePath(run.ID, n); err == nil && k+1 > first {
-			first = k + 1
+		if _, k, err := runs.ParseSlicePath(run.ID, n); err == nil {
+			written[k] = true
 		}
 	}
+	first := 0
 	if now.After(run.StartAt) {
-		current := int(now.Sub(run.StartAt) / p.SliceDuration())
-		first = max(first, current+1)
+		first = int(now.Sub(run.StartAt)/p.SliceDuration()) + 1
+	}
+	for written[first] {
+		first++
 	}
 	return first, nil
 }
