@@ -6,8 +6,12 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/pipeline"
 	"github.com/cicadaload/cicada/shared/predict"
+	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/worker"
 )
 
 // envTableFormat renders envconfig's usage as a Markdown table, the form
@@ -25,6 +29,10 @@ var envSpecs = []struct {
 	spec           any
 }{
 	{"every binary: logging", "CICADA", &logging.Config{}},
+	{"every deployed component: where the state lives", "CICADA", &pipeline.Cloud{}},
+	{"trigger (functions/trigger)", trigger.EnvPrefix, &trigger.Config{}},
+	{"worker (jobs/worker)", "CICADA_WORKER", &worker.Config{}},
+	{"aggregator (jobs/aggregator)", "CICADA_AGGREGATOR", &aggregate.Config{}},
 	{"predict (jobs/predict, and cicada run --serve-predict)", "CICADA_PREDICT", &predict.Config{}},
 }
 

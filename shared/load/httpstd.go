@@ -37,7 +37,10 @@ func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, 
 		ForceAttemptHTTP2:   true,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecureTLS}, //nolint:gosec // opt-in for self-signed test targets
 	}
-	h := &httpStd{client: &http.Client{Transport: tr}, url: url, method: method, headers: http.Header{}, bodies: bodies, outcome: newStatusTable(expect)}
+	// Redirects are answers, not instructions: following one could aim the
+	// load at a host the operator never allowed.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	h := &httpStd{client: &http.Client{Transport: tr, CheckRedirect: noRedirect}, url: url, method: method, headers: http.Header{}, bodies: bodies, outcome: newStatusTable(expect)}
 	for k, v := range headers {
 		h.headers.Set(k, v)
 	}
