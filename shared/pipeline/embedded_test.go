@@ -31,8 +31,8 @@ func start(t *testing.T, workers int) *Embedded {
 	t.Helper()
 	e, stop, err := StartEmbedded(context.Background(), Options{
 		Workers:      workers,
-		Worker:       worker.Config{Capacity: 2, LeaseTTL: 3 * time.Second, RenewEvery: 500 * time.Millisecond},
-		Aggregator:   aggregate.Config{Grace: 3 * time.Second, Sweep: 300 * time.Millisecond, LiveEvery: 200 * time.Millisecond, PickupGrace: 2 * time.Second, Republish: time.Second},
+		Worker:       worker.Config{Capacity: 2, LeaseTTL: 10 * time.Second, RenewEvery: 500 * time.Millisecond},
+		Aggregator:   aggregate.Config{Grace: 10 * time.Second, Sweep: 300 * time.Millisecond, LiveEvery: 200 * time.Millisecond, PickupGrace: 2 * time.Second, Republish: time.Second},
 		Trigger:      trigger.Config{AllowedTargets: []string{"127.0.0.1"}, LeadTime: time.Second, MaxBody: 1 << 20},
 		ServePredict: true,
 		Predict:      predict.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"},
