@@ -48,6 +48,9 @@ const usage = `usage:
   cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose]
       run plans through the whole pipeline in this process (trigger, workers,
       aggregator, in-process Pub/Sub and bucket); reports in DIR/<run-id>/
+  cicada aggregate RUN_ID [--final] [--grace D]
+      rebuild a run's live status or report from the bucket alone
+      (CICADA_PROJECT, CICADA_BUCKET, STORAGE_EMULATOR_HOST as the binaries)
   cicada validate PLAN
       check a plan and list every problem
   cicada env
@@ -67,6 +70,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return validateCmd(args[1:], stdout)
 	case "local":
 		return localCmd(ctx, args[1:], stdout, stderr)
+	case "aggregate":
+		return aggregateCmd(ctx, args[1:], stdout)
 	case "env":
 		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":
