@@ -93,7 +93,20 @@ type Plan struct {
 	Slice      Duration `json:"slice,omitempty" yaml:"slice,omitempty"`             // default 10s
 	Shards     int      `json:"shards,omitempty" yaml:"shards,omitempty"`           // default 1
 	StartDelay Duration `json:"start_delay,omitempty" yaml:"start_delay,omitempty"` // how far ahead the common start is set
-	Thresholds []string `json:"thresholds,omitempty" yaml:"thresholds,omitempty"`   // syntax judged by the report
+	Thresholds []string `json:"thresholds,omitempty" yaml:"thresholds,omitempty"`   // e.g. "p99 < 250ms", see package threshold
+	// MinCoverage is the share of shard slices, in percent, a report needs
+	// for a verdict other than incomplete (default 100).
+	MinCoverage float64 `json:"min_coverage,omitempty" yaml:"min_coverage,omitempty"`
+	// MaxLateness bounds how late the generator may send a request before
+	// the run counts as incomplete (a saturated generator, not a slow
+	// target); default 50ms.
+	MaxLateness Duration `json:"max_lateness,omitempty" yaml:"max_lateness,omitempty"`
+	// Baseline names a run to compare with: a run id, or "last-pass" for
+	// the last passing run of this plan's name.
+	Baseline string `json:"baseline,omitempty" yaml:"baseline,omitempty"`
+	// CompareTolerance is how much worse than the baseline a figure may be,
+	// in percent, before it is a regression (default 10).
+	CompareTolerance float64 `json:"compare_tolerance,omitempty" yaml:"compare_tolerance,omitempty"`
 }
 
 // Target is the service under test.

@@ -69,6 +69,16 @@ type Report struct {
 	// Coverage is set by the pipeline's aggregator: which shard slices
 	// were expected and which arrived.
 	Coverage *Coverage `json:"coverage,omitempty"`
+	// Thresholds are the plan's thresholds judged on this report.
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
+	// Verdict is pass, fail or incomplete once the run is over; empty while
+	// it goes.
+	Verdict string `json:"verdict,omitempty"`
+	// VerdictReasons says why the verdict is not pass: failed thresholds,
+	// missing slices, a saturated generator.
+	VerdictReasons []string `json:"verdict_reasons,omitempty"`
+	// Comparison with the plan's baseline run, when it names one.
+	Comparison *Comparison `json:"comparison,omitempty"`
 
 	// Total is every slice result of the run merged, for callers that need
 	// more than the summary (other percentiles, the histograms themselves).
@@ -76,6 +86,45 @@ type Report struct {
 	// SliceResults holds each row's merged result, nil for a slice nobody
 	// reported; SliceResults[i] belongs to Slices[i].
 	SliceResults []*slice.Result `json:"-"`
+}
+
+// Verdicts.
+const (
+	VerdictPass       = "pass"
+	VerdictFail       = "fail"
+	VerdictIncomplete = "incomplete"
+)
+
+// ThresholdResult is one threshold judged.
+type ThresholdResult struct {
+	Expr     string  `json:"expr"`
+	Observed float64 `json:"observed"`
+	// Unit of Observed and of the threshold's value: "ms", "%", "req/s",
+	// or "" for a count.
+	Unit string `json:"unit"`
+	Pass bool   `json:"pass"`
+	// FailingSlices lists the slices that failed a per-slice threshold.
+	FailingSlices []int `json:"failing_slices,omitempty"`
+}
+
+// Comparison is a run's key figures against a baseline run's.
+type Comparison struct {
+	BaselineRunID string `json:"baseline_run_id"`
+	// TolerancePct is how much worse a figure may be before it counts as a
+	// regression, in percent.
+	TolerancePct float64      `json:"tolerance_pct"`
+	Metrics      []MetricDiff `json:"metrics"`
+	Regression   bool         `json:"regression"`
+}
+
+// MetricDiff is one figure of a comparison.
+type MetricDiff struct {
+	Name       string  `json:"name"`
+	Unit       string  `json:"unit"`
+	Base       float64 `json:"base"`
+	New        float64 `json:"new"`
+	ChangePct  float64 `json:"change_pct"`
+	Regression bool    `json:"regression"`
 }
 
 // Coverage says how much of the run's shards × slices the report holds.
