@@ -21,6 +21,17 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/cicada ./jobs/predict
 
+## cluster-up: the pipeline as separate processes on the real emulators (Pub/Sub
+## emulator, fake-gcs-server, trigger on :8080, 3 workers, aggregator, predict on
+## :8501); PIDs and logs in .cluster/, variables in .cluster/env
+.PHONY: cluster-up cluster-down
+cluster-up:
+	$(GO) run ./cmd/cluster up
+
+## cluster-down: stop every process cluster-up started, the emulator's Java included
+cluster-down:
+	$(GO) run ./cmd/cluster down
+
 ## test: every test, with the race detector
 test:
 	$(GO) vet ./...
