@@ -359,7 +359,7 @@ func checkRun(t *testing.T, rep *report.Report, p *plan.Plan, sl []storedSlice) 
 			sum.Intended, sum.Sent, sum.Completed, sum.Dropped, sum.Errors)
 	}
 	if rep.Summary.Errors != 0 || rep.Summary.Dropped != 0 {
-		t.Errorf("errors %d, dropped %d; want none against a local predict service (samples: %v)", rep.Summary.Errors, rep.Summary.Dropped, rep.Summary.SampleErrors)
+		t.Errorf("errors %d, dropped %d; want none against a local predict service (outcomes %v, samples: %v)", rep.Summary.Errors, rep.Summary.Dropped, rep.Summary.Outcomes, rep.Summary.SampleErrors)
 	}
 	if rep.Coverage == nil {
 		t.Fatal("report without coverage")

@@ -288,7 +288,11 @@ func (e *Engine) openConns(slots int) []conn {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_ = h.dial(deadline)
+				// Idle until the start, like a kept-alive connection:
+				// a close before it answers earns the same one retry.
+				if h.dial(deadline) == nil {
+					h.reused = true
+				}
 			}()
 		}
 	}

@@ -134,7 +134,12 @@ func (e *Engine) runEventLoop(h *http1) error {
 	now := monoNow()
 	for i := range l.conns {
 		l.conns[i] = &evConn{fd: -1}
-		_ = l.dial(l.conns[i], now) // a failure shows on the first request
+		// A failure shows on the first request. A connection opened ahead
+		// of the start is idle until then, like a kept-alive one, so a
+		// close by the server before it answers earns the same one retry.
+		if l.dial(l.conns[i], now) == nil {
+			l.conns[i].reused = true
+		}
 	}
 
 	done := make(chan struct{})
