@@ -1,0 +1,121 @@
+package report
+
+import (
+	"cmp"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// csvFixedHeader is report.csv's columns before the error classes.
+var csvFixedHeader = []string{
+	"index", "start", "planned_rps", "achieved_rps", "intended", "completed", "dropped", "errors",
+	"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms",
+}
+
+// WriteCSV writes report.csv: a header, then one row per slice with its
+// start, planned and achieved rate, counts, latency percentiles in ms, one
+// column per error class seen in the run (every outcome that is not a
+// success, sorted), and the number of shards that reported it. planJSON
+// decides which HTTP statuses are a success (the target's expect_status);
+// without it, 2xx and grpc:OK are.
+func WriteCSV(w io.Writer, rep *Report, planJSON []byte) error {
+	if rep == nil {
+		return fmt.Errorf("write csv report: no report")
+	}
+	classes := errorClasses(rep, successClassifier(planJSON))
+	cw := csv.NewWriter(w)
+	header := append(append(slices.Clone(csvFixedHeader), classes...), "shards_reporting")
+	if err := cw.Write(header); err != nil {
+		return fmt.Errorf("write csv report %s: %w", rep.RunID, err)
+	}
+	for i, row := range rep.Slices {
+		p := row.LatencyMS
+		rec := []string{
+			strconv.Itoa(row.Index), row.Start.UTC().Format(time.RFC3339),
+			csvFloat(row.PlannedRPS), csvFloat(row.RPS),
+			strconv.FormatInt(row.Intended, 10), strconv.FormatInt(row.Completed, 10),
+			strconv.FormatInt(row.Dropped, 10), strconv.FormatInt(row.Errors, 10),
+			csvFloat(p.P50), csvFloat(p.P90), csvFloat(p.P95), csvFloat(p.P99), csvFloat(p.P999), csvFloat(p.Max),
+		}
+		for _, k := range classes {
+			var n int64
+			if present(rep, i) {
+				n = rep.SliceResults[i].Outcomes[k]
+			}
+			rec = append(rec, strconv.FormatInt(n, 10))
+		}
+		rec = append(rec, strconv.Itoa(row.ShardsReporting))
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("write csv report %s: slice %d: %w", rep.RunID, i, err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write csv report %s: %w", rep.RunID, err)
+	}
+	return nil
+}
+
+// csvFloat formats with the fewest digits that read back exactly, so the
+// file loses nothing and stays short.
+func csvFloat(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// errorClasses lists every outcome of the run that is not a success, sorted.
+func errorClasses(rep *Report, success func(string) bool) []string {
+	var out []string
+	for _, k := range outcomeKeys(rep.Summary.Outcomes) {
+		if !success(k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// outcomeKeys sorts outcomes most frequent first, then by name.
+func outcomeKeys(outcomes map[string]int64) []string {
+	return slices.SortedFunc(maps.Keys(outcomes), func(a, b string) int {
+		return cmp.Or(cmp.Compare(outcomes[b], outcomes[a]), cmp.Compare(a, b))
+	})
+}
+
+// successClassifier returns whether an outcome key is a success: grpc:OK,
+// and for HTTP the plan's expect_status, or any 2xx when it lists none (the
+// plan package's rule). The recorder's ok flag is not kept per outcome, so
+// the report re-derives it from the plan.
+func successClassifier(planJSON []byte) func(string) bool {
+	var p struct {
+		Target struct {
+			ExpectStatus []int `json:"expect_status"`
+		} `json:"target"`
+	}
+	// A missing or unreadable plan falls back to the default rule.
+	_ = json.Unmarshal(planJSON, &p)
+	expect := p.Target.ExpectStatus
+	return func(k string) bool {
+		if k == "grpc:OK" {
+			return true
+		}
+		code, ok := strings.CutPrefix(k, "http:")
+		if !ok {
+			return false
+		}
+		c, err := strconv.Atoi(code)
+		if err != nil {
+			return false
+		}
+		if len(expect) > 0 {
+			return slices.Contains(expect, c)
+		}
+		return c >= 200 && c < 300
+	}
+}

@@ -1,0 +1,560 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/go-analyze/charts"
+)
+
+// HTMLOptions tunes WriteHTML.
+type HTMLOptions struct {
+	// RefreshSeconds, when positive, makes the page reload itself every so
+	// many seconds: the trigger's live view of a running run uses it.
+	RefreshSeconds int
+	// Title is the page's title; empty means "cicada run <run id>".
+	Title string
+	// Live marks the report as a run still going: the page says so instead
+	// of showing a verdict.
+	Live bool
+}
+
+// htmlSource is the page. Everything it needs is inline: CSS here, charts
+// as SVG; it links to nothing.
+const htmlSource = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{{- if gt .RefreshSeconds 0}}
+<meta http-equiv="refresh" content="{{.RefreshSeconds}}">
+{{- end}}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+main { max-width: 1160px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
+.sub { color: #59636e; font-size: 13px; }
+.verdict { display: inline-block; font-size: 40px; font-weight: bold; letter-spacing: 2px; padding: 8px 28px; border-radius: 8px; color: #fff; margin: 12px 0; }
+.verdict.pass { background: #1a7f37; }
+.verdict.fail { background: #cf222e; }
+.verdict.incomplete { background: #bf8700; }
+.verdict.running { background: #0969da; }
+ul.reasons { margin: 4px 0 12px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; }
+.figure { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; }
+.figure .v { font-size: 20px; font-weight: bold; }
+.figure .k { font-size: 12px; color: #59636e; }
+.chart { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; margin: 8px 0 16px; overflow-x: auto; }
+.chart h3 { font-size: 15px; margin: 4px 8px 0; }
+.chart p { margin: 0 8px 4px; }
+.chart svg { display: block; max-width: 100%; height: auto; }
+table { border-collapse: collapse; background: #fff; font-size: 13px; }
+th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: right; }
+th { background: #eef1f4; }
+td.l, th.l { text-align: left; }
+td.pass { color: #1a7f37; font-weight: bold; }
+td.fail { color: #cf222e; font-weight: bold; }
+table.cov td { width: 18px; height: 18px; padding: 0; text-align: center; font-size: 11px; }
+table.cov td.ok { background: #4ac26b; }
+table.cov td.partial { background: #eac54f; }
+table.cov td.gap { background: #ff8182; font-weight: bold; }
+table.cov th.l, table.cov td.l { padding: 0 8px; }
+pre { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px; overflow-x: auto; font-size: 12px; }
+</style>
+</head>
+<body>
+<main>
+{{- $r := .Report}}
+<h1>{{.Title}}</h1>
+<div class="sub">run {{$r.RunID}} · plan {{$r.PlanName}} · status {{$r.Status}} · started {{rfc3339 $r.Start}} · {{.Duration}} · {{len $r.Slices}} slices of {{num $r.SliceSeconds}}s · {{$r.Shards}} shard(s)</div>
+
+<section id="summary">
+<div class="verdict {{.VerdictClass}}" id="verdict">{{.Verdict}}</div>
+{{- if .Live}}<div class="sub">The run is still going; this page reloads itself.</div>{{end}}
+{{- with $r.VerdictReasons}}
+<ul class="reasons">
+{{- range .}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
+<div class="figures">
+<div class="figure"><div class="v">{{$r.Summary.Completed}}</div><div class="k">completed of {{$r.Summary.Intended}} intended</div></div>
+<div class="figure"><div class="v">{{fixed1 $r.Summary.RPS}}/s</div><div class="k">achieved (planned {{fixed1 $r.Summary.PlannedRPS}}/s)</div></div>
+<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.P50}} ms</div><div class="k">p50 latency</div></div>
+<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.P99}} ms</div><div class="k">p99 latency</div></div>
+<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.Max}} ms</div><div class="k">max latency</div></div>
+<div class="figure"><div class="v">{{pct $r.Summary.ErrorRate}}</div><div class="k">errors ({{$r.Summary.Errors}})</div></div>
+<div class="figure"><div class="v">{{$r.Summary.Dropped}}</div><div class="k">dropped by the generator</div></div>
+<div class="figure"><div class="v">{{ms $r.Summary.MaxLatenessMS}} ms</div><div class="k">max send lateness</div></div>
+</div>
+</section>
+
+{{- with $r.Thresholds}}
+<h2 id="thresholds">Thresholds</h2>
+<table>
+<tr><th class="l">threshold</th><th>observed</th><th>result</th><th class="l">failing slices</th></tr>
+{{- range .}}
+<tr><td class="l"><code>{{.Expr}}</code></td><td>{{num .Observed}} {{.Unit}}</td>{{if .Pass}}<td class="pass">pass</td>{{else}}<td class="fail">fail</td>{{end}}<td class="l">{{range $i, $s := .FailingSlices}}{{if $i}}, {{end}}{{$s}}{{end}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+
+<h2 id="charts">Charts</h2>
+{{- range .Charts}}
+<div class="chart" id="{{.ID}}">
+<h3>{{.Heading}}</h3>
+<p class="sub">{{.Note}}</p>
+{{.SVG}}
+</div>
+{{- end}}
+
+<h2 id="outcomes">Outcomes</h2>
+{{- if .Outcomes}}
+<table>
+<tr><th class="l">outcome</th><th>count</th><th>share</th><th class="l">class</th></tr>
+{{- range .Outcomes}}
+<tr><td class="l">{{.Key}}</td><td>{{.Count}}</td><td>{{pct .Share}}</td>{{if .Success}}<td class="l pass">success</td>{{else}}<td class="l fail">error</td>{{end}}</tr>
+{{- end}}
+</table>
+{{- else}}
+<p class="sub">No request completed.</p>
+{{- end}}
+{{- with $r.Summary.SampleErrors}}
+<p class="sub">Sample errors:</p>
+<ul>
+{{- range .}}
+<li><code>{{.}}</code></li>
+{{- end}}
+</ul>
+{{- end}}
+
+<h2 id="coverage">Coverage</h2>
+<p class="sub">{{if .Coverage.PerShard}}Shards × slices: green received, red missing.{{else}}Shards reporting each slice: green all, yellow some, red none.{{end}} {{.Coverage.Missing}} of {{.Coverage.Expected}} shard slices missing.</p>
+{{- if .Coverage.Slices}}
+<table class="cov">
+<tr><th class="l"></th>{{range .Coverage.Slices}}<th>{{.}}</th>{{end}}</tr>
+{{- range .Coverage.Rows}}
+<tr><td class="l">{{.Label}}</td>{{range .Cells}}<td class="{{.Class}}" title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
+{{- end}}
+</table>
+{{- end}}
+
+{{- with $r.Comparison}}
+<h2 id="comparison">Comparison with {{.BaselineRunID}}</h2>
+<p class="sub">tolerance {{num .TolerancePct}}% · {{if .Regression}}<b>regression</b>{{else}}no regression{{end}}</p>
+<table>
+<tr><th class="l">figure</th><th>baseline</th><th>this run</th><th>change</th><th>result</th></tr>
+{{- range .Metrics}}
+<tr><td class="l">{{.Name}}</td><td>{{num .Base}} {{.Unit}}</td><td>{{num .New}} {{.Unit}}</td><td>{{fixed1 .ChangePct}}%</td>{{if .Regression}}<td class="fail">regression</td>{{else}}<td class="pass">ok</td>{{end}}</tr>
+{{- end}}
+</table>
+{{- end}}
+
+<h2 id="plan">Plan</h2>
+{{- if .Plan}}
+<pre>{{.Plan}}</pre>
+{{- else}}
+<p class="sub">No plan given.</p>
+{{- end}}
+</main>
+</body>
+</html>
+`
+
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"ms":      func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
+	"num":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"fixed1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"pct":     func(v float64) string { return strconv.FormatFloat(100*v, 'f', 2, 64) + "%" },
+	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}).Parse(htmlSource))
+
+// chart is one rendered chart: its id (for tests and anchors), heading and
+// inline SVG.
+type chart struct {
+	ID, Heading, Note string
+	SVG               template.HTML
+}
+
+type outcomeRow struct {
+	Key     string
+	Count   int64
+	Share   float64
+	Success bool
+}
+
+// coverageGrid is the shards × slices map: Cells[shard][slice].
+type coverageGrid struct {
+	// PerShard is true when the report says which shard missed which slice
+	// (the pipeline's coverage); otherwise one row counts shards per slice.
+	PerShard bool
+	Slices   []int
+	Rows     []coverageRow
+	Missing  int
+	Expected int
+}
+
+type coverageRow struct {
+	Label string
+	Cells []coverageCell
+}
+
+type coverageCell struct {
+	Class, Title, Text string
+}
+
+type htmlData struct {
+	Title          string
+	RefreshSeconds int
+	Live           bool
+	Report         *Report
+	Verdict        string
+	VerdictClass   string
+	Duration       string
+	Charts         []chart
+	Outcomes       []outcomeRow
+	Coverage       coverageGrid
+	Plan           string
+	GeneratedBy    string
+}
+
+// WriteHTML writes rep as one self-contained HTML page: the verdict, key
+// figures, charts as inline SVG, the outcome, threshold, coverage and
+// comparison tables, and the plan. The page fetches nothing when opened (no
+// scripts, fonts or images from anywhere), so it renders from a file on a
+// machine offline. The output depends only on its arguments.
+func WriteHTML(w io.Writer, rep *Report, planJSON []byte, opt HTMLOptions) error {
+	if rep == nil {
+		return fmt.Errorf("write html report: no report")
+	}
+	data, err := buildHTMLData(rep, planJSON, opt)
+	if err != nil {
+		return fmt.Errorf("write html report %s: %w", rep.RunID, err)
+	}
+	var buf bytes.Buffer
+	if err := htmlTemplate.Execute(&buf, data); err != nil {
+		return fmt.Errorf("write html report %s: %w", rep.RunID, err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write html report %s: %w", rep.RunID, err)
+	}
+	return nil
+}
+
+func buildHTMLData(rep *Report, planJSON []byte, opt HTMLOptions) (*htmlData, error) {
+	d := &htmlData{
+		Title:          opt.Title,
+		RefreshSeconds: max(opt.RefreshSeconds, 0),
+		Live:           opt.Live,
+		Report:         rep,
+		Duration:       rep.End.Sub(rep.Start).Round(time.Millisecond).String(),
+		Plan:           prettyPlan(planJSON),
+	}
+	if d.Title == "" {
+		d.Title = "cicada run " + rep.RunID
+	}
+	switch {
+	case opt.Live:
+		d.Verdict, d.VerdictClass = "running", "running"
+	case rep.Verdict == VerdictPass:
+		d.Verdict, d.VerdictClass = "PASS", "pass"
+	case rep.Verdict == VerdictFail:
+		d.Verdict, d.VerdictClass = "FAIL", "fail"
+	case rep.Verdict == VerdictIncomplete:
+		d.Verdict, d.VerdictClass = "INCOMPLETE", "incomplete"
+	default:
+		d.Verdict, d.VerdictClass = "no verdict", "running"
+	}
+
+	success := successClassifier(planJSON)
+	for _, k := range outcomeKeys(rep.Summary.Outcomes) {
+		n := rep.Summary.Outcomes[k]
+		d.Outcomes = append(d.Outcomes, outcomeRow{Key: k, Count: n, Share: ratio(n, rep.Summary.Completed), Success: success(k)})
+	}
+	d.Coverage = buildCoverage(rep)
+
+	builders := []func(*Report, func(string) bool) (chart, error){rateChart, latencyChart, errorsChart, percentileChart}
+	for _, b := range builders {
+		c, err := b(rep, success)
+		if err != nil {
+			return nil, err
+		}
+		d.Charts = append(d.Charts, c)
+	}
+	return d, nil
+}
+
+// prettyPlan indents the plan's JSON; input that is not JSON is shown as is.
+func prettyPlan(planJSON []byte) string {
+	if len(planJSON) == 0 {
+		return ""
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, planJSON, "", "  "); err != nil {
+		return string(planJSON)
+	}
+	return buf.String()
+}
+
+// Chart geometry: wide enough for a few dozen slice labels, short enough
+// that four charts fit a laptop screen two at a time.
+const (
+	chartWidth  = 1100
+	chartHeight = 340
+)
+
+// sliceLabels names each slice by its offset from the run's start, so the
+// axis reads as time.
+func sliceLabels(rep *Report) []string {
+	labels := make([]string, len(rep.Slices))
+	for i, row := range rep.Slices {
+		labels[i] = "+" + row.Start.Sub(rep.Start).Round(time.Second).String()
+	}
+	return labels
+}
+
+// present reports whether slice i has any result; gaps are drawn as breaks
+// in the lines, not as zeros.
+func present(rep *Report, i int) bool {
+	return i < len(rep.SliceResults) && rep.SliceResults[i] != nil
+}
+
+func rateChart(rep *Report, _ func(string) bool) (chart, error) {
+	planned := make([]float64, len(rep.Slices))
+	achieved := make([]float64, len(rep.Slices))
+	for i, row := range rep.Slices {
+		planned[i] = finite(row.PlannedRPS)
+		achieved[i] = charts.GetNullValue()
+		if present(rep, i) {
+			achieved[i] = finite(row.RPS)
+		}
+	}
+	svg, err := lineSVG(sliceLabels(rep), [][]float64{planned, achieved}, []string{"planned", "achieved"}, "req/s")
+	return chart{ID: "chart-rate", Heading: "Achieved vs planned rate", Note: "requests per second, per slice", SVG: svg}, err
+}
+
+func latencyChart(rep *Report, _ func(string) bool) (chart, error) {
+	names := []string{"p50", "p90", "p99", "max"}
+	series := make([][]float64, len(names))
+	for s := range series {
+		series[s] = make([]float64, len(rep.Slices))
+	}
+	for i, row := range rep.Slices {
+		p := row.LatencyMS
+		vals := []float64{p.P50, p.P90, p.P99, p.Max}
+		for s := range series {
+			series[s][i] = charts.GetNullValue()
+			if present(rep, i) {
+				series[s][i] = finite(vals[s])
+			}
+		}
+	}
+	svg, err := lineSVG(sliceLabels(rep), series, names, "ms")
+	return chart{ID: "chart-latency", Heading: "Latency percentiles over time", Note: "ms from the intended send time, per slice (merged across shards)", SVG: svg}, err
+}
+
+func errorsChart(rep *Report, success func(string) bool) (chart, error) {
+	classes := errorClasses(rep, success)
+	series := make([][]float64, 0, len(classes))
+	for _, k := range classes {
+		vals := make([]float64, len(rep.Slices))
+		for i := range rep.Slices {
+			if present(rep, i) {
+				vals[i] = float64(rep.SliceResults[i].Outcomes[k])
+			}
+		}
+		series = append(series, vals)
+	}
+	note := "failed requests per slice, by outcome"
+	if len(classes) == 0 {
+		// An empty chart still shows the time axis: no errors is a finding.
+		series = [][]float64{make([]float64, len(rep.Slices))}
+		classes = []string{"errors"}
+		note = "no failed requests"
+	}
+	svg, err := barSVG(sliceLabels(rep), series, classes)
+	return chart{ID: "chart-errors", Heading: "Errors by outcome over time", Note: note, SVG: svg}, err
+}
+
+// Percentile ladder of the HDR plot: pointsPerDecade points per decade of
+// 1/(1-q), evenly spaced on that log scale, so that an evenly spaced
+// category axis is the classic HdrHistogram percentile axis.
+const pointsPerDecade = 10
+
+func percentileChart(rep *Report, _ func(string) bool) (chart, error) {
+	var h *hdrhistogram.Histogram
+	if rep.Total != nil {
+		h = rep.Total.Latency
+	}
+	var count int64
+	if h != nil {
+		count = h.TotalCount()
+	}
+	// Show as many nines as the data can support (one more than its count
+	// has digits would be noise), at least to 99.99%.
+	decades := 4
+	if count > 0 {
+		decades = min(max(decades, int(math.Ceil(math.Log10(float64(count))))), 6)
+	}
+	n := decades*pointsPerDecade + 1
+	labels := make([]string, n)
+	values := make([]float64, n)
+	for i := range n {
+		x := float64(i) / pointsPerDecade
+		q := 1 - math.Pow(10, -x)
+		if i%pointsPerDecade == 0 {
+			labels[i] = percentLabel(i / pointsPerDecade)
+		}
+		values[i] = charts.GetNullValue()
+		if count > 0 {
+			values[i] = float64(h.ValueAtQuantile(100*q)) / 1000
+		}
+	}
+	svg, err := lineSVGOpts(labels, [][]float64{values}, []string{"latency"}, "ms", decades+1)
+	return chart{ID: "chart-percentiles", Heading: "Latency by percentile (HDR)",
+		Note: fmt.Sprintf("whole run, merged histogram of %d requests; x axis on the 1/(1-q) log scale", count), SVG: svg}, err
+}
+
+// percentLabel names decade d of the percentile axis: 0%, 90%, 99%, 99.9%...
+func percentLabel(d int) string {
+	if d == 0 {
+		return "0%"
+	}
+	return strings.TrimSuffix(strconv.FormatFloat(100-100*math.Pow(10, -float64(d)), 'f', max(d-2, 0), 64), ".") + "%"
+}
+
+func lineSVG(labels []string, series [][]float64, names []string, unit string) (template.HTML, error) {
+	return lineSVGOpts(labels, series, names, unit, 0)
+}
+
+func lineSVGOpts(labels []string, series [][]float64, names []string, unit string, labelCount int) (template.HTML, error) {
+	labels, series = atLeastOnePoint(labels, series)
+	opt := charts.NewLineChartOptionWithData(series)
+	opt.XAxis.Labels = labels
+	opt.XAxis.LabelCount = labelCount
+	opt.XAxis.BoundaryGap = charts.Ptr(false)
+	opt.Legend.SeriesNames = names
+	opt.Legend.Offset = charts.OffsetRight
+	opt.YAxis = []charts.YAxisOption{{Title: unit, Min: charts.Ptr(0.0)}}
+	opt.LineStrokeWidth = 2
+	opt.Symbol = charts.Symbol{Shape: charts.SymbolNone}
+	p := newPainter()
+	if err := p.LineChart(opt); err != nil {
+		return "", fmt.Errorf("draw line chart: %w", err)
+	}
+	return svgBytes(p)
+}
+
+func barSVG(labels []string, series [][]float64, names []string) (template.HTML, error) {
+	labels, series = atLeastOnePoint(labels, series)
+	opt := charts.NewBarChartOptionWithData(series)
+	opt.CategoryAxis.Labels = labels
+	opt.Legend.SeriesNames = names
+	opt.Legend.Offset = charts.OffsetRight
+	opt.StackSeries = charts.Ptr(true)
+	opt.ValueAxis = []charts.ValueAxisOption{{Title: "requests", Min: charts.Ptr(0.0)}}
+	p := newPainter()
+	if err := p.BarChart(opt); err != nil {
+		return "", fmt.Errorf("draw bar chart: %w", err)
+	}
+	return svgBytes(p)
+}
+
+// atLeastOnePoint gives an empty run one empty point, so that its charts
+// still draw their axes instead of failing.
+func atLeastOnePoint(labels []string, series [][]float64) ([]string, [][]float64) {
+	if len(labels) > 0 {
+		return labels, series
+	}
+	out := make([][]float64, len(series))
+	for i := range out {
+		out[i] = []float64{0}
+	}
+	return []string{"no data"}, out
+}
+
+func newPainter() *charts.Painter {
+	return charts.NewPainter(charts.PainterOptions{
+		OutputFormat: charts.ChartOutputSVG,
+		Width:        chartWidth,
+		Height:       chartHeight,
+		Theme:        charts.GetTheme(charts.ThemeLight),
+	})
+}
+
+func svgBytes(p *charts.Painter) (template.HTML, error) {
+	b, err := p.Bytes()
+	if err != nil {
+		return "", fmt.Errorf("render svg: %w", err)
+	}
+	// The library's SVG is markup it generated from numbers and our own
+	// labels, which it escapes; it is inlined as is.
+	return template.HTML(b), nil //nolint:gosec // generated SVG, see above
+}
+
+// finite maps NaN and ±Inf, which no chart can place, to zero.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+func buildCoverage(rep *Report) coverageGrid {
+	g := coverageGrid{Slices: make([]int, len(rep.Slices))}
+	for i := range rep.Slices {
+		g.Slices[i] = i
+	}
+	if rep.Coverage != nil {
+		g.PerShard = true
+		g.Expected = rep.Coverage.Expected
+		missing := map[ShardSlice]bool{}
+		for _, m := range rep.Coverage.Missing {
+			missing[m] = true
+		}
+		g.Missing = len(rep.Coverage.Missing)
+		for shard := range max(rep.Shards, 0) {
+			row := coverageRow{Label: "shard " + strconv.Itoa(shard)}
+			for k := range rep.Slices {
+				c := coverageCell{Class: "ok", Title: fmt.Sprintf("shard %d slice %d: received", shard, k)}
+				if missing[ShardSlice{Shard: shard, Slice: k}] {
+					c = coverageCell{Class: "gap", Title: fmt.Sprintf("shard %d slice %d: missing", shard, k), Text: "✕"}
+				}
+				row.Cells = append(row.Cells, c)
+			}
+			g.Rows = append(g.Rows, row)
+		}
+		return g
+	}
+	// Without the pipeline's coverage only the count of shards per slice is
+	// known, not which shard is missing.
+	row := coverageRow{Label: "shards reporting"}
+	for k, r := range rep.Slices {
+		c := coverageCell{Class: "ok", Text: strconv.Itoa(r.ShardsReporting),
+			Title: fmt.Sprintf("slice %d: %d of %d shards", k, r.ShardsReporting, rep.Shards)}
+		switch {
+		case r.ShardsReporting == 0:
+			c.Class = "gap"
+		case r.ShardsReporting < rep.Shards:
+			c.Class = "partial"
+		}
+		if r.ShardsReporting < rep.Shards {
+			g.Missing += rep.Shards - r.ShardsReporting
+		}
+		row.Cells = append(row.Cells, c)
+	}
+	g.Expected = rep.Shards * len(rep.Slices)
+	g.Rows = append(g.Rows, row)
+	return g
+}
