@@ -32,11 +32,11 @@ type HTMLOptions struct {
 const htmlSource = `<!DOCTYPE html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
+<meta charset="utf-8"/>
 {{- if gt .RefreshSeconds 0}}
-<meta http-equiv="refresh" content="{{.RefreshSeconds}}">
+<meta http-equiv="refresh" content="{{.RefreshSeconds}}"/>
 {{- end}}
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"/>
 <title>{{.Title}}</title>
 <style>
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
@@ -68,7 +68,7 @@ table.cov td { width: 18px; height: 18px; padding: 0; text-align: center; font-s
 table.cov td.ok { background: #4ac26b; }
 table.cov td.partial { background: #eac54f; }
 table.cov td.gap { background: #ff8182; font-weight: bold; }
-table.cov th.l, table.cov td.l { padding: 0 8px; }
+table.cov th.l, table.cov td.l { padding: 0 8px; white-space: nowrap; }
 pre { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px; overflow-x: auto; font-size: 12px; }
 </style>
 </head>
@@ -174,11 +174,20 @@ pre { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":      func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
-	"num":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"num":     numString,
 	"fixed1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"pct":     func(v float64) string { return strconv.FormatFloat(100*v, 'f', 2, 64) + "%" },
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(htmlSource))
+
+// numString formats a figure to the report's precision of three decimals;
+// a value that is not a number shows as "n/a", never as NaN.
+func numString(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+}
 
 // chart is one rendered chart: its id (for tests and anchors), heading and
 // inline SVG.
