@@ -195,6 +195,11 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request, id string) {
 			st.Links[f] = base + "/" + f
 		}
 	}
+	w.Header().Set("Vary", "Accept") // browsers get the live view (live.go)
+	if wantsHTML(r) {
+		h.liveView(w, r, st, rep, live)
+		return
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
