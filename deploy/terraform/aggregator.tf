@@ -1,0 +1,55 @@
+# The aggregator (jobs/aggregator on GKE, deploy/k8s): pulls worker events,
+# merges slices into live.json and the final report files, and publishes a
+# shard again when its lease went stale (the failure detector).
+#
+# Its Google service account is reached from the Kubernetes service account
+# k8s_namespace/aggregator_ksa through Workload Identity. Grants:
+# - objects under runs/ of the runs bucket, roles/storage.objectUser: it
+#   lists runs/, reads everything of a run and rewrites live.json and the
+#   report files in place, which needs objects.delete (a replacement deletes
+#   the old generation). objectUser rather than objectAdmin: the same object
+#   powers without managing IAM.
+# - subscriber on the events subscription;
+# - publisher on the shards topic (republished shards).
+
+resource "google_service_account" "aggregator" {
+  project      = var.project
+  account_id   = "${var.name_prefix}-aggregator"
+  display_name = "cicada aggregator"
+  description  = "Aggregator pods (Workload Identity): reads runs/, writes live status and reports, pulls events, republishes shards."
+}
+
+resource "google_service_account_iam_member" "aggregator_workload_identity" {
+  service_account_id = google_service_account.aggregator.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "serviceAccount:${local.workload_pool}[${var.k8s_namespace}/${var.aggregator_ksa}]"
+
+  # The workload pool exists once the cluster does.
+  depends_on = [google_container_cluster.main]
+}
+
+resource "google_storage_bucket_iam_member" "aggregator_runs" {
+  bucket = google_storage_bucket.runs.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.aggregator.member
+
+  condition {
+    title       = "runs-only"
+    description = "Only objects under runs/"
+    expression  = local.runs_prefix_condition
+  }
+}
+
+resource "google_pubsub_subscription_iam_member" "aggregator_events" {
+  project      = var.project
+  subscription = google_pubsub_subscription.events_aggregator.name
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.aggregator.member
+}
+
+resource "google_pubsub_topic_iam_member" "aggregator_shards" {
+  project = var.project
+  topic   = google_pubsub_topic.shards.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.aggregator.member
+}

@@ -1,0 +1,46 @@
+# Cloud Build (cloudbuild.yaml): tests, builds and pushes the images, and
+# applies deploy/k8s to the cluster. It runs as its own service account
+# (gcloud builds submit --service-account=...), not as a default account
+# that may hold Editor:
+# - push to the registry (writer on that repository only);
+# - apply manifests: roles/container.developer. GKE has no IAM on a single
+#   cluster, so this is project-wide; it is Kubernetes-API access only (no
+#   cluster creation or deletion, no IAM);
+# - write build logs (project-wide by nature; builds run with
+#   options.logging CLOUD_LOGGING_ONLY, so no logs bucket is needed);
+# - read the sources that gcloud builds submit stages, which the README puts
+#   under gs://SOURCE_BUCKET/cloudbuild/ (viewer on that bucket only).
+# Terraform, not Cloud Build, deploys the trigger function: a function that
+# both changed would be reverted by the next terraform apply.
+
+resource "google_service_account" "build" {
+  project      = var.project
+  account_id   = "${var.name_prefix}-build"
+  display_name = "cicada Cloud Build"
+  description  = "Runs cloudbuild.yaml: pushes images to the cicada registry, applies deploy/k8s."
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_push" {
+  project    = var.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_deploy" {
+  for_each = toset([
+    "roles/container.developer",
+    "roles/logging.logWriter",
+  ])
+
+  project = var.project
+  role    = each.value
+  member  = google_service_account.build.member
+}
+
+resource "google_storage_bucket_iam_member" "build_sources" {
+  bucket = google_storage_bucket.function_source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}

@@ -1,0 +1,69 @@
+# What the README's next steps (curl, Cloud Build, kubectl) need.
+
+output "trigger_url" {
+  description = "Base URL of the trigger: POST $URL/runs, GET $URL/runs/<id>. Callers send an identity token whose audience is this URL."
+  value       = local.trigger_url
+}
+
+output "bucket_name" {
+  description = "Runs bucket: reports land in gs://BUCKET/runs/<id>/report.json."
+  value       = google_storage_bucket.runs.name
+}
+
+output "source_bucket_name" {
+  description = "Bucket of the function's source zips, and the staging place of gcloud builds submit (gs://BUCKET/cloudbuild)."
+  value       = google_storage_bucket.function_source.name
+}
+
+output "registry_url" {
+  description = "Docker registry of the images: REGION-docker.pkg.dev/PROJECT/REPOSITORY."
+  value       = local.registry_url
+}
+
+output "image_tag" {
+  description = "Tag of the images deploy/k8s is meant to run (var.image_tag)."
+  value       = var.image_tag
+}
+
+output "cluster_name" {
+  description = "Name of the GKE cluster."
+  value       = google_container_cluster.main.name
+}
+
+output "cluster_location" {
+  description = "Region (or zone) of the GKE cluster, for gcloud container clusters get-credentials --location."
+  value       = google_container_cluster.main.location
+}
+
+output "get_credentials_command" {
+  description = "The command that points kubectl at the cluster."
+  value       = "gcloud container clusters get-credentials ${google_container_cluster.main.name} --location ${google_container_cluster.main.location} --project ${var.project}"
+}
+
+output "service_accounts" {
+  description = "Email of each component's service account; deploy/k8s annotates its Kubernetes service accounts with the worker's and the aggregator's (iam.gke.io/gcp-service-account)."
+  value = {
+    trigger       = google_service_account.trigger.email
+    trigger_build = google_service_account.trigger_build.email
+    worker        = google_service_account.worker.email
+    aggregator    = google_service_account.aggregator.email
+    nodes         = google_service_account.nodes.email
+    build         = google_service_account.build.email
+    scheduler     = local.scheduler_enabled ? google_service_account.scheduler[0].email : null
+  }
+}
+
+output "build_service_account" {
+  description = "Full name of Cloud Build's service account, for gcloud builds submit --service-account."
+  value       = google_service_account.build.id
+}
+
+output "scheduler_job" {
+  description = "Name of the nightly Cloud Scheduler job, or null when no plan is set."
+  value       = local.scheduler_enabled ? google_cloud_scheduler_job.nightly[0].name : null
+}
+
+output "dead_letter_subscription" {
+  description = "Subscription to pull dead letters from: gcloud pubsub subscriptions pull SUB --limit 10."
+  value       = google_pubsub_subscription.dead_letter_inspect.name
+}
