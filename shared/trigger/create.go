@@ -42,6 +42,22 @@ const writeTimeout = time.Minute
 // publishers is how many shard messages are in flight at once.
 const publishers = 16
 
+// idempotencyKey is the request's Idempotency-Key, or, for a Cloud
+// Scheduler job (which cannot send a header that changes per run), its job
+// name and schedule time: Scheduler sends the same pair on each retry of one
+// run, so a retried nightly post returns the run instead of starting a
+// second one.
+func idempotencyKey(r *http.Request) string {
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		return k
+	}
+	job, at := r.Header.Get("X-CloudScheduler-JobName"), r.Header.Get("X-CloudScheduler-ScheduleTime")
+	if job != "" && at != "" {
+		return "cloudscheduler:" + job + "@" + at
+	}
+	return ""
+}
+
 // IdempotencyPath is the object that ties an Idempotency-Key to its run.
 // The key is hashed: it is the client's text, not a safe object name.
 func IdempotencyPath(key string) string {
@@ -82,7 +98,7 @@ type idempotencyRecord struct {
 var errKeyReused = errors.New("Idempotency-Key already used for a different plan")
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
+	key := idempotencyKey(r)
 	if n := len(key); n > MaxIdempotencyKey {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key: at most %d characters, got %d", MaxIdempotencyKey, n))
 		return
