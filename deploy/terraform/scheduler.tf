@@ -3,14 +3,12 @@
 # with an OIDC identity token of its own service account, which is made an
 # invoker of the trigger. Nothing is created while no plan is set.
 #
-# Idempotency-Key: Terraform can only give the job fixed headers, and a fixed
-# key would hand back the first night's run every night after. So the job
-# sends none, and retries stay off by default (scheduler_retry_count = 0):
-# a retry after a post that started a run but timed out would start a second
-# run. Cloud Scheduler itself adds X-CloudScheduler-ScheduleTime (the same on
-# every retry of one night) and X-CloudScheduler-JobName; a trigger that took
-# those two as the key when no Idempotency-Key is given would make retries
-# safe to turn on.
+# Idempotency: Terraform can only give the job fixed headers, and a fixed
+# Idempotency-Key would hand back the first night's run every night after.
+# So the job sends none; Cloud Scheduler adds X-CloudScheduler-JobName and
+# X-CloudScheduler-ScheduleTime (the same on every retry of one night), and
+# the trigger takes that pair as the key. A retry of a post that did start a
+# run returns that run, so retries are on.
 
 locals {
   scheduler_plan = (

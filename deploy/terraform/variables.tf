@@ -409,9 +409,9 @@ variable "scheduler_time_zone" {
 }
 
 variable "scheduler_retry_count" {
-  description = "How often Cloud Scheduler retries a failed post. 0 by default: Terraform cannot give each night's post its own Idempotency-Key, so a retry after a post that did start a run (but timed out) would start a second one."
+  description = "How often Cloud Scheduler retries a failed post. Safe: the trigger keys a scheduled post on the job name and schedule time Cloud Scheduler sends, so a retry returns the run the first post started."
   type        = number
-  default     = 0
+  default     = 3
 
   validation {
     condition     = var.scheduler_retry_count >= 0 && var.scheduler_retry_count <= 5
