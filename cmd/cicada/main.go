@@ -4,13 +4,14 @@
 //	cicada run PLAN [--out DIR] [--serve-predict] [--quiet]
 //	cicada validate PLAN
 //
-// Exit codes: 0 the run completed, 1 it failed or was cancelled, 2 bad usage
-// or an invalid plan.
+// Exit codes (README "Thresholds and verdict"): 0 pass, 1 fail (a threshold,
+// a regression, an abort), 2 bad usage or an invalid plan, 3 incomplete
+// (cancelled, gaps, a saturated generator), 4 an error: the run could not
+// run or finish.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,13 +29,8 @@ func main() {
 }
 
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
+	if err != nil {
+		fmt.Fprintln(stderr, "cicada:", err)
 	}
-	fmt.Fprintln(stderr, "cicada:", err)
-	var ec cli.ExitError
-	if errors.As(err, &ec) {
-		return ec.Code
-	}
-	return 1
+	return cli.Code(err)
 }

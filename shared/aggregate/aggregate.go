@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,12 +23,15 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/verdict"
 )
 
 // State is what the bucket says about one run.
 type State struct {
-	Run       runs.Run
-	Plan      *plan.Plan
+	Run  runs.Run
+	Plan *plan.Plan
+	// PlanJSON is plan.json as stored: the report files show it.
+	PlanJSON  []byte
 	Slices    []*slice.Result
 	Corrupt   []report.CorruptSlice
 	Done      map[int]bool
@@ -34,6 +39,10 @@ type State struct {
 	Cancelled bool
 	// CancelledAt is when the cancel marker was written.
 	CancelledAt time.Time
+	// AbortReason is set when the aggregator itself cancelled the run
+	// because a per-slice threshold failed (abort_on_fail): the verdict is
+	// then fail, not incomplete.
+	AbortReason string
 	HasReport   bool
 }
 
@@ -50,6 +59,7 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 	if obj, err = st.Get(ctx, runs.PlanPath(id)); err != nil {
 		return nil, fmt.Errorf("read plan of run %s: %w", id, err)
 	}
+	s.PlanJSON = obj.Data
 	if s.Plan, err = plan.Parse(obj.Data, "json"); err != nil {
 		return nil, fmt.Errorf("plan of run %s: %w", id, err)
 	}
@@ -76,12 +86,29 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 			s.Cancelled = true
 			if o, err := st.Get(ctx, name); err == nil {
 				s.CancelledAt = o.Updated
+				s.AbortReason = readCancel(o.Data).Reason
 			}
 		case rest == "report.json":
 			s.HasReport = true
 		}
 	}
 	return s, nil
+}
+
+// Cancel is the cancel marker's content. The trigger writes it for a user's
+// cancel; the aggregator writes it with a Reason when it aborts a run on a
+// failing per-slice threshold.
+type Cancel struct {
+	CancelledAt time.Time `json:"cancelled_at"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// readCancel decodes a cancel marker; a marker that is not JSON is still a
+// cancel, without a reason.
+func readCancel(b []byte) Cancel {
+	var c Cancel
+	_ = json.Unmarshal(b, &c)
+	return c
 }
 
 // loadSlice decodes one slice object; a corrupt one is noted, not fatal.
@@ -129,7 +156,9 @@ func (s *State) Final(now time.Time, grace time.Duration) bool {
 
 // Report builds the report of the run as the bucket has it. final decides
 // the status: "running" while the run goes, else completed, incomplete
-// (gaps), or cancelled.
+// (gaps), or cancelled. A final report carries the verdict; while the run
+// goes, the thresholds are judged on what has arrived but the verdict is
+// left empty.
 func (s *State) Report(final bool) *report.Report {
 	p := s.Plan
 	n := p.NumSlices()
@@ -171,7 +200,23 @@ func (s *State) Report(final bool) *report.Report {
 		Slices: s.Slices,
 	})
 	rep.Coverage = &cov
+	if final {
+		s.Judge(rep)
+	} else {
+		verdict.Evaluate(p, rep)
+	}
 	return rep
+}
+
+// Judge sets the final report's thresholds and verdict: fail with the
+// abort's reason first if the aggregator aborted the run. It may be called
+// again after rep.Comparison is attached.
+func (s *State) Judge(rep *report.Report) {
+	if s.AbortReason != "" {
+		verdict.JudgeAborted(s.Plan, rep, s.AbortReason)
+		return
+	}
+	verdict.Judge(s.Plan, rep)
 }
 
 // coverage lists expected, received and missing shard slices. A cancelled
@@ -199,8 +244,9 @@ func (s *State) coverage() report.Coverage {
 	return cov
 }
 
-// Write stores the run's live status, or its final report files when final.
-func Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
+// Write stores the run's live status, or its final report files when final
+// (report.Files, with planJSON shown in them).
+func Write(ctx context.Context, st store.Store, rep *report.Report, planJSON []byte, final bool) error {
 	var b bytes.Buffer
 	if err := rep.WriteJSON(&b); err != nil {
 		return fmt.Errorf("encode report of run %s: %w", rep.RunID, err)
@@ -211,21 +257,33 @@ func Write(ctx context.Context, st store.Store, rep *report.Report, final bool) 
 		}
 		return nil
 	}
-	files := []struct {
-		name, contentType string
-		data              []byte
-	}{
-		// The summary first: report.json's presence means "final".
-		{"summary.txt", "text/plain; charset=utf-8", []byte(report.FormatSummary(rep))},
-		{"live.json", "application/json", b.Bytes()},
-		{"report.json", "application/json", b.Bytes()},
+	files, err := report.Files(rep, planJSON)
+	if err != nil {
+		return fmt.Errorf("report files of run %s: %w", rep.RunID, err)
 	}
-	for _, f := range files {
-		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, f.name), f.data, f.contentType); err != nil {
-			return fmt.Errorf("write %s of run %s: %w", f.name, rep.RunID, err)
+	files["live.json"] = b.Bytes()
+	// report.json last: its presence means "final".
+	names := append(slices.DeleteFunc(slices.Clone(report.FileNames), func(n string) bool { return n == report.FileJSON }), "live.json", report.FileJSON)
+	for _, name := range names {
+		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, name), files[name], contentType(name)); err != nil {
+			return fmt.Errorf("write %s of run %s: %w", name, rep.RunID, err)
 		}
 	}
 	return nil
+}
+
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".json":
+		return "application/json"
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".csv":
+		return "text/csv; charset=utf-8"
+	case ".xml":
+		return "application/xml"
+	}
+	return "text/plain; charset=utf-8"
 }
 
 // Once aggregates a run once: it writes live.json, or the final report
@@ -238,7 +296,7 @@ func Once(ctx context.Context, st store.Store, id string, now time.Time, grace t
 	}
 	final := force || s.Final(now, grace)
 	rep := s.Report(final)
-	if err := Write(ctx, st, rep, final); err != nil {
+	if err := Write(ctx, st, rep, s.PlanJSON, final); err != nil {
 		return rep, final, err
 	}
 	return rep, final, nil

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,8 +12,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/verdict"
 )
 
 // Config is the aggregator's configuration (prefix CICADA_AGGREGATOR).
@@ -177,16 +180,40 @@ func (s *Service) update(ctx context.Context, id string) {
 	now := s.now()
 	final := st.Final(now, s.cfg.Grace)
 	rep := st.Report(final)
-	if err := Write(ctx, s.st, rep, final); err != nil {
+	if err := Write(ctx, s.st, rep, st.PlanJSON, final); err != nil {
 		log.Error("write report", zap.Error(err))
 		return
 	}
 	if final {
-		log.Info("run finished", zap.String("status", rep.Status),
+		log.Info("run finished", zap.String("status", rep.Status), zap.String("verdict", rep.Verdict),
+			zap.Strings("verdict_reasons", rep.VerdictReasons),
 			zap.Int("slices_received", rep.Coverage.Received), zap.Int("slices_expected", rep.Coverage.Expected))
 		return
 	}
+	s.abort(ctx, st, rep, now, log)
 	s.detect(ctx, st, now, log)
+}
+
+// abort cancels a running run once a per-slice threshold with
+// abort_on_fail N has failed in N slices that every shard reported: the
+// cancel marker stops the workers, and its reason makes the final verdict
+// fail. A marker already there (a user's cancel, or an earlier abort) wins.
+func (s *Service) abort(ctx context.Context, st *State, rep *report.Report, now time.Time, log *zap.Logger) {
+	if st.Cancelled {
+		return
+	}
+	reason, ok := verdict.Abort(st.Plan, rep)
+	if !ok {
+		return
+	}
+	marker := runs.Encode(Cancel{CancelledAt: now.UTC(), Reason: reason})
+	if _, err := s.st.Create(ctx, runs.CancelPath(st.Run.ID), marker, "application/json"); err != nil {
+		if !errors.Is(err, store.ErrExists) {
+			log.Error("abort run", zap.String("reason", reason), zap.Error(err))
+		}
+		return
+	}
+	log.Warn("run aborted", zap.String("reason", reason))
 }
 
 // detect publishes again each shard that nobody drives: never leased past

@@ -4,12 +4,16 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -22,12 +26,84 @@ import (
 	"github.com/cicadaload/cicada/shared/runid"
 )
 
-// Exit codes, documented in the README.
+// Exit codes of cicada run, local, wait and compare, documented in the
+// README. An error that is not an ExitError exits with ExitErr.
 const (
-	ExitOK     = 0
-	ExitFailed = 1 // the run failed or was cancelled
-	ExitUsage  = 2 // bad arguments or an invalid plan
+	ExitOK         = 0 // the verdict is pass
+	ExitFail       = 1 // the verdict is fail: a threshold failed, a regression, an abort
+	ExitUsage      = 2 // bad arguments or an invalid plan
+	ExitIncomplete = 3 // the verdict is incomplete: cancelled, gaps, a saturated generator
+	ExitErr        = 4 // the run could not run or finish
+
+	// ExitFailed is ExitFail's former name.
+	ExitFailed = ExitFail
 )
+
+// Code returns the exit code for err: 0 for nil, an ExitError's code, or
+// ExitErr for any other error.
+func Code(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ec ExitError
+	if errors.As(err, &ec) {
+		return ec.Code
+	}
+	return ExitErr
+}
+
+// verdictExit turns a finished run's verdict into the command's result:
+// nil on pass, an ExitError with ExitFail or ExitIncomplete and the reasons
+// otherwise. A report without a verdict was not judged, so it proves
+// nothing: incomplete.
+func verdictExit(rep *report.Report) error {
+	why := strings.Join(rep.VerdictReasons, "; ")
+	switch rep.Verdict {
+	case report.VerdictPass:
+		return nil
+	case report.VerdictFail:
+		return ExitError{Code: ExitFail, Err: fmt.Errorf("run %s failed: %s", rep.RunID, why)}
+	case report.VerdictIncomplete:
+		return ExitError{Code: ExitIncomplete, Err: fmt.Errorf("run %s incomplete: %s", rep.RunID, why)}
+	}
+	return ExitError{Code: ExitIncomplete, Err: fmt.Errorf("run %s has no verdict (status %s)", rep.RunID, rep.Status)}
+}
+
+// formatVerdict is the verdict line printed under a run's summary, with
+// the thresholds judged.
+func formatVerdict(rep *report.Report) string {
+	var b strings.Builder
+	for _, t := range rep.Thresholds {
+		mark := "pass"
+		if !t.Pass {
+			mark = "FAIL"
+		}
+		unit := t.Unit
+		if unit != "" && unit != "%" {
+			unit = " " + unit
+		}
+		fmt.Fprintf(&b, "threshold %s  %-40s observed %s%s", mark, t.Expr, strconv.FormatFloat(t.Observed, 'f', -1, 64), unit)
+		if len(t.FailingSlices) > 0 {
+			fmt.Fprintf(&b, "  failing slices %v", t.FailingSlices)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "verdict   %s\n", rep.Verdict)
+	for _, r := range rep.VerdictReasons {
+		fmt.Fprintf(&b, "  - %s\n", r)
+	}
+	return b.String()
+}
+
+// printSummary prints a finished run's summary and verdict.
+func printSummary(w io.Writer, rep *report.Report) {
+	summary := report.FormatSummary(rep)
+	fmt.Fprint(w, summary)
+	// The summary may come to show the verdict itself; say it once.
+	if !strings.Contains(summary, "verdict") {
+		fmt.Fprint(w, formatVerdict(rep))
+	}
+}
 
 // ExitError carries the process exit code for an error.
 type ExitError struct {
@@ -108,7 +184,8 @@ func loadPlan(path string) (*plan.Plan, error) {
 	p, err := plan.LoadFile(path)
 	if err != nil {
 		var ve *plan.ValidationError
-		if errors.As(err, &ve) {
+		// A plan file that is not there is a mistyped argument.
+		if errors.As(err, &ve) || errors.Is(err, fs.ErrNotExist) {
 			return nil, ExitError{Code: ExitUsage, Err: fmt.Errorf("plan %s: %w", path, err)}
 		}
 		return nil, fmt.Errorf("plan %s: %w", path, err)
@@ -170,34 +247,34 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := writeReport(dir, rep); err != nil {
+	if err := writeReport(dir, p, rep); err != nil {
 		return err
 	}
 	if latest {
 		linkLatest("out", id)
 	}
-	fmt.Fprint(stdout, report.FormatSummary(rep))
+	printSummary(stdout, rep)
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, "report.json"))
-	if rep.Status != report.StatusCompleted {
-		return ExitError{Code: ExitFailed, Err: fmt.Errorf("run %s %s", id, rep.Status)}
-	}
-	return nil
+	return verdictExit(rep)
 }
 
-func writeReport(dir string, rep *report.Report) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write report: %w", err)
+// writeReport writes every report file of the run into dir.
+func writeReport(dir string, p *plan.Plan, rep *report.Report) error {
+	planJSON, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("write report: plan: %w", err)
 	}
-	f, err := os.Create(filepath.Join(dir, "report.json"))
+	files, err := report.Files(rep, planJSON)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write report %s: %w", f.Name(), err)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", f.Name(), err)
+	for _, name := range report.FileNames {
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/cicadaload/cicada/shared/logging"
 	"github.com/cicadaload/cicada/shared/pipeline"
 	"github.com/cicadaload/cicada/shared/predict"
-	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/trigger"
 	"github.com/cicadaload/cicada/shared/worker"
 )
@@ -102,13 +101,13 @@ func runOne(ctx context.Context, c *client, path, out string, stdout io.Writer) 
 		return err
 	}
 	linkLatest(out, acc.RunID)
-	fmt.Fprint(stdout, report.FormatSummary(rep))
+	printSummary(stdout, rep)
 	if rep.Coverage != nil && len(rep.Coverage.Missing) > 0 {
 		fmt.Fprintf(stdout, "coverage  %d of %d shard slices, missing %v\n", rep.Coverage.Received, rep.Coverage.Expected, rep.Coverage.Missing)
 	}
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, "report.json"))
-	if rep.Status != report.StatusCompleted {
-		return ExitError{Code: ExitFailed, Err: fmt.Errorf("run %s %s (phase %s)", acc.RunID, rep.Status, st.Phase)}
+	if err := verdictExit(rep); err != nil {
+		return fmt.Errorf("%w (phase %s)", err, st.Phase)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/slice"
+	"github.com/cicadaload/cicada/shared/verdict"
 )
 
 // Options configure a run.
@@ -30,7 +31,8 @@ type Options struct {
 
 // Run runs every shard of the plan and returns the report. When ctx ends,
 // the shards stop at once, and the report holds the slices closed before,
-// with status cancelled. Run returns an error only when the run could not
+// with status cancelled. The report carries the verdict (a cancelled run is
+// incomplete). Run returns an error only when the run could not
 // start (bad data, a target that cannot be set up).
 func Run(ctx context.Context, o Options) (*report.Report, error) {
 	p := o.Plan
@@ -69,7 +71,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if ctx.Err() != nil {
 		status = report.StatusCancelled
 	}
-	return c.report(status, time.Now()), nil
+	rep := c.report(status, time.Now())
+	verdict.Judge(p, rep)
+	return rep, nil
 }
 
 // collector gathers slices from every shard and prints each slice once all

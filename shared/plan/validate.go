@@ -11,6 +11,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cicadaload/cicada/shared/runid"
+	"github.com/cicadaload/cicada/shared/threshold"
 )
 
 // Limits enforced by Validate. An operator's tighter limits (allowed hosts,
@@ -104,13 +107,60 @@ func (p *Plan) problems() []Problem {
 		c.add("shards", "must be 1..%d, got %d", MaxShards, q.Shards)
 	}
 	durationRange(&c, "start_delay", q.StartDelay.D(), 0, MaxStartDelay)
-	for i, th := range q.Thresholds {
-		if strings.TrimSpace(th) == "" {
-			c.add(fmt.Sprintf("thresholds[%d]", i), "must not be empty")
-		}
-	}
+	c.thresholds(&q)
+	c.verdict(&q)
 	return c.probs
 }
+
+// thresholds parses each threshold, and checks what depends on the plan:
+// a warm-up shorter than the run, an abort count the slices can reach.
+func (c *checker) thresholds(p *Plan) {
+	for i, expr := range p.Thresholds {
+		at := fmt.Sprintf("thresholds[%d]", i)
+		t, err := threshold.Parse(expr)
+		if err != nil {
+			c.add(at, "%v", err)
+			continue
+		}
+		d := p.Duration()
+		if d > 0 && t.IgnoreFirst >= d {
+			c.add(at, "threshold %q: ignore_first %v leaves nothing to judge in a plan of %v", t.Expr, t.IgnoreFirst, d)
+		}
+		if n := p.NumSlices(); n > 0 && t.AbortOnFail > n {
+			c.add(at, "threshold %q: abort_on_fail %d can never trigger, the plan has %d slices", t.Expr, t.AbortOnFail, n)
+		}
+	}
+}
+
+// verdict checks the fields that decide the verdict and the comparison.
+// Zero means the default: min_coverage 100, max_lateness 50ms,
+// compare_tolerance 10.
+func (c *checker) verdict(p *Plan) {
+	switch mc := p.MinCoverage; {
+	case math.IsNaN(mc) || math.IsInf(mc, 0):
+		c.add("min_coverage", "must be a finite number")
+	case mc < 0 || mc > 100:
+		c.add("min_coverage", "must be 0..100 (percent of shard slices), got %v", mc)
+	}
+	if p.MaxLateness < 0 {
+		c.add("max_lateness", "must be >= 0, got %v", p.MaxLateness)
+	}
+	switch ct := p.CompareTolerance; {
+	case math.IsNaN(ct) || math.IsInf(ct, 0):
+		c.add("compare_tolerance", "must be a finite number")
+	case ct < 0:
+		c.add("compare_tolerance", "must be >= 0 (percent), got %v", ct)
+	}
+	if b := p.Baseline; b != "" && b != BaselineLastPass {
+		if err := runid.Valid(b); err != nil {
+			c.add("baseline", "want %q or a run id like 20261127-040512-3f9a1c, got %q", BaselineLastPass, b)
+		}
+	}
+}
+
+// BaselineLastPass as a plan's baseline compares with the last passing run
+// of the plan's name.
+const BaselineLastPass = "last-pass"
 
 func durationRange(c *checker, path string, d, lo, hi time.Duration) {
 	if d < lo || d > hi {

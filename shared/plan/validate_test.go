@@ -54,6 +54,15 @@ func TestValidateAcceptsValidPlans(t *testing.T) {
 		}()},
 		{"https with port and query", func() *Plan { p := validHTTP(); p.Target.URL = "https://example.com:8443/x?y=1"; return p }()},
 		{"data file", func() *Plan { p := validHTTP(); p.Data = Data{File: "texts.txt"}; return p }()},
+		{"thresholds and verdict fields", func() *Plan {
+			p := validHTTP()
+			p.Thresholds = []string{"p99 < 250ms", "error_rate < 1%", "rps >= 95% ignore_first 10s per_slice abort_on_fail 2", "dropped == 0"}
+			p.MinCoverage, p.MaxLateness, p.CompareTolerance = 90, Duration(100*time.Millisecond), 5
+			p.Baseline = "last-pass"
+			return p
+		}()},
+		{"baseline run id", func() *Plan { p := validHTTP(); p.Baseline = "20261127-040512-3f9a1c"; return p }()},
+		{"min_coverage 100", func() *Plan { p := validHTTP(); p.MinCoverage = 100; return p }()},
 		{"exactly 24h", func() *Plan {
 			p := validHTTP()
 			p.Load.Stages = []Stage{{Duration: Duration(24 * time.Hour), Rate: 1}}
@@ -158,6 +167,18 @@ func TestValidateRules(t *testing.T) {
 		{"start_delay negative", validHTTP, func(p *Plan) { p.StartDelay = sec(-1) }, "start_delay", "must be 0s..1h0m0s"},
 		{"start_delay too long", validHTTP, func(p *Plan) { p.StartDelay = sec(3601) }, "start_delay", "must be 0s..1h0m0s"},
 		{"threshold empty", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s", " "} }, "thresholds[1]", "must not be empty"},
+		{"threshold unknown metric", validHTTP, func(p *Plan) { p.Thresholds = []string{"p98 < 1s"} }, "thresholds[0]", `threshold "p98 < 1s": unknown metric "p98"`},
+		{"threshold bad value", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s", "p99 < fast"} }, "thresholds[1]", `threshold "p99 < fast": bad value`},
+		{"threshold abort without per_slice", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s abort_on_fail 2"} }, "thresholds[0]", "needs per_slice"},
+		{"threshold warm-up longer than the plan", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s ignore_first 20s"} }, "thresholds[0]", "leaves nothing to judge"},
+		{"threshold abort beyond the slices", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s per_slice abort_on_fail 3"} }, "thresholds[0]", "can never trigger, the plan has 2 slices"},
+		{"min_coverage negative", validHTTP, func(p *Plan) { p.MinCoverage = -1 }, "min_coverage", "must be 0..100"},
+		{"min_coverage over 100", validHTTP, func(p *Plan) { p.MinCoverage = 100.5 }, "min_coverage", "must be 0..100"},
+		{"min_coverage NaN", validHTTP, func(p *Plan) { p.MinCoverage = math.NaN() }, "min_coverage", "finite"},
+		{"max_lateness negative", validHTTP, func(p *Plan) { p.MaxLateness = sec(-0.001) }, "max_lateness", "must be >= 0"},
+		{"compare_tolerance negative", validHTTP, func(p *Plan) { p.CompareTolerance = -5 }, "compare_tolerance", "must be >= 0"},
+		{"compare_tolerance infinite", validHTTP, func(p *Plan) { p.CompareTolerance = math.Inf(1) }, "compare_tolerance", "finite"},
+		{"baseline neither run id nor last-pass", validHTTP, func(p *Plan) { p.Baseline = "yesterday" }, "baseline", `got "yesterday"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

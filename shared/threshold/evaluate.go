@@ -1,0 +1,187 @@
+package threshold
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/report"
+	"github.com/cicadaload/cicada/shared/slice"
+)
+
+// figures are what a threshold looks at, over one slice or several merged.
+type figures struct {
+	latency, service           slice.Percentiles
+	completed, errors, dropped int64
+	// rps and plannedRPS are per second of the judged time.
+	rps, plannedRPS float64
+}
+
+// Evaluate judges t on rep, which must come from report.Build (its Total
+// and SliceResults set). The slices judged are those reported that start at
+// least IgnoreFirst after the run's start; a slice nobody reported is not
+// judged (coverage accounts for it).
+//
+// A whole-run threshold is judged on the judged slices merged: one
+// histogram, summed counters. A per-slice threshold judges each slice and
+// lists the failing ones; its Observed is the worst slice's figure (the
+// largest for < and <=, the smallest for > and >=, the first failing one's
+// for == and !=).
+func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
+	res := report.ThresholdResult{Expr: t.Expr, Unit: t.Unit}
+	judged := t.judged(rep)
+	if !t.PerSlice {
+		res.Observed = t.observe(t.merged(rep, judged))
+		res.Pass = t.holds(res.Observed)
+		return res
+	}
+	res.Pass = true
+	first := true
+	for _, i := range judged {
+		v := t.observe(sliceFigures(rep, i))
+		ok := t.holds(v)
+		if !ok {
+			res.Pass = false
+			res.FailingSlices = append(res.FailingSlices, rep.Slices[i].Index)
+		}
+		switch {
+		case first:
+			res.Observed = v
+		case t.Op == "<" || t.Op == "<=":
+			res.Observed = max(res.Observed, v)
+		case t.Op == ">" || t.Op == ">=":
+			res.Observed = min(res.Observed, v)
+		case !ok && len(res.FailingSlices) == 1:
+			res.Observed = v
+		}
+		first = false
+	}
+	return res
+}
+
+// judged returns the indices into rep.Slices of the slices t judges.
+func (t Threshold) judged(rep *report.Report) []int {
+	var out []int
+	for i, row := range rep.Slices {
+		if i >= len(rep.SliceResults) || rep.SliceResults[i] == nil {
+			continue
+		}
+		if row.Start.Sub(rep.Start) < t.IgnoreFirst {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// merged returns the figures of the judged slices together.
+func (t Threshold) merged(rep *report.Report, judged []int) figures {
+	var total *slice.Result
+	if t.IgnoreFirst <= 0 && rep.Total != nil {
+		// Every reported slice is judged, and Total is their merge
+		// already: no need to merge the histograms again.
+		total = rep.Total
+	} else {
+		total = &slice.Result{}
+		for _, i := range judged {
+			total.Merge(rep.SliceResults[i])
+		}
+	}
+	f := figures{
+		latency:   slice.PercentilesOf(total.Latency),
+		service:   slice.PercentilesOf(total.Service),
+		completed: total.Completed,
+		errors:    total.Errors,
+		dropped:   total.Dropped,
+	}
+	var seconds, completed, planned float64
+	for _, i := range judged {
+		l := sliceSeconds(rep, i)
+		seconds += l
+		completed += float64(rep.SliceResults[i].Completed)
+		planned += rep.Slices[i].PlannedRPS * l
+	}
+	if seconds > 0 {
+		f.rps, f.plannedRPS = completed/seconds, planned/seconds
+	}
+	return f
+}
+
+// sliceFigures returns the figures of slice i alone.
+func sliceFigures(rep *report.Report, i int) figures {
+	r, row := rep.SliceResults[i], rep.Slices[i]
+	f := figures{
+		latency:   slice.PercentilesOf(r.Latency),
+		service:   slice.PercentilesOf(r.Service),
+		completed: r.Completed,
+		errors:    r.Errors,
+		dropped:   r.Dropped,
+	}
+	if l := sliceSeconds(rep, i); l > 0 {
+		f.rps, f.plannedRPS = float64(r.Completed)/l, row.PlannedRPS
+	}
+	return f
+}
+
+// sliceSeconds is how long slice i ran: the slice length, less for a last
+// slice cut by the run's end.
+func sliceSeconds(rep *report.Report, i int) float64 {
+	left := rep.End.Sub(rep.Slices[i].Start)
+	l := time.Duration(rep.SliceSeconds * float64(time.Second))
+	return max(min(l, left), 0).Seconds()
+}
+
+// observe picks t's metric out of f, in t's unit. Rates are rounded to a
+// thousandth so that the figure judged is the figure shown.
+func (t Threshold) observe(f figures) float64 {
+	switch k, _ := kindOf(t.Metric); k {
+	case kindLatency:
+		return pick(f.latency, t.Metric)
+	case kindService:
+		return pick(f.service, strings.TrimPrefix(t.Metric, "service_"))
+	case kindErrorRate:
+		if f.completed == 0 {
+			return 0
+		}
+		return round3(float64(f.errors) / float64(f.completed) * 100)
+	case kindRPS:
+		if t.Unit == UnitRPS {
+			return round3(f.rps)
+		}
+		if f.plannedRPS <= 0 {
+			return 100 // nothing was planned, so nothing was missed
+		}
+		return round3(f.rps / f.plannedRPS * 100)
+	}
+	switch t.Metric {
+	case "dropped":
+		return float64(f.dropped)
+	case "errors":
+		return float64(f.errors)
+	default:
+		return float64(f.completed)
+	}
+}
+
+func pick(p slice.Percentiles, name string) float64 {
+	switch name {
+	case "p50":
+		return p.P50
+	case "p90":
+		return p.P90
+	case "p95":
+		return p.P95
+	case "p99":
+		return p.P99
+	case "p999":
+		return p.P999
+	case "min":
+		return p.Min
+	case "mean":
+		return p.Mean
+	default:
+		return p.Max
+	}
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

@@ -1,0 +1,351 @@
+// Package threshold parses a plan's pass/fail rules ("p99 < 250ms",
+// "error_rate < 1%", "rps >= 95% per_slice abort_on_fail 3") and judges
+// them on a report.
+//
+// The grammar:
+//
+//	EXPR   := METRIC OP VALUE [ignore_first DURATION] [per_slice [abort_on_fail N]]
+//	METRIC := p50 | p90 | p95 | p99 | p999 | min | mean | max        latency from the intended send, ms
+//	        | service_p50 ... service_max                           service time from the actual send, ms
+//	        | error_rate                                            errors / completed, %
+//	        | rps                                                   req/s, or "95%" of the planned rate
+//	        | dropped | errors | completed                          counts
+//	OP     := < | <= | > | >= | == | !=
+//
+// A latency value is a duration ("250ms", "1.5s", "800us") or a bare number
+// of milliseconds; an error rate is a percentage ("1%") or a fraction
+// ("0.01"); rps is a number of requests per second or a percentage of the
+// plan's rate; counts are integers. The options may come in any order, and
+// "ignore_first=10s" or "ignore_first: 10s" read as "ignore_first 10s".
+//
+// A threshold is judged on the merged histogram and summed counters of the
+// slices it judges, never on averaged percentiles: a per-shard or per-slice
+// p99 says nothing about the run's.
+package threshold
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Units of a threshold's value and of its observed figure.
+const (
+	UnitMS      = "ms"
+	UnitPercent = "%"
+	UnitRPS     = "req/s"
+	UnitCount   = ""
+)
+
+// Threshold is one parsed rule.
+type Threshold struct {
+	// Expr is the expression as written, trimmed.
+	Expr string
+	// Metric is one of Metrics, in lower case.
+	Metric string
+	// Op is one of Ops.
+	Op string
+	// Value is in Unit: milliseconds for latency, percent for error_rate
+	// and for rps as a share of the planned rate, req/s, or a count.
+	Value float64
+	// Unit is one of the Unit constants; for rps it tells a share of the
+	// planned rate (UnitPercent) from an absolute rate (UnitRPS).
+	Unit string
+	// IgnoreFirst leaves out the slices that start less than this after
+	// the run's start (warm-up).
+	IgnoreFirst time.Duration
+	// PerSlice judges every slice on its own; the threshold fails if any
+	// judged slice fails.
+	PerSlice bool
+	// AbortOnFail, when > 0 (only with PerSlice), asks the aggregator to
+	// cancel the run once this many slices failed.
+	AbortOnFail int
+}
+
+type kind int
+
+const (
+	kindLatency kind = iota
+	kindService
+	kindErrorRate
+	kindRPS
+	kindCount
+)
+
+// metrics maps each metric name to its kind; order is the order listed in
+// errors.
+var metricNames = []string{
+	"p50", "p90", "p95", "p99", "p999", "min", "mean", "max",
+	"service_p50", "service_p90", "service_p95", "service_p99", "service_p999", "service_min", "service_mean", "service_max",
+	"error_rate", "rps", "dropped", "errors", "completed",
+}
+
+// Metrics returns the metric names a threshold may use.
+func Metrics() []string { return append([]string(nil), metricNames...) }
+
+// Ops are the comparison operators a threshold may use.
+var Ops = []string{"<", "<=", ">", ">=", "==", "!="}
+
+func kindOf(metric string) (kind, bool) {
+	switch metric {
+	case "p50", "p90", "p95", "p99", "p999", "min", "mean", "max":
+		return kindLatency, true
+	case "error_rate":
+		return kindErrorRate, true
+	case "rps":
+		return kindRPS, true
+	case "dropped", "errors", "completed":
+		return kindCount, true
+	}
+	if rest, ok := strings.CutPrefix(metric, "service_"); ok {
+		if k, ok := kindOf(rest); ok && k == kindLatency {
+			return kindService, true
+		}
+	}
+	return 0, false
+}
+
+// Parse reads one threshold expression. Every error names the expression
+// and says what is wrong with it.
+func Parse(expr string) (Threshold, error) {
+	t := Threshold{Expr: strings.TrimSpace(expr)}
+	fail := func(format string, a ...any) (Threshold, error) {
+		return Threshold{}, fmt.Errorf("threshold %q: %s", t.Expr, fmt.Sprintf(format, a...))
+	}
+	if t.Expr == "" {
+		return fail("must not be empty; want METRIC OP VALUE, like \"p99 < 250ms\"")
+	}
+	s := t.Expr
+
+	// METRIC: letters, digits and underscores, up to the operator.
+	i := strings.IndexFunc(s, func(r rune) bool { return !isIdent(r) })
+	if i < 0 {
+		i = len(s)
+	}
+	name := s[:i]
+	s = strings.TrimLeft(s[i:], " \t")
+	if name == "" {
+		return fail("want a metric first (one of %s)", strings.Join(metricNames, ", "))
+	}
+	t.Metric = strings.ToLower(name)
+	k, ok := kindOf(t.Metric)
+	if !ok {
+		return fail("unknown metric %q; want one of %s", name, strings.Join(metricNames, ", "))
+	}
+
+	// OP: the run of operator characters.
+	j := strings.IndexFunc(s, func(r rune) bool { return !strings.ContainsRune("<>=!", r) })
+	if j < 0 {
+		j = len(s)
+	}
+	t.Op = s[:j]
+	s = strings.TrimLeft(s[j:], " \t")
+	switch {
+	case t.Op == "" && s == "":
+		return fail("missing operator and value after %q; want e.g. %q", name, name+" < 250ms")
+	case t.Op == "":
+		return fail("missing operator after %q; want one of %s", name, strings.Join(Ops, " "))
+	case t.Op == "=":
+		return fail("unknown operator \"=\"; use == (operators: %s)", strings.Join(Ops, " "))
+	case !validOp(t.Op):
+		return fail("unknown operator %q; want one of %s", t.Op, strings.Join(Ops, " "))
+	}
+
+	// VALUE: the next word.
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return fail("missing value after %q", t.Op)
+	}
+	var err error
+	if t.Value, t.Unit, err = parseValue(k, fields[0]); err != nil {
+		return fail("%v", err)
+	}
+
+	if err := t.parseOptions(fields[1:]); err != nil {
+		return fail("%v", err)
+	}
+	return t, nil
+}
+
+func isIdent(r rune) bool {
+	return r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+func validOp(op string) bool {
+	for _, o := range Ops {
+		if op == o {
+			return true
+		}
+	}
+	return false
+}
+
+// parseValue reads a value for a metric of kind k, returning it in the
+// metric's unit.
+func parseValue(k kind, v string) (float64, string, error) {
+	switch k {
+	case kindLatency, kindService:
+		if f, err := parseNumber(v); err == nil {
+			if f < 0 {
+				return 0, "", fmt.Errorf("bad value %q: a latency must be >= 0", v)
+			}
+			return f, UnitMS, nil // a bare number is milliseconds
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return 0, "", fmt.Errorf("bad value %q: want a duration like 250ms, 1.5s or 800us, or a number of milliseconds", v)
+		}
+		if d < 0 {
+			return 0, "", fmt.Errorf("bad value %q: a latency must be >= 0", v)
+		}
+		return float64(d) / float64(time.Millisecond), UnitMS, nil
+	case kindErrorRate:
+		if p, ok := strings.CutSuffix(v, "%"); ok {
+			f, err := parseNumber(p)
+			if err != nil || f < 0 || f > 100 {
+				return 0, "", fmt.Errorf("bad value %q: want a percentage 0%%..100%%", v)
+			}
+			return f, UnitPercent, nil
+		}
+		f, err := parseNumber(v)
+		if err != nil {
+			return 0, "", fmt.Errorf("bad value %q: want a percentage like 1%% or a fraction like 0.01", v)
+		}
+		if f < 0 || f > 1 {
+			return 0, "", fmt.Errorf("bad value %q: a bare error rate is a fraction 0..1; write %s%% for a percentage", v, v)
+		}
+		return f * 100, UnitPercent, nil
+	case kindRPS:
+		if p, ok := strings.CutSuffix(v, "%"); ok {
+			f, err := parseNumber(p)
+			if err != nil || f < 0 {
+				return 0, "", fmt.Errorf("bad value %q: want a percentage of the planned rate like 95%%", v)
+			}
+			return f, UnitPercent, nil
+		}
+		f, err := parseNumber(strings.TrimSuffix(v, "/s"))
+		if err != nil || f < 0 {
+			return 0, "", fmt.Errorf("bad value %q: want requests per second (>= 0) or a percentage of the planned rate like 95%%", v)
+		}
+		return f, UnitRPS, nil
+	default:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, "", fmt.Errorf("bad value %q: want a count, an integer >= 0", v)
+		}
+		return float64(n), UnitCount, nil
+	}
+}
+
+// parseNumber reads a finite decimal number; strconv alone would also take
+// "NaN", "Inf" and hex floats.
+func parseNumber(s string) (float64, error) {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return !strings.ContainsRune("0123456789.-+eE", r) }) {
+		return 0, fmt.Errorf("not a number: %q", s)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("not a number: %q", s)
+	}
+	return f, nil
+}
+
+// parseOptions reads what follows the value: ignore_first D, per_slice,
+// abort_on_fail N, each at most once, in any order.
+func (t *Threshold) parseOptions(words []string) error {
+	// "ignore_first=10s" and "ignore_first: 10s" read as "ignore_first 10s".
+	var toks []string
+	for _, w := range words {
+		if k, v, ok := strings.Cut(w, "="); ok {
+			toks = append(toks, k)
+			if v != "" {
+				toks = append(toks, v)
+			}
+			continue
+		}
+		if k, ok := strings.CutSuffix(w, ":"); ok && k != "" {
+			toks = append(toks, k)
+			continue
+		}
+		toks = append(toks, w)
+	}
+	seen := map[string]bool{}
+	abortAt := ""
+	for i := 0; i < len(toks); i++ {
+		opt := strings.ToLower(toks[i])
+		switch opt {
+		case "ignore_first", "abort_on_fail", "per_slice":
+			if seen[opt] {
+				return fmt.Errorf("%s given twice", opt)
+			}
+			seen[opt] = true
+		}
+		arg := func() (string, error) {
+			if i+1 >= len(toks) {
+				return "", fmt.Errorf("%s needs a value", opt)
+			}
+			i++
+			return toks[i], nil
+		}
+		switch opt {
+		case "ignore_first":
+			v, err := arg()
+			if err != nil {
+				return fmt.Errorf("%v, a duration like 10s", err)
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("ignore_first: bad duration %q, want e.g. 10s", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("ignore_first must be >= 0, got %v", d)
+			}
+			t.IgnoreFirst = d
+		case "per_slice":
+			t.PerSlice = true
+		case "abort_on_fail":
+			v, err := arg()
+			if err != nil {
+				return fmt.Errorf("%v, a number of failing slices", err)
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("abort_on_fail: want a number of failing slices >= 1, got %q", v)
+			}
+			t.AbortOnFail, abortAt = n, v
+		default:
+			if i == 0 {
+				return fmt.Errorf("unexpected %q after the value; want ignore_first D, per_slice or abort_on_fail N (a value is one word: 250ms, not 250 ms)", toks[i])
+			}
+			return fmt.Errorf("unexpected %q; want ignore_first D, per_slice or abort_on_fail N", toks[i])
+		}
+	}
+	if t.AbortOnFail > 0 && !t.PerSlice {
+		return fmt.Errorf("abort_on_fail %s needs per_slice: only slices can fail while the run goes", abortAt)
+	}
+	return nil
+}
+
+// String formats the threshold as it was written.
+func (t Threshold) String() string { return t.Expr }
+
+// holds reports whether observed op value.
+func (t Threshold) holds(observed float64) bool {
+	switch t.Op {
+	case "<":
+		return observed < t.Value
+	case "<=":
+		return observed <= t.Value
+	case ">":
+		return observed > t.Value
+	case ">=":
+		return observed >= t.Value
+	case "==":
+		return observed == t.Value
+	case "!=":
+		return observed != t.Value
+	}
+	return false
+}
