@@ -32,10 +32,11 @@ cluster-up:
 cluster-down:
 	$(GO) run ./cmd/cluster down
 
-## test: every test, with the race detector
+## test: every test, with the race detector; packages one at a time, since the
+## load engine's timing tests and the emulator cluster would starve each other
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 1 ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -84,6 +85,13 @@ tools:
 		(apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null) || \
 		(sudo apt-get update -qq && sudo apt-get install -y -qq protobuf-compiler >/dev/null); }
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+## function-source: the trigger's Cloud Functions source, a module root of its own
+## (gcloud functions deploy --source), in dist/function or $(FUNCTION_SOURCE_DIR)
+FUNCTION_SOURCE_DIR ?= dist/function
+.PHONY: function-source
+function-source:
+	$(GO) run ./cmd/function-source -out $(FUNCTION_SOURCE_DIR)
 
 clean:
 	rm -rf $(BIN) dist

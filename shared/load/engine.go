@@ -414,13 +414,17 @@ func (s *slot) runOpen(next *atomic.Int64) {
 func (s *slot) send(k int, g, intended int64) {
 	e := s.e
 	c := s.c
+	// Lateness is the generator's own lag: how late the slot woke for the
+	// request. A wait for a free connection afterwards is the target's
+	// slowness, counted in latency, not in lateness.
+	lateness := time.Duration(max(monoNow()-intended, 0))
 	if c == nil {
 		var ok bool
 		if c, ok = s.acquire(intended); !ok {
 			// No connection freed up within the timeout. The request held
 			// an in-flight slot all along, so it counts as a timeout.
 			now := monoNow()
-			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, time.Duration(now-intended), "no free connection within the timeout")
+			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, lateness, "no free connection within the timeout")
 			return
 		}
 		defer func() { s.pool <- c }()
@@ -433,7 +437,7 @@ func (s *slot) send(k int, g, intended int64) {
 	if r.err != nil {
 		msg = errString(r.err)
 	}
-	s.lane.record(k, r.outcome, r.ok, time.Duration(end-intended), time.Duration(end-sendAt), r.sent, r.recv, time.Duration(sendAt-intended), msg)
+	s.lane.record(k, r.outcome, r.ok, time.Duration(end-intended), time.Duration(end-sendAt), r.sent, r.recv, lateness, msg)
 }
 
 // errString renders an error for a sample message; it is called only for

@@ -151,6 +151,13 @@ func TestCoordinatedOmission(t *testing.T) {
 			if all.Intended != 800 || all.Dropped != 0 || all.Errors != 0 {
 				t.Fatalf("intended %d dropped %d errors %d, want 800, 0, 0 (outcomes %v)", all.Intended, all.Dropped, all.Errors, all.Outcomes)
 			}
+			// Waiting for a connection is the target's slowness: latency,
+			// not generator lateness (which judges a saturated generator).
+			// The stall makes requests wait up to 300 ms for a connection;
+			// a busy machine can make the generator itself lag tens of ms.
+			if all.MaxLatenessUS > 150_000 {
+				t.Errorf("max lateness %d µs: a wait for a connection was counted as generator lag", all.MaxLatenessUS)
+			}
 			pc := slice.PercentilesOf(all.Latency)
 			checks := []struct {
 				name      string
@@ -292,7 +299,9 @@ func TestDropsAndErrors(t *testing.T) {
 			if r.Dropped < 50 || r.Sent+r.Dropped != r.Intended {
 				t.Errorf("dropped %d sent %d intended %d: want most dropped and sent+dropped == intended", r.Dropped, r.Sent, r.Intended)
 			}
-			if r.MaxLatenessUS > 5000 {
+			// A request that found every slot busy waited 200 ms: sent that
+			// late it would show here. Tens of ms are a busy machine's lag.
+			if r.MaxLatenessUS > 100_000 {
 				t.Errorf("a request was sent %d µs late; late requests must be dropped", r.MaxLatenessUS)
 			}
 		}},

@@ -69,6 +69,10 @@ type evReq struct {
 	intended int64 // mono
 	sendAt   int64 // mono, 0 before sending
 	retried  bool
+	// lag is how late the loop took the request up: the generator's own
+	// lateness. A wait for a free connection after that is the target's
+	// slowness, counted in latency only.
+	lag int64
 }
 
 type evLoop struct {
@@ -186,7 +190,7 @@ func (l *evLoop) run() {
 			if intended >= now+grid {
 				break
 			}
-			r := evReq{g: next*int64(e.o.Shards) + int64(e.o.Shard), k: k, intended: intended}
+			r := evReq{g: next*int64(e.o.Shards) + int64(e.o.Shard), k: k, intended: intended, lag: max(now-intended, 0)}
 			next++
 			if l.inFlight() >= maxInFlight {
 				l.lane.drop(k)
@@ -436,10 +440,7 @@ func (l *evLoop) fail(r evReq, outcome string, err error, recv int64) {
 	if r.sendAt != 0 {
 		sent = int64(len(l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]))
 	}
-	lateness := time.Duration(0)
-	if r.sendAt > r.intended {
-		lateness = time.Duration(r.sendAt - r.intended)
-	}
+	lateness := time.Duration(r.lag)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -555,7 +556,7 @@ func (l *evLoop) broken(c *evConn, err error) {
 func (l *evLoop) complete(c *evConn, end, now int64) {
 	r := c.req
 	end = max(end, r.sendAt)
-	lateness := time.Duration(max(r.sendAt-r.intended, 0))
+	lateness := time.Duration(r.lag)
 	sent := int64(len(l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]))
 	code := c.p.code
 	l.lane.record(r.k, l.h.outcome.key(code), l.h.outcome.ok(code),
