@@ -296,6 +296,10 @@ func Once(ctx context.Context, st store.Store, id string, now time.Time, grace t
 	}
 	final := force || s.Final(now, grace)
 	rep := s.Report(final)
+	if final {
+		// A missing baseline leaves the report without a comparison.
+		_ = s.CompareBaseline(ctx, st, rep)
+	}
 	if err := Write(ctx, st, rep, s.PlanJSON, final); err != nil {
 		return rep, final, err
 	}

@@ -180,6 +180,11 @@ func (s *Service) update(ctx context.Context, id string) {
 	now := s.now()
 	final := st.Final(now, s.cfg.Grace)
 	rep := st.Report(final)
+	if final {
+		if err := st.CompareBaseline(ctx, s.st, rep); err != nil {
+			log.Warn("no comparison with the baseline", zap.Error(err))
+		}
+	}
 	if err := Write(ctx, s.st, rep, st.PlanJSON, final); err != nil {
 		log.Error("write report", zap.Error(err))
 		return

@@ -127,6 +127,10 @@ const usage = `usage:
   cicada aggregate RUN_ID [--final] [--grace D]
       rebuild a run's live status or report from the bucket alone
       (CICADA_PROJECT, CICADA_BUCKET, STORAGE_EMULATOR_HOST as the binaries)
+  cicada wait RUN_ID [--url TRIGGER]
+      follow a run with a progress bar and slice lines; exit with its verdict
+  cicada compare BASE NEW [--tolerance PCT] [--url TRIGGER] [--out FILE]
+      compare two runs (report files or run ids); exit 1 on a regression
   cicada validate PLAN
       check a plan and list every problem
   cicada env
@@ -148,6 +152,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return localCmd(ctx, args[1:], stdout, stderr)
 	case "aggregate":
 		return aggregateCmd(ctx, args[1:], stdout)
+	case "compare":
+		return compareCmd(ctx, args[1:], stdout)
+	case "wait":
+		return waitCmd(ctx, args[1:], stdout)
 	case "env":
 		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":
