@@ -46,6 +46,9 @@ func waitCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	st, err := c.status(ctx, id)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped waiting for run %s: %w", id, ctx.Err())
+		}
 		return err
 	}
 	// The bar and the slice lines need only the shard count and the

@@ -145,10 +145,19 @@ func TestWaitInterrupted(t *testing.T) {
 	const id = "20261127-060000-abcdef"
 	now := time.Now()
 	trig.putJSON(t, runs.RunPath(id), runs.Run{ID: id, PlanName: "nightly", Shards: 1, Created: now, StartAt: now, End: now.Add(time.Hour)})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out bytes.Buffer
-	err := waitCmd(ctx, []string{id, "--url", trig.url, "--poll", "10ms"}, &out)
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- waitCmd(ctx, []string{id, "--url", trig.url, "--poll", "10ms"}, out) }()
+	waitFor(t, out, "running") // the first bar: watching
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("wait did not stop when interrupted:\n%s", out.String())
+	}
 	if got := codeOf(err); got != ExitErr || !strings.Contains(err.Error(), "it goes on") {
 		t.Errorf("err = %v (exit %d), want exit %d saying the run goes on", err, got, ExitErr)
 	}
