@@ -1,0 +1,927 @@
+// Package k8s_test checks the manifests of deploy/k8s offline: every
+// document decodes strictly into its k8s.io/api type (an unknown or
+// misspelt field is an error, as the API server's strict field validation
+// would make it), the kustomization renders the way Cloud Build renders it
+// (scripts/render-k8s.sh, then kustomize), and the result means what the
+// deployment needs: selectors that select, images from the registry,
+// resources and probes, environment variables the binaries read, a grace
+// period that covers a slice, Workload Identity annotations, and an
+// autoscaler on the shards backlog.
+package k8s_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kelseyhightower/envconfig"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	kusttypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cicadaload/cicada/shared/aggregate"
+	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/predict"
+	"github.com/cicadaload/cicada/shared/worker"
+)
+
+const (
+	// registryPlaceholder is the image every container names in the base;
+	// render-k8s.sh points it at Artifact Registry.
+	registryPlaceholder = "REGISTRY/cicada"
+	// probesExempt on a Deployment explains why its containers have no
+	// probes; it must say why.
+	probesExempt = "cicada.dev/probes-exempt"
+	wiAnnotation = "iam.gke.io/gcp-service-account"
+	binDir       = "/usr/local/bin/"
+	// minWorkerGrace: a 10 s slice, requests in flight up to their 5 s
+	// timeout, the slice write and the lease release.
+	minWorkerGrace = 30
+)
+
+// manifests is a decoded set of documents, by kind.
+type manifests struct {
+	namespaces  []*corev1.Namespace
+	sas         []*corev1.ServiceAccount
+	configMaps  []*corev1.ConfigMap
+	deployments []*appsv1.Deployment
+	services    []*corev1.Service
+	hpas        []*autoscalingv2.HorizontalPodAutoscaler
+}
+
+// splitDocs splits a YAML stream on its --- separators, dropping empty
+// documents.
+func splitDocs(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	flush := func() {
+		if strings.TrimSpace(stripComments(cur.String())) != "" {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+		}
+		cur.Reset()
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimRight(line, " ") == "---" {
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+	}
+	flush()
+	return docs
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// strictDecode decodes one YAML document into out, refusing duplicate keys
+// and fields out does not have.
+func strictDecode(doc []byte, out any) error {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return fmt.Errorf("yaml: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// decode adds every document of data (named name in errors) to m, each
+// into the type its apiVersion and kind name.
+func (m *manifests) decode(name string, data []byte) error {
+	for i, doc := range splitDocs(data) {
+		var tm struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			return fmt.Errorf("%s document %d: %w", name, i, err)
+		}
+		var err error
+		switch tm.APIVersion + "/" + tm.Kind {
+		case "v1/Namespace":
+			o := new(corev1.Namespace)
+			err = strictDecode(doc, o)
+			m.namespaces = append(m.namespaces, o)
+		case "v1/ServiceAccount":
+			o := new(corev1.ServiceAccount)
+			err = strictDecode(doc, o)
+			m.sas = append(m.sas, o)
+		case "v1/ConfigMap":
+			o := new(corev1.ConfigMap)
+			err = strictDecode(doc, o)
+			m.configMaps = append(m.configMaps, o)
+		case "apps/v1/Deployment":
+			o := new(appsv1.Deployment)
+			err = strictDecode(doc, o)
+			m.deployments = append(m.deployments, o)
+		case "v1/Service":
+			o := new(corev1.Service)
+			err = strictDecode(doc, o)
+			m.services = append(m.services, o)
+		case "autoscaling/v2/HorizontalPodAutoscaler":
+			o := new(autoscalingv2.HorizontalPodAutoscaler)
+			err = strictDecode(doc, o)
+			m.hpas = append(m.hpas, o)
+		default:
+			err = fmt.Errorf("kind %s/%s is not one these checks know", tm.APIVersion, tm.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("%s document %d (%s): %w", name, i, tm.Kind, err)
+		}
+	}
+	return nil
+}
+
+// envSpec is one envconfig struct a binary reads, with its prefix.
+type envSpec struct {
+	prefix string
+	spec   any
+}
+
+// binaryEnv lists, per binary of the image, the configuration structs its
+// main reads (jobs/*/main.go).
+var binaryEnv = map[string][]envSpec{
+	"worker":     {{"CICADA", &logging.Config{}}, {"CICADA", &pipeline.Cloud{}}, {"CICADA_WORKER", &worker.Config{}}},
+	"aggregator": {{"CICADA", &logging.Config{}}, {"CICADA", &pipeline.Cloud{}}, {"CICADA_AGGREGATOR", &aggregate.Config{}}},
+	"predict":    {{"CICADA", &logging.Config{}}, {"CICADA_PREDICT", &predict.Config{}}},
+}
+
+// runtimeEnv are variables the Go runtime reads, allowed in any container.
+var runtimeEnv = []string{"GOMEMLIMIT", "GOGC", "GODEBUG", "GOMAXPROCS"}
+
+// knownEnv returns the variable names each binary reads, generated from the
+// structs by envconfig itself so that the check cannot drift from them.
+func knownEnv() (map[string]map[string]bool, error) {
+	known := map[string]map[string]bool{}
+	for bin, specs := range binaryEnv {
+		known[bin] = map[string]bool{}
+		for _, s := range specs {
+			var buf bytes.Buffer
+			if err := envconfig.Usagef(s.prefix, s.spec, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+				return nil, fmt.Errorf("usage of %s: %w", s.prefix, err)
+			}
+			for _, k := range strings.Fields(buf.String()) {
+				known[bin][k] = true
+			}
+		}
+		for _, k := range runtimeEnv {
+			known[bin][k] = true
+		}
+	}
+	return known, nil
+}
+
+// options tell check what the documents are: the base (images are the
+// placeholder) or a rendering (images are wantImage).
+type options struct {
+	wantImage string // "" = the placeholder, as in deploy/k8s
+	binaries  []string
+	known     map[string]map[string]bool
+	rendered  bool // ConfigMaps and namespaces are present
+}
+
+// check returns every problem of m, each naming its object.
+func check(m *manifests, o options) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	sas := map[string]*corev1.ServiceAccount{}
+	for _, sa := range m.sas {
+		sas[sa.Name] = sa
+		if sa.Annotations[wiAnnotation] == "" {
+			fail("ServiceAccount %s: no %s annotation (Workload Identity)", sa.Name, wiAnnotation)
+		}
+	}
+	// Terraform binds these two names (cicada/cicada-worker, cicada/cicada-aggregator).
+	for _, want := range []string{"cicada-worker", "cicada-aggregator"} {
+		if sas[want] == nil {
+			fail("ServiceAccount %s: missing (Terraform's Workload Identity binding names it)", want)
+		}
+	}
+	cms := map[string]*corev1.ConfigMap{}
+	for _, cm := range m.configMaps {
+		cms[cm.Name] = cm
+	}
+
+	deps := map[string]*appsv1.Deployment{}
+	for _, d := range m.deployments {
+		deps[d.Name] = d
+		errs = append(errs, checkDeployment(d, sas, cms, o)...)
+	}
+
+	wd := deps["cicada-worker"]
+	switch {
+	case wd == nil:
+		fail("Deployment cicada-worker: missing")
+	case wd.Spec.Template.Spec.TerminationGracePeriodSeconds == nil:
+		fail("Deployment cicada-worker: terminationGracePeriodSeconds unset (default 30 s is not a documented choice)")
+	case *wd.Spec.Template.Spec.TerminationGracePeriodSeconds < minWorkerGrace:
+		fail("Deployment cicada-worker: terminationGracePeriodSeconds %d < %d: SIGTERM must leave time to write the current slice",
+			*wd.Spec.Template.Spec.TerminationGracePeriodSeconds, minWorkerGrace)
+	}
+	if wd != nil && wd.Spec.Replicas != nil {
+		fail("Deployment cicada-worker: replicas is set, but the HorizontalPodAutoscaler owns the count (each apply would reset it)")
+	}
+
+	for _, s := range m.services {
+		errs = append(errs, checkService(s, m.deployments)...)
+	}
+
+	workerHPA := false
+	for _, h := range m.hpas {
+		ref := h.Spec.ScaleTargetRef
+		d := deps[ref.Name]
+		if ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" || d == nil {
+			fail("HorizontalPodAutoscaler %s: targets %s %s %s, not a Deployment here", h.Name, ref.APIVersion, ref.Kind, ref.Name)
+			continue
+		}
+		if ref.Name == "cicada-worker" {
+			workerHPA = true
+		}
+		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 1 || *h.Spec.MinReplicas > h.Spec.MaxReplicas {
+			fail("HorizontalPodAutoscaler %s: want 1 <= minReplicas <= maxReplicas (%d)", h.Name, h.Spec.MaxReplicas)
+		}
+		backlog := false
+		for _, mt := range h.Spec.Metrics {
+			if mt.Type != autoscalingv2.ExternalMetricSourceType || mt.External == nil {
+				continue
+			}
+			sel := mt.External.Metric.Selector
+			if mt.External.Metric.Name == "pubsub.googleapis.com|subscription|num_undelivered_messages" &&
+				sel != nil && sel.MatchLabels["resource.labels.subscription_id"] == bus.ShardsSub &&
+				mt.External.Target.Type == autoscalingv2.AverageValueMetricType && mt.External.Target.AverageValue != nil {
+				backlog = true
+			}
+		}
+		if !backlog {
+			fail("HorizontalPodAutoscaler %s: no External metric on the backlog (num_undelivered_messages) of subscription %s with an AverageValue target", h.Name, bus.ShardsSub)
+		}
+	}
+	if !workerHPA {
+		fail("HorizontalPodAutoscaler: none targets Deployment cicada-worker")
+	}
+
+	if o.rendered && len(m.namespaces) == 0 {
+		fail("Namespace: missing")
+	}
+	return errs
+}
+
+func checkDeployment(d *appsv1.Deployment, sas map[string]*corev1.ServiceAccount, cms map[string]*corev1.ConfigMap, o options) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: "+format, append([]any{d.Name}, args...)...))
+	}
+	sel := d.Spec.Selector
+	switch {
+	case sel == nil || len(sel.MatchLabels) == 0:
+		fail("selector has no matchLabels")
+	case len(sel.MatchExpressions) > 0:
+		fail("selector matchExpressions are not checked here; use matchLabels")
+	default:
+		for k, v := range sel.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				fail("selector %s=%s does not match the pod template's labels %v", k, v, d.Spec.Template.Labels)
+			}
+		}
+	}
+
+	pod := d.Spec.Template.Spec
+	if name := pod.ServiceAccountName; name != "" && sas[name] == nil {
+		fail("serviceAccountName %s is not a ServiceAccount here", name)
+	}
+	if pod.ServiceAccountName == "" && (pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken) {
+		fail("runs as the namespace's default ServiceAccount with its token mounted; name one, or set automountServiceAccountToken: false")
+	}
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		fail("pod securityContext.runAsNonRoot is not true (the image is distroless nonroot)")
+	}
+
+	exempt := strings.TrimSpace(d.Annotations[probesExempt]) != ""
+	if len(pod.Containers) == 0 {
+		fail("no containers")
+	}
+	for _, c := range pod.Containers {
+		cfail := func(format string, args ...any) { fail("container %s: "+format, append([]any{c.Name}, args...)...) }
+		if o.wantImage == "" {
+			if c.Image != registryPlaceholder && !strings.HasPrefix(c.Image, registryPlaceholder+":") {
+				cfail("image %q is not %s: render-k8s.sh could not point it at the registry", c.Image, registryPlaceholder)
+			}
+		} else if c.Image != o.wantImage {
+			cfail("image %q, want %q", c.Image, o.wantImage)
+		}
+
+		bin := ""
+		if len(c.Command) == 0 || !strings.HasPrefix(c.Command[0], binDir) {
+			cfail("command %q does not name a binary of the image in %s", c.Command, binDir)
+		} else {
+			bin = strings.TrimPrefix(c.Command[0], binDir)
+			if !slices.Contains(o.binaries, bin) {
+				cfail("command %s: the Dockerfile builds no %q (it builds %v)", c.Command[0], bin, o.binaries)
+			}
+		}
+
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := c.Resources.Requests[r]; !ok {
+				cfail("no %s request", r)
+			}
+			if _, ok := c.Resources.Limits[r]; !ok {
+				cfail("no %s limit", r)
+			}
+		}
+		if !exempt {
+			if c.ReadinessProbe == nil {
+				cfail("no readinessProbe (or a %s annotation saying why)", probesExempt)
+			}
+			if c.LivenessProbe == nil {
+				cfail("no livenessProbe (or a %s annotation saying why)", probesExempt)
+			}
+		}
+		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+			if p == nil {
+				continue
+			}
+			if p.HTTPGet != nil && p.HTTPGet.Port.StrVal != "" && !hasPort(c, p.HTTPGet.Port.StrVal) {
+				cfail("probe port %q is not a named port of the container", p.HTTPGet.Port.StrVal)
+			}
+			if p.GRPC != nil && !hasPortNumber(c, p.GRPC.Port) {
+				cfail("gRPC probe port %d is not a port of the container", p.GRPC.Port)
+			}
+		}
+
+		if bin != "" && o.known != nil {
+			known := o.known[bin]
+			if known == nil {
+				cfail("no configuration structs listed for binary %s in this test", bin)
+			}
+			for _, e := range c.Env {
+				if !known[e.Name] {
+					cfail("env %s is not read by %s (its envconfig structs)", e.Name, bin)
+				}
+			}
+			for _, ef := range c.EnvFrom {
+				if ef.ConfigMapRef == nil {
+					cfail("envFrom other than a ConfigMap is not checked here")
+					continue
+				}
+				if ef.Prefix != "" {
+					cfail("envFrom prefix %q hides the variable names from this check", ef.Prefix)
+				}
+				cm := cms[ef.ConfigMapRef.Name]
+				if cm == nil {
+					if o.rendered {
+						cfail("envFrom ConfigMap %s does not exist", ef.ConfigMapRef.Name)
+					}
+					continue
+				}
+				for k := range cm.Data {
+					if !known[k] {
+						cfail("env %s (ConfigMap %s) is not read by %s (its envconfig structs)", k, cm.Name, bin)
+					}
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func hasPort(c corev1.Container, name string) bool {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPortNumber(c corev1.Container, n int32) bool {
+	for _, p := range c.Ports {
+		if p.ContainerPort == n {
+			return true
+		}
+	}
+	return false
+}
+
+// checkService wants the Service's selector to select exactly one
+// Deployment's pods, and its target ports to be ports of those pods.
+func checkService(s *corev1.Service, deps []*appsv1.Deployment) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Service %s: "+format, append([]any{s.Name}, args...)...))
+	}
+	if len(s.Spec.Selector) == 0 {
+		fail("no selector")
+		return errs
+	}
+	var match []*appsv1.Deployment
+	for _, d := range deps {
+		ok := true
+		for k, v := range s.Spec.Selector {
+			if d.Spec.Template.Labels[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			match = append(match, d)
+		}
+	}
+	if len(match) != 1 {
+		fail("selector %v selects the pods of %d Deployments, want 1", s.Spec.Selector, len(match))
+		return errs
+	}
+	for _, p := range s.Spec.Ports {
+		found := false
+		for _, c := range match[0].Spec.Template.Spec.Containers {
+			if (p.TargetPort.StrVal != "" && hasPort(c, p.TargetPort.StrVal)) ||
+				(p.TargetPort.StrVal == "" && hasPortNumber(c, targetPort(p))) {
+				found = true
+			}
+		}
+		if !found {
+			fail("port %s: target %s is not a port of Deployment %s", p.Name, p.TargetPort.String(), match[0].Name)
+		}
+	}
+	return errs
+}
+
+func targetPort(p corev1.ServicePort) int32 {
+	if p.TargetPort.IntVal != 0 {
+		return p.TargetPort.IntVal
+	}
+	return p.Port
+}
+
+// dockerBinaries returns the binaries the Dockerfile builds into
+// /usr/local/bin: the last element of each package of its go build.
+func dockerBinaries(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.ReplaceAll(string(data), "\\\n", " ")
+	var bins []string
+	for _, line := range strings.Split(joined, "\n") {
+		if !strings.Contains(line, "go build") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "./") {
+				bins = append(bins, path.Base(f))
+			}
+		}
+	}
+	if len(bins) == 0 {
+		t.Fatal("no go build of ./... packages in the Dockerfile")
+	}
+	sort.Strings(bins)
+	return bins
+}
+
+// readBase decodes every manifest file of deploy/k8s (not the
+// kustomization, which TestKustomizationStrict decodes).
+func readBase(t *testing.T) *manifests {
+	t.Helper()
+	files, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &manifests{}
+	for _, f := range files {
+		if f == "kustomization.yaml" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.decode(f, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+func mustKnownEnv(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	known, err := knownEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return known
+}
+
+func reportErrs(t *testing.T, errs []error) {
+	t.Helper()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestBaseManifests(t *testing.T) {
+	t.Parallel()
+	m := readBase(t)
+	reportErrs(t, check(m, options{binaries: dockerBinaries(t), known: mustKnownEnv(t)}))
+}
+
+// TestKustomizationStrict decodes kustomization.yaml into kustomize's own
+// type, unknown fields refused, and checks that every file it lists exists
+// and every manifest file is listed.
+func TestKustomizationStrict(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k kusttypes.Kustomization
+	if err := strictDecode(data, &k); err != nil {
+		t.Fatalf("kustomization.yaml: %v", err)
+	}
+	if len(k.Images) != 0 {
+		t.Errorf("kustomization.yaml has images:, which render-k8s.sh appends (a second images: key would be a duplicate)")
+	}
+	files, _ := filepath.Glob("*.yaml")
+	for _, f := range files {
+		if f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
+			t.Errorf("%s is not among the kustomization's resources", f)
+		}
+	}
+	var listed []string
+	listed = append(listed, k.Resources...)
+	for _, g := range k.ConfigMapGenerator {
+		listed = append(listed, g.EnvSources...)
+		listed = append(listed, g.FileSources...)
+	}
+	for _, f := range listed {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("kustomization.yaml lists %s: %v", f, err)
+		}
+	}
+}
+
+// render runs scripts/render-k8s.sh as Cloud Build does, into a temporary
+// folder, and builds the result with kustomize (the library kubectl's -k
+// uses).
+func render(t *testing.T, vars map[string]string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "k8s")
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "render-k8s.sh"))
+	cmd.Env = append(os.Environ(), "OUT_DIR="+out)
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("render-k8s.sh: %v\n%s", err, b)
+	}
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), out)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", out, err)
+	}
+	y, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
+// TestRendered renders the manifests with a deployment's values and checks
+// the result: images at the registry with the commit tag, the values in
+// the ConfigMap and the annotations, nothing of the placeholders left.
+func TestRendered(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"IMAGE":          "europe-west1-docker.pkg.dev/proj-1/cicada/cicada",
+		"TAG":            "0123456789abcdef0123456789abcdef01234567",
+		"PROJECT_ID":     "proj-1",
+		"BUCKET":         "proj-1-cicada-runs",
+		"WORKER_GSA":     "cicada-worker@proj-1.iam.gserviceaccount.com",
+		"AGGREGATOR_GSA": "cicada-aggregator@proj-1.iam.gserviceaccount.com",
+	}
+	y := render(t, vars)
+	m := &manifests{}
+	if err := m.decode("rendered", y); err != nil {
+		t.Fatal(err)
+	}
+	reportErrs(t, check(m, options{
+		wantImage: vars["IMAGE"] + ":" + vars["TAG"],
+		binaries:  dockerBinaries(t),
+		known:     mustKnownEnv(t),
+		rendered:  true,
+	}))
+
+	for _, placeholder := range []string{"REGISTRY/", "PROJECT_ID", "WORKER_GSA", "AGGREGATOR_GSA", ": BUCKET", "cicada-params"} {
+		if bytes.Contains(y, []byte(placeholder)) {
+			t.Errorf("rendered manifests still contain %q", placeholder)
+		}
+	}
+	wantSA := map[string]string{"cicada-worker": vars["WORKER_GSA"], "cicada-aggregator": vars["AGGREGATOR_GSA"]}
+	for _, sa := range m.sas {
+		if got, want := sa.Annotations[wiAnnotation], wantSA[sa.Name]; got != want {
+			t.Errorf("ServiceAccount %s: %s = %q, want %q", sa.Name, wiAnnotation, got, want)
+		}
+		if sa.Namespace != "cicada" {
+			t.Errorf("ServiceAccount %s: namespace %q, want cicada (Terraform binds cicada/%s)", sa.Name, sa.Namespace, sa.Name)
+		}
+	}
+	if len(m.configMaps) != 1 {
+		t.Fatalf("rendered %d ConfigMaps, want 1 (cicada-params is local-config)", len(m.configMaps))
+	}
+	cm := m.configMaps[0]
+	if got := cm.Data["CICADA_PROJECT"]; got != vars["PROJECT_ID"] {
+		t.Errorf("ConfigMap %s: CICADA_PROJECT = %q, want %q", cm.Name, got, vars["PROJECT_ID"])
+	}
+	if got := cm.Data["CICADA_BUCKET"]; got != vars["BUCKET"] {
+		t.Errorf("ConfigMap %s: CICADA_BUCKET = %q, want %q", cm.Name, got, vars["BUCKET"])
+	}
+	if !regexp.MustCompile(`^cicada-config-[a-z0-9]+$`).MatchString(cm.Name) {
+		t.Errorf("ConfigMap name %q has no content hash: a config change would not roll the pods", cm.Name)
+	}
+}
+
+// TestRenderRefusesMissingValues: a deploy with an unset value must stop,
+// not apply a placeholder.
+func TestRenderRefusesMissingValues(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "render-k8s.sh"))
+	cmd.Env = append(os.Environ(), "OUT_DIR="+filepath.Join(t.TempDir(), "k8s"),
+		"IMAGE=r/cicada", "TAG=t", "PROJECT_ID=p", "BUCKET=b", "WORKER_GSA=", "AGGREGATOR_GSA=a@p.iam.gserviceaccount.com")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(string(out), "WORKER_GSA") {
+		t.Fatalf("render-k8s.sh with WORKER_GSA unset: err %v, output %q; want a failure naming WORKER_GSA", err, out)
+	}
+}
+
+// validSet is a small, correct set of manifests; each row of TestCheckFails
+// breaks it in one way.
+const validSet = `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: cicada-worker
+  annotations:
+    iam.gke.io/gcp-service-account: w@p.iam.gserviceaccount.com
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: cicada-aggregator
+  annotations:
+    iam.gke.io/gcp-service-account: a@p.iam.gserviceaccount.com
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cicada-config
+data:
+  CICADA_PROJECT: p
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cicada-worker
+  annotations:
+    cicada.dev/probes-exempt: "no port"
+spec:
+  selector:
+    matchLabels:
+      app: worker
+  template:
+    metadata:
+      labels:
+        app: worker
+    spec:
+      serviceAccountName: cicada-worker
+      terminationGracePeriodSeconds: 60
+      securityContext:
+        runAsNonRoot: true
+      containers:
+        - name: worker
+          image: REGISTRY/cicada
+          command: ["/usr/local/bin/worker"]
+          envFrom:
+            - configMapRef:
+                name: cicada-config
+          env:
+            - name: CICADA_WORKER_CAPACITY
+              value: "1"
+          resources:
+            requests: {cpu: "1", memory: 512Mi}
+            limits: {cpu: "1", memory: 512Mi}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cicada-predict
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: predict
+  template:
+    metadata:
+      labels:
+        app: predict
+    spec:
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+      containers:
+        - name: predict
+          image: REGISTRY/cicada
+          command: ["/usr/local/bin/predict"]
+          env:
+            - name: CICADA_PREDICT_HTTP_ADDR
+              value: ":8501"
+          ports:
+            - name: http
+              containerPort: 8501
+            - name: grpc
+              containerPort: 8500
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+          livenessProbe:
+            grpc:
+              port: 8500
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {cpu: 500m, memory: 128Mi}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: cicada-predict
+spec:
+  selector:
+    app: predict
+  ports:
+    - name: http
+      port: 8501
+      targetPort: http
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: cicada-worker
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: cicada-worker
+  minReplicas: 1
+  maxReplicas: 5
+  metrics:
+    - type: External
+      external:
+        metric:
+          name: pubsub.googleapis.com|subscription|num_undelivered_messages
+          selector:
+            matchLabels:
+              resource.labels.subscription_id: cicada-shards-workers
+        target:
+          type: AverageValue
+          averageValue: "1"
+`
+
+// TestCheckFails proves each check fails on a manifest broken its way: a
+// row replaces one piece of validSet and names the error it expects.
+func TestCheckFails(t *testing.T) {
+	t.Parallel()
+	known := mustKnownEnv(t)
+	bins := []string{"aggregator", "cicada", "predict", "trigger", "worker"}
+
+	tests := []struct {
+		name      string
+		old, new  string // replace the first old by new ("" old: the valid set)
+		wantErr   string // "" = no problem
+		decodeErr bool   // the strict decoding, not check, must refuse it
+	}{
+		{name: "valid set passes"},
+		{name: "unknown field", old: "terminationGracePeriodSeconds: 60", new: "terminationGracePeriod: 60",
+			wantErr: `unknown field "terminationGracePeriod"`, decodeErr: true},
+		{name: "field at the wrong level", old: "      serviceAccountName: cicada-worker", new: "      serviceAccount_name: cicada-worker",
+			wantErr: "unknown field", decodeErr: true},
+		{name: "duplicate key", old: "  minReplicas: 1\n", new: "  minReplicas: 1\n  minReplicas: 2\n",
+			wantErr: `key "minReplicas" already set`, decodeErr: true},
+		{name: "unknown kind", old: "kind: Service\n", new: "kind: Ingress\n",
+			wantErr: "not one these checks know", decodeErr: true},
+		{name: "selector does not match labels", old: "      labels:\n        app: worker", new: "      labels:\n        app: wrker",
+			wantErr: "does not match the pod template's labels"},
+		{name: "service selects nothing", old: "  selector:\n    app: predict", new: "  selector:\n    app: predictor",
+			wantErr: "selects the pods of 0 Deployments"},
+		{name: "service target port missing", old: "      targetPort: http", new: "      targetPort: rest",
+			wantErr: "target rest is not a port"},
+		{name: "image not from the registry", old: "          image: REGISTRY/cicada\n          command: [\"/usr/local/bin/worker\"]",
+			new: "          image: docker.io/library/cicada\n          command: [\"/usr/local/bin/worker\"]", wantErr: "is not REGISTRY/cicada"},
+		{name: "binary not in the image", old: `command: ["/usr/local/bin/worker"]`, new: `command: ["/usr/local/bin/wrker"]`,
+			wantErr: `the Dockerfile builds no "wrker"`},
+		{name: "no command", old: `          command: ["/usr/local/bin/predict"]` + "\n", new: "",
+			wantErr: "does not name a binary"},
+		{name: "no memory limit", old: "limits: {cpu: \"1\", memory: 512Mi}", new: "limits: {cpu: \"1\"}",
+			wantErr: "container worker: no memory limit"},
+		{name: "no requests", old: "requests: {cpu: 100m, memory: 64Mi}", new: "requests: {}",
+			wantErr: "container predict: no cpu request"},
+		{name: "no readiness probe", old: "          readinessProbe:\n            httpGet:\n              path: /healthz\n              port: http\n", new: "",
+			wantErr: "no readinessProbe"},
+		{name: "exemption without a reason", old: `cicada.dev/probes-exempt: "no port"`, new: `cicada.dev/probes-exempt: " "`,
+			wantErr: "container worker: no livenessProbe"},
+		{name: "probe on a port the container lacks", old: "            grpc:\n              port: 8500", new: "            grpc:\n              port: 9000",
+			wantErr: "gRPC probe port 9000"},
+		{name: "env not in the worker's structs", old: "- name: CICADA_WORKER_CAPACITY", new: "- name: CICADA_WORKER_CAPACTY",
+			wantErr: "env CICADA_WORKER_CAPACTY is not read by worker"},
+		{name: "env of another binary", old: "- name: CICADA_PREDICT_HTTP_ADDR", new: "- name: CICADA_WORKER_CAPACITY",
+			wantErr: "env CICADA_WORKER_CAPACITY is not read by predict"},
+		{name: "ConfigMap key not read", old: "  CICADA_PROJECT: p", new: "  CICADA_PROJ: p",
+			wantErr: "env CICADA_PROJ (ConfigMap cicada-config) is not read by worker"},
+		{name: "short grace period", old: "terminationGracePeriodSeconds: 60", new: "terminationGracePeriodSeconds: 10",
+			wantErr: "terminationGracePeriodSeconds 10 < 30"},
+		{name: "default grace period", old: "      terminationGracePeriodSeconds: 60\n", new: "",
+			wantErr: "terminationGracePeriodSeconds unset"},
+		{name: "worker replicas fight the autoscaler", old: "  selector:\n    matchLabels:\n      app: worker", new: "  replicas: 3\n  selector:\n    matchLabels:\n      app: worker",
+			wantErr: "the HorizontalPodAutoscaler owns the count"},
+		{name: "no Workload Identity annotation", old: "    iam.gke.io/gcp-service-account: a@p.iam.gserviceaccount.com", new: "    other: x",
+			wantErr: "ServiceAccount cicada-aggregator: no iam.gke.io/gcp-service-account"},
+		{name: "unknown service account", old: "serviceAccountName: cicada-worker", new: "serviceAccountName: worker",
+			wantErr: "serviceAccountName worker is not a ServiceAccount here"},
+		{name: "default service account token", old: "      automountServiceAccountToken: false\n", new: "",
+			wantErr: "default ServiceAccount"},
+		{name: "runs as root", old: "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict", new: "      containers:\n        - name: predict",
+			wantErr: "runAsNonRoot"},
+		{name: "autoscaler targets another Deployment", old: "    kind: Deployment\n    name: cicada-worker", new: "    kind: Deployment\n    name: cicada-predict",
+			wantErr: "none targets Deployment cicada-worker"},
+		{name: "autoscaler on another subscription", old: "subscription_id: cicada-shards-workers", new: "subscription_id: cicada-events-aggregator",
+			wantErr: "no External metric on the backlog"},
+		{name: "autoscaler min above max", old: "  minReplicas: 1", new: "  minReplicas: 9",
+			wantErr: "minReplicas <= maxReplicas"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc := validSet
+			if tt.old != "" {
+				if !strings.Contains(doc, tt.old) {
+					t.Fatalf("the valid set has no %q to replace", tt.old)
+				}
+				doc = strings.Replace(doc, tt.old, tt.new, 1)
+			}
+			m := &manifests{}
+			err := m.decode("inline", []byte(doc))
+			if tt.decodeErr {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("decode: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			errs := check(m, options{binaries: bins, known: known})
+			if tt.wantErr == "" {
+				reportErrs(t, errs)
+				return
+			}
+			for _, e := range errs {
+				if strings.Contains(e.Error(), tt.wantErr) {
+					return
+				}
+			}
+			t.Fatalf("check found %v, want an error containing %q", errs, tt.wantErr)
+		})
+	}
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# render-k8s.sh writes a deployable copy of deploy/k8s into OUT_DIR (default
+# dist/k8s): params.env from the environment and an images: block that
+# points REGISTRY/cicada at IMAGE. Apply it with `kubectl apply -k OUT_DIR`.
+# Cloud Build runs it; deploy/k8s/manifests_test.go runs it too and renders
+# the result, so the two cannot drift.
+#
+#   IMAGE           registry path without tag, e.g. europe-west1-docker.pkg.dev/p/cicada/cicada
+#   TAG             image tag, e.g. the commit SHA
+#   PROJECT_ID      Google Cloud project of the topics and bucket
+#   BUCKET          bucket of the runs
+#   WORKER_GSA      e-mail of the worker's Google service account
+#   AGGREGATOR_GSA  e-mail of the aggregator's Google service account
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+src=${SRC_DIR:-$here/deploy/k8s}
+out=${OUT_DIR:-$here/dist/k8s}
+
+missing=()
+for v in IMAGE TAG PROJECT_ID BUCKET WORKER_GSA AGGREGATOR_GSA; do
+	if [ -z "${!v:-}" ]; then missing+=("$v"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "render-k8s: missing ${missing[*]}" >&2
+	exit 2
+fi
+if grep -q '^images:' "$src/kustomization.yaml"; then
+	echo "render-k8s: $src/kustomization.yaml already has images:" >&2
+	exit 2
+fi
+
+rm -rf "$out"
+mkdir -p "$out"
+# Only the YAML and env files: tests and docs stay behind.
+cp "$src"/*.yaml "$src"/*.env "$out"/
+printf 'PROJECT_ID=%s\nBUCKET=%s\nWORKER_GSA=%s\nAGGREGATOR_GSA=%s\n' \
+	"$PROJECT_ID" "$BUCKET" "$WORKER_GSA" "$AGGREGATOR_GSA" >"$out/params.env"
+# The same as `kustomize edit set image REGISTRY/cicada=$IMAGE:$TAG`, without
+# needing the kustomize binary (kubectl apply -k has no edit).
+cat >>"$out/kustomization.yaml" <<YAML
+images:
+  - name: REGISTRY/cicada
+    newName: $IMAGE
+    newTag: "$TAG"
+YAML
+echo "render-k8s: wrote $out"
