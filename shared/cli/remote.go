@@ -143,7 +143,8 @@ func (c *client) follow(ctx context.Context, acc trigger.Accepted, p *plan.Plan,
 		c.printSlices(wait, acc.RunID, p, printed, out, tty)
 		now := time.Now()
 		switch {
-		case finalPhases[st.Phase]:
+		case finalPhases[st.Phase] && st.Links["report.json"] != "":
+			// A cancelled phase shows before the report is written.
 			fmt.Fprintln(out, bar(st, p, now, tty))
 			return st, nil
 		case tty:
