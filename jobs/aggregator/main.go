@@ -12,12 +12,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/aggregate"
-	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/store"
 )
 
 func main() {
@@ -31,31 +31,8 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	var (
-		lc    logging.Config
-		cloud pipeline.Cloud
-		cfg   aggregate.Config
-	)
-	if err := envconfig.Process("CICADA", &lc); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if err := envconfig.Process("CICADA", &cloud); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if err := envconfig.Process("CICADA_AGGREGATOR", &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	log, err := logging.FromConfig(lc)
-	if err != nil {
-		return err
-	}
-	defer log.Sync() // nowhere to report a failed flush
-
-	st, b, closeAll, err := pipeline.Connect(ctx, cloud)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	log.Info("aggregator ready", zap.String("project", cloud.Project), zap.String("bucket", cloud.Bucket))
-	return aggregate.NewService(cfg, st, b, log, nil).Run(ctx)
+	var cfg aggregate.Config
+	return pipeline.RunComponent(ctx, "aggregator", "CICADA_AGGREGATOR", &cfg, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
+		return aggregate.NewService(cfg, st, b, log, nil).Run(ctx)
+	})
 }

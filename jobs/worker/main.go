@@ -13,11 +13,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
-	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/store"
 	"github.com/cicadaload/cicada/shared/worker"
 )
 
@@ -32,36 +32,14 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	var (
-		lc    logging.Config
-		cloud pipeline.Cloud
-		cfg   worker.Config
-	)
-	if err := envconfig.Process("CICADA", &lc); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if err := envconfig.Process("CICADA", &cloud); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if err := envconfig.Process("CICADA_WORKER", &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	log, err := logging.FromConfig(lc)
-	if err != nil {
-		return err
-	}
-	defer log.Sync() // nowhere to report a failed flush
-	log = log.With(zap.String("worker", cfg.ID))
-
-	st, b, closeAll, err := pipeline.Connect(ctx, cloud)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	log.Info("worker ready", zap.String("project", cloud.Project), zap.String("bucket", cloud.Bucket), zap.Int("capacity", cfg.Capacity))
-	return worker.New(cfg, st, b, log, nil).Run(ctx)
+	var cfg worker.Config
+	return pipeline.RunComponent(ctx, "worker", "CICADA_WORKER", &cfg, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
+		if cfg.ID == "" {
+			host, _ := os.Hostname()
+			cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		log = log.With(zap.String("worker", cfg.ID))
+		log.Info("worker capacity", zap.Int("capacity", cfg.Capacity))
+		return worker.New(cfg, st, b, log, nil).Run(ctx)
+	})
 }

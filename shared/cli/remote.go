@@ -114,50 +114,22 @@ func (c *client) cancel(ctx context.Context, id string) error {
 	return nil
 }
 
-// finalPhases end a wait.
-var finalPhases = map[string]bool{"done": true, "cancelled": true, "failed": true}
-
 // follow shows a run's progress until its report is written: a progress bar
 // and a line per slice once every shard has reported it. A cancelled ctx
-// cancels the run and goes on waiting for its report.
+// cancels the run (cicada submitted it) and goes on waiting for its report.
 func (c *client) follow(ctx context.Context, acc trigger.Accepted, p *plan.Plan, out io.Writer) (trigger.Status, error) {
+	const poll = 500 * time.Millisecond
 	printed := map[int]bool{}
-	cancelled := false
-	tty := isTerminal(out)
-	lastBar := time.Time{}
-	wait := context.WithoutCancel(ctx)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if ctx.Err() != nil && !cancelled {
-			cancelled = true
-			fmt.Fprintln(out, "\ncancelling run", acc.RunID)
-			if err := c.cancel(wait, acc.RunID); err != nil {
-				return trigger.Status{}, err
-			}
-		}
-		st, err := c.status(wait, acc.RunID)
-		if err != nil {
-			return st, err
-		}
-		c.printSlices(wait, acc.RunID, p, printed, out, tty)
-		now := time.Now()
-		switch {
-		case finalPhases[st.Phase] && st.Links["report.json"] != "":
-			// A cancelled phase shows before the report is written.
-			fmt.Fprintln(out, bar(st, p, now, tty))
-			return st, nil
-		case tty:
-			fmt.Fprint(out, bar(st, p, now, tty))
-		case now.Sub(lastBar) >= 5*time.Second: // a log, not a screen: a line now and then
-			fmt.Fprintln(out, bar(st, p, now, tty))
-			lastBar = now
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-		}
+	st, err := watch(ctx, c, acc.RunID, p, poll, out, printed)
+	if err == nil || ctx.Err() == nil {
+		return st, err
 	}
+	fmt.Fprintln(out, "cancelling run", acc.RunID)
+	wait := context.WithoutCancel(ctx)
+	if err := c.cancel(wait, acc.RunID); err != nil {
+		return st, err
+	}
+	return watch(wait, c, acc.RunID, p, poll, out, printed)
 }
 
 // printSlices prints the slices of live.json that every shard has reported.
@@ -180,6 +152,9 @@ func (c *client) printSlices(ctx context.Context, id string, p *plan.Plan, print
 		}
 	}
 }
+
+// finalPhases fill the progress bar.
+var finalPhases = map[string]bool{"done": true, "cancelled": true, "failed": true}
 
 // bar renders the run's phase and a progress bar of its planned time; on a
 // terminal it redraws its own line.

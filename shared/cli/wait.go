@@ -57,7 +57,7 @@ func waitCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		Load: plan.Load{Stages: []plan.Stage{{Duration: plan.Duration(st.End.Sub(st.StartAt))}}}}
 	fmt.Fprintf(stdout, "run %s: plan %q, %s, %d shard(s), starts %s\n",
 		id, st.PlanName, p.Duration(), st.Shards, st.StartAt.Local().Format(time.TimeOnly))
-	st, err = watch(ctx, c, id, p, *poll, stdout)
+	st, err = watch(ctx, c, id, p, *poll, stdout, map[int]bool{})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped waiting for run %s (phase %s); it goes on: cicada wait %s follows it again", id, st.Phase, id)
@@ -81,8 +81,7 @@ func waitCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // for the runs cicada submits itself, but without cancelling the run when
 // ctx ends. A cancelled run is waited for too, until the aggregator has
 // written its report.
-func watch(ctx context.Context, c *client, id string, p *plan.Plan, poll time.Duration, out io.Writer) (trigger.Status, error) {
-	printed := map[int]bool{}
+func watch(ctx context.Context, c *client, id string, p *plan.Plan, poll time.Duration, out io.Writer, printed map[int]bool) (trigger.Status, error) {
 	tty := isTerminal(out)
 	var lastBar time.Time
 	var last trigger.Status

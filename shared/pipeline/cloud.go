@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/kelseyhightower/envconfig"
+	"go.uber.org/zap"
+
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/logging"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
@@ -49,4 +53,39 @@ func Connect(ctx context.Context, c Cloud) (st store.Store, b *bus.PubSub, close
 		}
 	}
 	return store.NewGCS(client, c.Bucket), b, func() { b.Close(); client.Close() }, nil
+}
+
+// Component is the body of a deployed binary's main: given the bucket, the
+// bus and a logger, serve until ctx ends.
+type Component func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error
+
+// RunComponent is what the worker and aggregator mains share: read the
+// logging and Cloud configuration (prefix CICADA) and the component's own
+// (prefix, into cfg), connect, log that name is ready, and run.
+func RunComponent(ctx context.Context, name, prefix string, cfg any, run Component) error {
+	var (
+		lc    logging.Config
+		cloud Cloud
+	)
+	for _, c := range []struct {
+		prefix string
+		spec   any
+	}{{"CICADA", &lc}, {"CICADA", &cloud}, {prefix, cfg}} {
+		if err := envconfig.Process(c.prefix, c.spec); err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+	}
+	log, err := logging.FromConfig(lc)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() // nowhere to report a failed flush
+
+	st, b, closeAll, err := Connect(ctx, cloud)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	log.Info(name+" ready", zap.String("project", cloud.Project), zap.String("bucket", cloud.Bucket))
+	return run(ctx, st, b, log)
 }
