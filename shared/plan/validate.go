@@ -113,8 +113,16 @@ func (p *Plan) problems() []Problem {
 }
 
 // thresholds parses each threshold, and checks what depends on the plan:
-// a warm-up shorter than the run, an abort count the slices can reach.
+// a stage the plan has and that holds a whole slice, a warm-up shorter than
+// the run (or the stage), an abort count the slices can reach.
 func (c *checker) thresholds(p *Plan) {
+	stages := make([]time.Duration, len(p.Load.Stages))
+	stagesOK := len(stages) > 0
+	for i, s := range p.Load.Stages {
+		stages[i] = s.Duration.D()
+		stagesOK = stagesOK && stages[i] > 0 // else load.stages says why
+	}
+	d, slice := p.Duration(), p.SliceDuration()
 	for i, expr := range p.Thresholds {
 		at := fmt.Sprintf("thresholds[%d]", i)
 		t, err := threshold.Parse(expr)
@@ -122,13 +130,48 @@ func (c *checker) thresholds(p *Plan) {
 			c.add(at, "%v", err)
 			continue
 		}
-		d := p.Duration()
+		if t.Stage > 0 {
+			c.stageThreshold(at, t, stages, stagesOK, d, slice)
+			continue
+		}
 		if d > 0 && t.IgnoreFirst >= d {
 			c.add(at, "threshold %q: ignore_first %v leaves nothing to judge in a plan of %v", t.Expr, t.IgnoreFirst, d)
 		}
 		if n := p.NumSlices(); n > 0 && t.AbortOnFail > n {
 			c.add(at, "threshold %q: abort_on_fail %d can never trigger, the plan has %d slices", t.Expr, t.AbortOnFail, n)
 		}
+	}
+}
+
+// stageThreshold checks a threshold judged on one stage: the stage exists,
+// holds at least one whole slice (a slice straddling the stage's start or
+// end is not judged), and leaves something to judge after ignore_first.
+func (c *checker) stageThreshold(at string, t threshold.Threshold, stages []time.Duration, stagesOK bool, d, slice time.Duration) {
+	t, err := t.ForStages(stages)
+	if err != nil {
+		c.add(at, "%v", err)
+		return
+	}
+	if !stagesOK || slice <= 0 {
+		return
+	}
+	w := t.Window
+	whole := t
+	whole.IgnoreFirst = 0
+	inStage := whole.JudgedSlices(d, slice)
+	if inStage == 0 {
+		c.add(at, "threshold %q: stage %d (%v to %v) holds no whole slice of %v, so there is nothing to judge (a slice straddling a stage boundary is not judged)",
+			t.Expr, t.Stage, w.From, w.To, slice)
+		return
+	}
+	n := t.JudgedSlices(d, slice)
+	if n == 0 {
+		c.add(at, "threshold %q: ignore_first %v (counted from the run's start) leaves nothing to judge in stage %d (%v to %v)",
+			t.Expr, t.IgnoreFirst, t.Stage, w.From, w.To)
+		return
+	}
+	if t.AbortOnFail > n {
+		c.add(at, "threshold %q: abort_on_fail %d can never trigger, stage %d has %d judged slices", t.Expr, t.AbortOnFail, t.Stage, n)
 	}
 }
 

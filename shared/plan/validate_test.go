@@ -54,9 +54,17 @@ func TestValidateAcceptsValidPlans(t *testing.T) {
 		}()},
 		{"https with port and query", func() *Plan { p := validHTTP(); p.Target.URL = "https://example.com:8443/x?y=1"; return p }()},
 		{"data file", func() *Plan { p := validHTTP(); p.Data = Data{File: "texts.txt"}; return p }()},
+		{"threshold on a last stage shorter than a slice", func() *Plan {
+			// The plan's last slice, cut to 5s, lies within stage 2.
+			p := validHTTP()
+			p.Load.Stages[1].Duration = sec(5)
+			p.Thresholds = []string{"p99 < 1s stage 2"}
+			return p
+		}()},
 		{"thresholds and verdict fields", func() *Plan {
 			p := validHTTP()
-			p.Thresholds = []string{"p99 < 250ms", "error_rate < 1%", "rps >= 95% ignore_first 10s per_slice abort_on_fail 2", "dropped == 0"}
+			p.Thresholds = []string{"p99 < 250ms", "error_rate < 1%", "rps >= 95% ignore_first 10s per_slice abort_on_fail 2", "dropped == 0",
+				"p99 < 100ms stage 1", "p99 < 250ms phase 2 per_slice abort_on_fail 1", "error_rate < 1% stage 2 ignore_first 10s"}
 			p.MinCoverage, p.MaxLateness, p.CompareTolerance = 90, Duration(100*time.Millisecond), 5
 			p.Baseline = "last-pass"
 			return p
@@ -171,6 +179,26 @@ func TestValidateRules(t *testing.T) {
 		{"threshold bad value", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s", "p99 < fast"} }, "thresholds[1]", `threshold "p99 < fast": bad value`},
 		{"threshold abort without per_slice", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s abort_on_fail 2"} }, "thresholds[0]", "needs per_slice"},
 		{"threshold warm-up longer than the plan", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s ignore_first 20s"} }, "thresholds[0]", "leaves nothing to judge"},
+		{"threshold stage 0", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s stage 0"} }, "thresholds[0]", `threshold "p99 < 1s stage 0": stage: want a stage number >= 1`},
+		{"threshold stage beyond the stages", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s", "p99 < 1s phase 3"} }, "thresholds[1]", `threshold "p99 < 1s phase 3": stage 3 does not exist, the plan has 2 stages`},
+		{"threshold stage shorter than a slice", validHTTP, func(p *Plan) {
+			p.Load.Stages = []Stage{{Duration: sec(10), Rate: 10}, {Duration: sec(5), Rate: 20}, {Duration: sec(5), Rate: 20}}
+			p.Thresholds = []string{"p99 < 1s stage 2"}
+		}, "thresholds[0]", "stage 2 (10s to 15s) holds no whole slice of 10s, so there is nothing to judge"},
+		{"threshold stage off the slices' grid", validHTTP, func(p *Plan) {
+			// Longer than a slice, yet slices 0-10s and 10-20s both straddle it.
+			p.Load.Stages = []Stage{{Duration: sec(5), Rate: 10}, {Duration: sec(14), Rate: 10}, {Duration: sec(6), Rate: 10}}
+			p.Thresholds = []string{"p99 < 1s stage 2"}
+		}, "thresholds[0]", "stage 2 (5s to 19s) holds no whole slice of 10s"},
+		{"threshold warm-up past its stage", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s stage 1 ignore_first 10s"} }, "thresholds[0]", "ignore_first 10s (counted from the run's start) leaves nothing to judge in stage 1 (0s to 10s)"},
+		{"threshold stage 1 of 1", validHTTP, func(p *Plan) {
+			p.Load.Stages = p.Load.Stages[:1]
+			p.Thresholds = []string{"p99 < 1s stage 2"}
+		}, "thresholds[0]", "stage 2 does not exist, the plan has 1 stage (load.stages, counted from 1)"},
+		{"threshold abort beyond the stage's slices", validHTTP, func(p *Plan) {
+			p.Slice = sec(5)
+			p.Thresholds = []string{"p99 < 1s stage 2 per_slice abort_on_fail 3"}
+		}, "thresholds[0]", "abort_on_fail 3 can never trigger, stage 2 has 2 judged slices"},
 		{"threshold abort beyond the slices", validHTTP, func(p *Plan) { p.Thresholds = []string{"p99 < 1s per_slice abort_on_fail 3"} }, "thresholds[0]", "can never trigger, the plan has 2 slices"},
 		{"min_coverage negative", validHTTP, func(p *Plan) { p.MinCoverage = -1 }, "min_coverage", "must be 0..100"},
 		{"min_coverage over 100", validHTTP, func(p *Plan) { p.MinCoverage = 100.5 }, "min_coverage", "must be 0..100"},

@@ -19,8 +19,12 @@ type figures struct {
 
 // Evaluate judges t on rep, which must come from report.Build (its Total
 // and SliceResults set). The slices judged are those reported that start at
-// least IgnoreFirst after the run's start; a slice nobody reported is not
-// judged (coverage accounts for it).
+// least IgnoreFirst after the run's start and, for a stage threshold, lie
+// wholly within its Window (a slice's end is cut by the run's end, so the
+// plan's last, shorter slice belongs to the last stage); a slice nobody
+// reported is not judged (coverage accounts for it). A stage threshold
+// whose Window was not set (ForStages) fails with Observed 0: judging the
+// whole run instead would pass or fail it on the wrong slices.
 //
 // A whole-run threshold is judged on the judged slices merged: one
 // histogram, summed counters. A per-slice threshold judges each slice and
@@ -29,6 +33,9 @@ type figures struct {
 // for == and !=).
 func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 	res := report.ThresholdResult{Expr: t.Expr, Unit: t.Unit}
+	if t.Stage > 0 && t.Window.To <= 0 {
+		return res
+	}
 	judged := t.judged(rep)
 	if !t.PerSlice {
 		res.Observed = t.observe(t.merged(rep, judged))
@@ -66,7 +73,8 @@ func (t Threshold) judged(rep *report.Report) []int {
 		if i >= len(rep.SliceResults) || rep.SliceResults[i] == nil {
 			continue
 		}
-		if row.Start.Sub(rep.Start) < t.IgnoreFirst {
+		start := row.Start.Sub(rep.Start)
+		if !t.Judges(start, start+sliceLength(rep, i)) {
 			continue
 		}
 		out = append(out, i)
@@ -77,7 +85,7 @@ func (t Threshold) judged(rep *report.Report) []int {
 // merged returns the figures of the judged slices together.
 func (t Threshold) merged(rep *report.Report, judged []int) figures {
 	var total *slice.Result
-	if t.IgnoreFirst <= 0 && rep.Total != nil {
+	if t.IgnoreFirst <= 0 && t.Stage <= 0 && rep.Total != nil {
 		// Every reported slice is judged, and Total is their merge
 		// already: no need to merge the histograms again.
 		total = rep.Total
@@ -125,10 +133,14 @@ func sliceFigures(rep *report.Report, i int) figures {
 
 // sliceSeconds is how long slice i ran: the slice length, less for a last
 // slice cut by the run's end.
-func sliceSeconds(rep *report.Report, i int) float64 {
+func sliceSeconds(rep *report.Report, i int) float64 { return sliceLength(rep, i).Seconds() }
+
+// sliceLength is how long slice i ran.
+func sliceLength(rep *report.Report, i int) time.Duration {
 	left := rep.End.Sub(rep.Slices[i].Start)
-	l := time.Duration(rep.SliceSeconds * float64(time.Second))
-	return max(min(l, left), 0).Seconds()
+	// Rounded: 0.3 s in float64 seconds would truncate to 1 ns short.
+	l := time.Duration(math.Round(rep.SliceSeconds * float64(time.Second)))
+	return max(min(l, left), 0)
 }
 
 // observe picks t's metric out of f, in t's unit. Rates are rounded to a

@@ -4,7 +4,7 @@
 //
 // The grammar:
 //
-//	EXPR   := METRIC OP VALUE [ignore_first DURATION] [per_slice [abort_on_fail N]]
+//	EXPR   := METRIC OP VALUE [stage N] [ignore_first DURATION] [per_slice [abort_on_fail N]]
 //	METRIC := p50 | p90 | p95 | p99 | p999 | min | mean | max        latency from the intended send, ms
 //	        | service_p50 ... service_max                           service time from the actual send, ms
 //	        | error_rate                                            errors / completed, %
@@ -17,6 +17,14 @@
 // ("0.01"); rps is a number of requests per second or a percentage of the
 // plan's rate; counts are integers. The options may come in any order, and
 // "ignore_first=10s" or "ignore_first: 10s" read as "ignore_first 10s".
+//
+// "stage N" ("phase N" is a synonym) judges only the slices that lie wholly
+// within the plan's Nth stage (counted from 1): a slice that starts before
+// the stage or ends after it straddles a boundary and is left out, since
+// its figures mix two stages' load. ignore_first still counts from the
+// run's start, not the stage's, so it means the same with or without a
+// stage. This package does not know the plan: the caller places the stage
+// on the run's time line with ForStages before Evaluate.
 //
 // A threshold is judged on the merged histogram and summed counters of the
 // slices it judges, never on averaged percentiles: a per-shard or per-slice
@@ -62,6 +70,89 @@ type Threshold struct {
 	// AbortOnFail, when > 0 (only with PerSlice), asks the aggregator to
 	// cancel the run once this many slices failed.
 	AbortOnFail int
+	// Stage, when > 0, is the plan's stage (1-based) whose slices are
+	// judged; 0 judges the whole run.
+	Stage int
+	// Window is where Stage lies in the run, set by ForStages. A stage
+	// threshold whose window was never set judges nothing and fails.
+	Window Window
+}
+
+// Window is a span of the run as offsets from its start: [From, To).
+type Window struct {
+	From, To time.Duration
+}
+
+// Contains reports whether a slice running from start to end (offsets from
+// the run's start) lies wholly within w; a slice straddling either end of w
+// does not.
+func (w Window) Contains(start, end time.Duration) bool {
+	return start >= w.From && end <= w.To
+}
+
+// ForStages returns t with its Window set to its stage's span, given the
+// plan's stage durations in order; a threshold without a stage is returned
+// as is. It fails when the plan has no such stage.
+func (t Threshold) ForStages(stages []time.Duration) (Threshold, error) {
+	if t.Stage <= 0 {
+		return t, nil
+	}
+	if t.Stage > len(stages) {
+		plural := "s"
+		if len(stages) == 1 {
+			plural = ""
+		}
+		return t, fmt.Errorf("threshold %q: stage %d does not exist, the plan has %d stage%s (load.stages, counted from 1)",
+			t.Expr, t.Stage, len(stages), plural)
+	}
+	var from time.Duration
+	for _, d := range stages[:t.Stage-1] {
+		from += d
+	}
+	t.Window = Window{From: from, To: from + stages[t.Stage-1]}
+	return t, nil
+}
+
+// Judges reports whether t judges a slice running from start to end
+// (offsets from the run's start; end is cut by the run's end): one that
+// starts at least IgnoreFirst into the run and, for a stage threshold, lies
+// within the stage's window.
+func (t Threshold) Judges(start, end time.Duration) bool {
+	if start < t.IgnoreFirst {
+		return false
+	}
+	if t.Stage > 0 {
+		return t.Window.To > 0 && t.Window.Contains(start, end)
+	}
+	return true
+}
+
+// JudgedSlices counts the slices of a plan of the given duration and slice
+// length that t judges, whether or not they will be reported: 0 means the
+// threshold can never judge anything. Call ForStages first.
+func (t Threshold) JudgedSlices(duration, slice time.Duration) int {
+	if duration <= 0 || slice <= 0 {
+		return 0
+	}
+	if t.Stage > 0 && t.Window.To <= 0 {
+		return 0
+	}
+	// Slice k runs from k*slice to min((k+1)*slice, duration); counted
+	// in closed form, as a plan may hold a great many slices.
+	last := (duration - 1) / slice // the last slice's index
+	lo := t.IgnoreFirst
+	if t.Stage > 0 {
+		lo = max(lo, t.Window.From)
+		if t.Window.To < duration {
+			// A slice ending before the run's end ends at (k+1)*slice.
+			last = min(last, t.Window.To/slice-1)
+		}
+	}
+	first := lo / slice
+	if lo%slice != 0 {
+		first++
+	}
+	return int(max(last-first+1, 0))
 }
 
 type kind int
@@ -252,8 +343,8 @@ func parseNumber(s string) (float64, error) {
 	return f, nil
 }
 
-// parseOptions reads what follows the value: ignore_first D, per_slice,
-// abort_on_fail N, each at most once, in any order.
+// parseOptions reads what follows the value: stage N, ignore_first D,
+// per_slice, abort_on_fail N, each at most once, in any order.
 func (t *Threshold) parseOptions(words []string) error {
 	// "ignore_first=10s" and "ignore_first: 10s" read as "ignore_first 10s".
 	var toks []string
@@ -275,12 +366,16 @@ func (t *Threshold) parseOptions(words []string) error {
 	abortAt := ""
 	for i := 0; i < len(toks); i++ {
 		opt := strings.ToLower(toks[i])
-		switch opt {
-		case "ignore_first", "abort_on_fail", "per_slice":
-			if seen[opt] {
-				return fmt.Errorf("%s given twice", opt)
+		key := opt
+		if key == "phase" {
+			key = "stage" // a synonym: "stage 2 phase 3" is given twice
+		}
+		switch key {
+		case "stage", "ignore_first", "abort_on_fail", "per_slice":
+			if seen[key] {
+				return fmt.Errorf("%s given twice", key)
 			}
-			seen[opt] = true
+			seen[key] = true
 		}
 		arg := func() (string, error) {
 			if i+1 >= len(toks) {
@@ -303,6 +398,16 @@ func (t *Threshold) parseOptions(words []string) error {
 				return fmt.Errorf("ignore_first must be >= 0, got %v", d)
 			}
 			t.IgnoreFirst = d
+		case "stage", "phase":
+			v, err := arg()
+			if err != nil {
+				return fmt.Errorf("%v, a stage number counted from 1", err)
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%s: want a stage number >= 1 (stages count from 1), got %q", opt, v)
+			}
+			t.Stage = n
 		case "per_slice":
 			t.PerSlice = true
 		case "abort_on_fail":
@@ -317,9 +422,9 @@ func (t *Threshold) parseOptions(words []string) error {
 			t.AbortOnFail, abortAt = n, v
 		default:
 			if i == 0 {
-				return fmt.Errorf("unexpected %q after the value; want ignore_first D, per_slice or abort_on_fail N (a value is one word: 250ms, not 250 ms)", toks[i])
+				return fmt.Errorf("unexpected %q after the value; want stage N, ignore_first D, per_slice or abort_on_fail N (a value is one word: 250ms, not 250 ms)", toks[i])
 			}
-			return fmt.Errorf("unexpected %q; want ignore_first D, per_slice or abort_on_fail N", toks[i])
+			return fmt.Errorf("unexpected %q; want stage N, ignore_first D, per_slice or abort_on_fail N", toks[i])
 		}
 	}
 	if t.AbortOnFail > 0 && !t.PerSlice {

@@ -44,6 +44,12 @@ func TestParseValid(t *testing.T) {
 		{"p99 < 250ms ignore_first 5s per_slice abort_on_fail 3", threshold.Threshold{Metric: "p99", Op: "<", Value: 250, Unit: "ms", IgnoreFirst: 5 * time.Second, PerSlice: true, AbortOnFail: 3}},
 		// Options in any order.
 		{"rps >= 95% per_slice abort_on_fail 2 ignore_first 0s", threshold.Threshold{Metric: "rps", Op: ">=", Value: 95, Unit: "%", PerSlice: true, AbortOnFail: 2}},
+		{"p99 < 250ms stage 2", threshold.Threshold{Metric: "p99", Op: "<", Value: 250, Unit: "ms", Stage: 2}},
+		// "phase" is a synonym of "stage", and takes "=" and ":" too.
+		{"p99 < 250ms phase 1", threshold.Threshold{Metric: "p99", Op: "<", Value: 250, Unit: "ms", Stage: 1}},
+		{"p99 < 250ms STAGE=3", threshold.Threshold{Metric: "p99", Op: "<", Value: 250, Unit: "ms", Stage: 3}},
+		{"p99 < 250ms phase: 12", threshold.Threshold{Metric: "p99", Op: "<", Value: 250, Unit: "ms", Stage: 12}},
+		{"error_rate < 1% per_slice abort_on_fail 2 stage 2 ignore_first 5s", threshold.Threshold{Metric: "error_rate", Op: "<", Value: 1, Unit: "%", Stage: 2, IgnoreFirst: 5 * time.Second, PerSlice: true, AbortOnFail: 2}},
 	} {
 		t.Run(tt.expr, func(t *testing.T) {
 			t.Parallel()
@@ -107,6 +113,15 @@ func TestParseInvalid(t *testing.T) {
 		{"p99 < 250ms ignore_first 1s ignore_first 2s", "ignore_first given twice"},
 		{"p99 < 250ms please", `unexpected "please" after the value`},
 		{"p99 < 250ms per_slice and more", `unexpected "and"`},
+		{"p99 < 250ms stage 0", `stage: want a stage number >= 1 (stages count from 1), got "0"`},
+		{"p99 < 250ms phase 0", `phase: want a stage number >= 1 (stages count from 1), got "0"`},
+		{"p99 < 250ms stage -1", `stage: want a stage number >= 1`},
+		{"p99 < 250ms stage two", `stage: want a stage number >= 1 (stages count from 1), got "two"`},
+		{"p99 < 250ms stage 1.5", `got "1.5"`},
+		{"p99 < 250ms stage", "stage needs a value, a stage number counted from 1"},
+		{"p99 < 250ms stage 1 stage 2", "stage given twice"},
+		{"p99 < 250ms stage 1 phase 2", "stage given twice"},
+		{"p99 < 250ms warmup 10s", `unexpected "warmup" after the value; want stage N, ignore_first D`},
 	} {
 		t.Run(tt.expr, func(t *testing.T) {
 			t.Parallel()
@@ -293,5 +308,201 @@ func TestMetricsListed(t *testing.T) {
 	}
 	if got := len(threshold.Metrics()); got != 21 {
 		t.Errorf("%d metrics, want 21", got)
+	}
+}
+
+// stageFixture is a seeded, fixed 1-shard run of four 1 s slices, 100
+// requests each, ending at end (4 s, or less to cut the last slice):
+//
+//	slices 0, 1: every request 10 ms (fast)
+//	slices 2, 3: 100 ms, but slice 2 has 3 at 300 ms (slow)
+//
+// Over slices 2 and 3 the 300 ms requests are 1.5%, so their p99 is
+// 300 ms; over the run they are 0.75%, so its p99 is 100 ms.
+func stageFixture(t *testing.T, end time.Duration) *report.Report {
+	t.Helper()
+	var results []*slice.Result
+	for k := range 4 {
+		start := t0.Add(time.Duration(k) * time.Second)
+		r := slice.NewResult("r", 0, k, start, start.Add(time.Second))
+		rec := slice.NewRecorder()
+		rec.Intend(100)
+		for i := range 100 {
+			lat := 10 * time.Millisecond
+			switch {
+			case k == 2 && i < 3:
+				lat = 300 * time.Millisecond
+			case k >= 2:
+				lat = 100 * time.Millisecond
+			}
+			rec.Record("http:200", true, lat, lat, 10, 20, 0)
+		}
+		r.AddRecorder(rec)
+		results = append(results, r)
+	}
+	return report.Build(report.Input{
+		RunID: "r", PlanName: "p", Status: report.StatusCompleted,
+		Start: t0, End: t0.Add(end),
+		SliceDuration: time.Second, PlanDuration: end, Shards: 1, NumSlices: 4,
+		Slices: results,
+	})
+}
+
+// TestEvaluateStage: a stage threshold judges the slices wholly within its
+// stage, merged; a slice straddling a stage boundary is judged by neither.
+func TestEvaluateStage(t *testing.T) {
+	t.Parallel()
+	twoByTwo := []time.Duration{2 * time.Second, 2 * time.Second}
+	for _, tt := range []struct {
+		expr    string
+		stages  []time.Duration
+		end     time.Duration
+		want    float64
+		pass    bool
+		failing []int
+	}{
+		// The whole run's p99 is neither stage's.
+		{"p99 < 250ms", twoByTwo, 4 * time.Second, hev(100 * time.Millisecond), true, nil},
+		{"p99 < 250ms stage 1", twoByTwo, 4 * time.Second, hev(10 * time.Millisecond), true, nil},
+		{"p99 < 250ms stage 2", twoByTwo, 4 * time.Second, hev(300 * time.Millisecond), false, nil},
+		{"p99 < 250ms phase 2", twoByTwo, 4 * time.Second, hev(300 * time.Millisecond), false, nil},
+		{"completed == 200 stage 2", twoByTwo, 4 * time.Second, 200, true, nil},
+		{"rps >= 100 stage 1", twoByTwo, 4 * time.Second, 100, true, nil},
+		{"p50 < 50ms stage 2 per_slice", twoByTwo, 4 * time.Second, hev(100 * time.Millisecond), false, []int{2, 3}},
+		{"p99 < 250ms stage 2 per_slice", twoByTwo, 4 * time.Second, hev(300 * time.Millisecond), false, []int{2}},
+		// ignore_first counts from the run's start: 3 s into the run
+		// leaves slice 3 of stage 2.
+		{"p99 < 250ms stage 2 ignore_first 3s", twoByTwo, 4 * time.Second, hev(100 * time.Millisecond), true, nil},
+		{"completed == 100 stage 2 ignore_first 2500ms", twoByTwo, 4 * time.Second, 100, true, nil},
+		// Stages of 1.5 s and 2.5 s: slice 1 (1 s to 2 s) straddles the
+		// boundary and belongs to neither.
+		{"completed == 100 stage 1", []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}, 4 * time.Second, 100, true, nil},
+		{"completed == 200 stage 2", []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}, 4 * time.Second, 200, true, nil},
+		{"p99 < 250ms stage 2", []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}, 4 * time.Second, hev(300 * time.Millisecond), false, nil},
+		// A run of 3.5 s: its last slice, cut to 0.5 s by the run's end,
+		// lies within the last stage.
+		{"completed == 200 stage 2", []time.Duration{2 * time.Second, 1500 * time.Millisecond}, 3500 * time.Millisecond, 200, true, nil},
+		// A stage holding no whole slice judges nothing.
+		{"completed == 0 stage 2", []time.Duration{1500 * time.Millisecond, 1 * time.Second, 1500 * time.Millisecond}, 4 * time.Second, 0, true, nil},
+	} {
+		t.Run(tt.expr+" of "+fmtDurations(tt.stages), func(t *testing.T) {
+			t.Parallel()
+			th, err := threshold.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th, err = th.ForStages(tt.stages); err != nil {
+				t.Fatal(err)
+			}
+			got := th.Evaluate(stageFixture(t, tt.end))
+			if got.Observed != tt.want || got.Pass != tt.pass || !slices.Equal(got.FailingSlices, tt.failing) {
+				t.Errorf("Evaluate = observed %v pass %v failing %v; want %v %v %v",
+					got.Observed, got.Pass, got.FailingSlices, tt.want, tt.pass, tt.failing)
+			}
+		})
+	}
+}
+
+func fmtDurations(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, "+")
+}
+
+// TestEvaluateStageUnplaced: a stage threshold whose window was never set
+// fails rather than judge the whole run.
+func TestEvaluateStageUnplaced(t *testing.T) {
+	t.Parallel()
+	th, err := threshold.Parse("p99 < 1s stage 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := th.Evaluate(stageFixture(t, 4*time.Second))
+	if got.Pass || got.Observed != 0 {
+		t.Errorf("Evaluate = observed %v pass %v; want 0 false", got.Observed, got.Pass)
+	}
+}
+
+func TestForStages(t *testing.T) {
+	t.Parallel()
+	stages := []time.Duration{10 * time.Second, 20 * time.Second, 5 * time.Second}
+	for _, tt := range []struct {
+		expr    string
+		want    threshold.Window
+		wantErr string
+	}{
+		{expr: "p99 < 1s", want: threshold.Window{}},
+		{expr: "p99 < 1s stage 1", want: threshold.Window{From: 0, To: 10 * time.Second}},
+		{expr: "p99 < 1s stage 2", want: threshold.Window{From: 10 * time.Second, To: 30 * time.Second}},
+		{expr: "p99 < 1s stage 3", want: threshold.Window{From: 30 * time.Second, To: 35 * time.Second}},
+		{expr: "p99 < 1s stage 4", wantErr: `threshold "p99 < 1s stage 4": stage 4 does not exist, the plan has 3 stages`},
+	} {
+		t.Run(tt.expr, func(t *testing.T) {
+			t.Parallel()
+			th, err := threshold.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := th.ForStages(stages)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("ForStages = %v, want an error saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Window != tt.want {
+				t.Errorf("ForStages = %+v, %v; want window %+v", got.Window, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestJudgedSlices: the count in closed form agrees with Judges slice by
+// slice.
+func TestJudgedSlices(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		expr            string
+		stages          []time.Duration
+		duration, slice time.Duration
+		want            int
+	}{
+		{"p99 < 1s", []time.Duration{20 * time.Second}, 20 * time.Second, 10 * time.Second, 2},
+		{"p99 < 1s ignore_first 5s", []time.Duration{20 * time.Second}, 20 * time.Second, 10 * time.Second, 1},
+		{"p99 < 1s stage 1", []time.Duration{10 * time.Second, 10 * time.Second}, 20 * time.Second, 10 * time.Second, 1},
+		// A stage shorter than a slice holds none.
+		{"p99 < 1s stage 2", []time.Duration{10 * time.Second, 5 * time.Second, 5 * time.Second}, 20 * time.Second, 10 * time.Second, 0},
+		// Longer than a slice but off the slices' grid: none either.
+		{"p99 < 1s stage 2", []time.Duration{5 * time.Second, 10 * time.Second, 5 * time.Second}, 20 * time.Second, 10 * time.Second, 0},
+		// The last stage takes the last, cut slice.
+		{"p99 < 1s stage 2", []time.Duration{10 * time.Second, 15 * time.Second}, 25 * time.Second, 10 * time.Second, 2},
+		{"p99 < 1s stage 2 ignore_first 15s", []time.Duration{10 * time.Second, 15 * time.Second}, 25 * time.Second, 10 * time.Second, 1},
+		{"p99 < 1s stage 2 ignore_first 30s", []time.Duration{10 * time.Second, 15 * time.Second}, 25 * time.Second, 10 * time.Second, 0},
+		{"p99 < 1s stage 1", []time.Duration{time.Hour, time.Hour}, 2 * time.Hour, 100 * time.Millisecond, 36000},
+	} {
+		t.Run(tt.expr+" of "+fmtDurations(tt.stages), func(t *testing.T) {
+			t.Parallel()
+			th, err := threshold.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th, err = th.ForStages(tt.stages); err != nil {
+				t.Fatal(err)
+			}
+			if got := th.JudgedSlices(tt.duration, tt.slice); got != tt.want {
+				t.Errorf("JudgedSlices = %d, want %d", got, tt.want)
+			}
+			n := 0
+			for start := time.Duration(0); start < tt.duration; start += tt.slice {
+				if th.Judges(start, min(start+tt.slice, tt.duration)) {
+					n++
+				}
+			}
+			if n != tt.want {
+				t.Errorf("Judges holds for %d slices, want %d", n, tt.want)
+			}
+		})
 	}
 }

@@ -49,15 +49,15 @@ func MaxLateness(p *plan.Plan) time.Duration {
 
 // Evaluate fills rep.Thresholds with the plan's thresholds judged on rep,
 // and leaves the verdict alone: what a live status shows while the run
-// goes. A threshold that does not parse (the plan was not validated) is
-// shown failing with its observed value 0.
+// goes. A threshold that does not parse or names a stage the plan lacks
+// (the plan was not validated) is shown failing with its observed value 0.
 func Evaluate(p *plan.Plan, rep *report.Report) {
 	rep.Thresholds = nil
 	if p == nil {
 		return
 	}
 	for _, expr := range p.Thresholds {
-		t, err := threshold.Parse(expr)
+		t, err := parse(p, expr)
 		if err != nil {
 			rep.Thresholds = append(rep.Thresholds, report.ThresholdResult{Expr: strings.TrimSpace(expr)})
 			continue
@@ -159,7 +159,7 @@ func failures(p *plan.Plan, rep *report.Report) []string {
 		if r.Pass {
 			continue
 		}
-		if _, err := threshold.Parse(p.Thresholds[i]); err != nil {
+		if _, err := parse(p, p.Thresholds[i]); err != nil {
 			why = append(why, fmt.Sprintf("invalid %v", err))
 			continue
 		}
@@ -201,7 +201,7 @@ func Abort(p *plan.Plan, rep *report.Report) (reason string, ok bool) {
 		}
 	}
 	for _, expr := range p.Thresholds {
-		t, err := threshold.Parse(expr)
+		t, err := parse(p, expr)
 		if err != nil || t.AbortOnFail <= 0 {
 			continue
 		}
@@ -210,6 +210,26 @@ func Abort(p *plan.Plan, rep *report.Report) (reason string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// parse reads a threshold of p and places its stage, if any, on the run's
+// time line from p's stages.
+func parse(p *plan.Plan, expr string) (threshold.Threshold, error) {
+	t, err := threshold.Parse(expr)
+	if err != nil {
+		return t, err
+	}
+	return t.ForStages(stageDurations(p))
+}
+
+// stageDurations returns the durations of p's stages in order, what
+// threshold.ForStages takes.
+func stageDurations(p *plan.Plan) []time.Duration {
+	out := make([]time.Duration, len(p.Load.Stages))
+	for i, s := range p.Load.Stages {
+		out[i] = s.Duration.D()
+	}
+	return out
 }
 
 func withUnit(v float64, unit string) string {

@@ -75,6 +75,13 @@ func planWith(thresholds ...string) *plan.Plan {
 	return &plan.Plan{Name: "p", Shards: 2, Thresholds: thresholds}
 }
 
+// stagedWith is planWith over two stages of 2 s: slices 0-1, then 2-3.
+func stagedWith(thresholds ...string) *plan.Plan {
+	p := planWith(thresholds...)
+	p.Load.Stages = []plan.Stage{{Duration: plan.Duration(2 * time.Second)}, {Duration: plan.Duration(2 * time.Second)}}
+	return p
+}
+
 func TestJudge(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -136,6 +143,18 @@ func TestJudge(t *testing.T) {
 			run:   run{status: report.StatusCancelled, slow: []int{0, 1}, missing: [][2]int{{0, 3}, {1, 3}}, coverage: true},
 			abort: "aborted: p99 < 250ms per_slice abort_on_fail 2 failed in 2 slices",
 			want:  report.VerdictFail, reasons: []string{"aborted: p99 < 250ms per_slice abort_on_fail 2 failed in 2 slices", "failed in 2 slices (0, 1)"},
+		},
+		{
+			name: "a fast stage passes though the run is slow", plan: stagedWith("p99 < 250ms stage 1"), run: run{slow: []int{2, 3}, coverage: true},
+			want: report.VerdictPass,
+		},
+		{
+			name: "a slow stage fails", plan: stagedWith("p99 < 250ms stage 1", "p99 < 250ms phase 2"), run: run{slow: []int{2, 3}, coverage: true},
+			want: report.VerdictFail, reasons: []string{`threshold "p99 < 250ms phase 2" failed: observed 500.223 ms`},
+		},
+		{
+			name: "a stage the plan lacks fails as invalid", plan: stagedWith("p99 < 250ms stage 3"), run: run{coverage: true},
+			want: report.VerdictFail, reasons: []string{`invalid threshold "p99 < 250ms stage 3": stage 3 does not exist, the plan has 2 stages`},
 		},
 		{
 			name: "a regression fails", plan: planWith(), run: run{coverage: true},
@@ -215,6 +234,8 @@ func TestAbort(t *testing.T) {
 		{"the warm-up does not count", planWith("p99 < 250ms ignore_first 1s per_slice abort_on_fail 2"), run{slow: []int{0, 2}}, ""},
 		// Slice 2 lacks shard 1: its figures are partial, not judged yet.
 		{"a slice not every shard reported", planWith("p99 < 250ms per_slice abort_on_fail 2"), run{slow: []int{0, 2}, missing: [][2]int{{1, 2}}}, ""},
+		{"a stage's slices only", stagedWith("p99 < 250ms stage 1 per_slice abort_on_fail 1"), run{slow: []int{2, 3}}, ""},
+		{"a slow stage", stagedWith("p99 < 250ms stage 2 per_slice abort_on_fail 2"), run{slow: []int{0, 2, 3}}, "aborted: p99 < 250ms stage 2 per_slice abort_on_fail 2 failed in 2 slices"},
 		{"the first threshold that trips", planWith("dropped == 0", "completed >= 50 per_slice abort_on_fail 3", "p99 < 250ms per_slice abort_on_fail 1"), run{slow: []int{3}}, "aborted: completed >= 50 per_slice abort_on_fail 3 failed in 4 slices"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,5 +260,25 @@ func TestDefaults(t *testing.T) {
 	p.MinCoverage, p.MaxLateness = 95, plan.Duration(time.Second)
 	if verdict.MinCoverage(p) != 95 || verdict.MaxLateness(p) != time.Second {
 		t.Errorf("MinCoverage, MaxLateness = %v, %v; want the plan's 95, 1s", verdict.MinCoverage(p), verdict.MaxLateness(p))
+	}
+}
+
+// TestEvaluateStages: each stage threshold shows its own stage's figure,
+// and one naming a stage the plan lacks shows failing.
+func TestEvaluateStages(t *testing.T) {
+	t.Parallel()
+	rep := run{slow: []int{2, 3}}.build(t)
+	verdict.Evaluate(stagedWith("completed == 80 stage 1", "p50 < 250ms stage 1", "p50 < 250ms stage 2", "completed == 160", "completed == 0 stage 3"), rep)
+	want := []struct {
+		observed float64
+		pass     bool
+	}{{80, true}, {10.007, true}, {500.223, false}, {160, true}, {0, false}}
+	if len(rep.Thresholds) != len(want) {
+		t.Fatalf("%d thresholds, want %d", len(rep.Thresholds), len(want))
+	}
+	for i, r := range rep.Thresholds {
+		if r.Observed != want[i].observed || r.Pass != want[i].pass {
+			t.Errorf("threshold %q: observed %v pass %v, want %v %v", r.Expr, r.Observed, r.Pass, want[i].observed, want[i].pass)
+		}
 	}
 }
