@@ -334,23 +334,53 @@ func sliceLabels(rep *Report) []string {
 }
 
 // present reports whether slice i has any result; gaps are drawn as breaks
-// in the lines, not as zeros.
+// in the lines, not as zeros. A report decoded from JSON (live.json, or
+// report.json read back) has no SliceResults, so its rows' shard counts
+// decide.
 func present(rep *Report, i int) bool {
+	if rep.SliceResults == nil {
+		return i < len(rep.Slices) && rep.Slices[i].ShardsReporting > 0
+	}
 	return i < len(rep.SliceResults) && rep.SliceResults[i] != nil
 }
 
 func rateChart(rep *Report, _ func(string) bool) (chart, error) {
 	planned := make([]float64, len(rep.Slices))
 	achieved := make([]float64, len(rep.Slices))
+	gaps := make([]float64, len(rep.Slices))
+	var gapCount int
 	for i, row := range rep.Slices {
 		planned[i] = finite(row.PlannedRPS)
 		achieved[i] = charts.GetNullValue()
+		gaps[i] = charts.GetNullValue()
 		if present(rep, i) {
 			achieved[i] = finite(row.RPS)
+		} else {
+			// A gap is unknown, not zero: the line breaks there and a
+			// marker on the axis says why, since a break between two
+			// points alone is easy to miss.
+			gaps[i] = 0
+			gapCount++
 		}
 	}
-	svg, err := lineSVG(sliceLabels(rep), [][]float64{planned, achieved}, []string{"planned", "achieved"}, "req/s")
-	return chart{ID: "chart-rate", Heading: "Achieved vs planned rate", Note: "requests per second, per slice", SVG: svg}, err
+	series := [][]float64{planned, achieved}
+	names := []string{"planned", "achieved"}
+	note := "requests per second, per slice"
+	if gapCount > 0 {
+		series = append(series, gaps)
+		names = append(names, "no report")
+		note += fmt.Sprintf("; %d slice(s) that no shard reported are marked on the axis, not drawn as zero", gapCount)
+	}
+	svg, err := lineSVG(sliceLabels(rep), series, names, linearAxis("req/s"), func(opt *charts.LineChartOption) {
+		opt.SeriesList[1].Symbol = pointSymbol(len(rep.Slices))
+		if gapCount > 0 {
+			opt.SeriesList[2].Symbol = charts.Symbol{Shape: charts.SymbolDiamond, Size: 4}
+			// Missing is red, as in the coverage table.
+			theme := charts.GetTheme(charts.ThemeLight)
+			opt.Theme = theme.WithSeriesColors([]charts.Color{theme.GetSeriesColor(0), theme.GetSeriesColor(1), gapColor})
+		}
+	})
+	return chart{ID: "chart-rate", Heading: "Achieved vs planned rate", Note: note, SVG: svg}, err
 }
 
 func latencyChart(rep *Report, _ func(string) bool) (chart, error) {
@@ -369,23 +399,40 @@ func latencyChart(rep *Report, _ func(string) bool) (chart, error) {
 			}
 		}
 	}
-	svg, err := lineSVG(sliceLabels(rep), series, names, "ms")
-	return chart{ID: "chart-latency", Heading: "Latency percentiles over time", Note: "ms from the intended send time, per slice (merged across shards)", SVG: svg}, err
+	// A log axis: one 5 s timeout in max would otherwise flatten p50..p99
+	// to the floor of a linear one.
+	scale := newLogScale(series)
+	svg, err := lineSVG(sliceLabels(rep), scale.apply(series), names, scale.axis(), func(opt *charts.LineChartOption) {
+		opt.Symbol = pointSymbol(len(rep.Slices))
+	})
+	return chart{ID: "chart-latency", Heading: "Latency percentiles over time",
+		Note: "from the intended send time, per slice (merged across shards); log scale", SVG: svg}, err
 }
 
 func errorsChart(rep *Report, success func(string) bool) (chart, error) {
 	classes := errorClasses(rep, success)
 	series := make([][]float64, 0, len(classes))
-	for _, k := range classes {
-		vals := make([]float64, len(rep.Slices))
-		for i := range rep.Slices {
-			if present(rep, i) {
-				vals[i] = float64(rep.SliceResults[i].Outcomes[k])
-			}
-		}
-		series = append(series, vals)
-	}
 	note := "failed requests per slice, by outcome"
+	if rep.SliceResults == nil && len(classes) > 0 {
+		// Rows do not keep outcomes per slice: a report decoded from JSON
+		// shows its errors in one class.
+		vals := make([]float64, len(rep.Slices))
+		for i, row := range rep.Slices {
+			vals[i] = float64(max(row.Errors, 0))
+		}
+		series, classes = [][]float64{vals}, []string{"errors"}
+		note = "failed requests per slice (the outcome table splits them by outcome)"
+	} else {
+		for _, k := range classes {
+			vals := make([]float64, len(rep.Slices))
+			for i := range rep.Slices {
+				if present(rep, i) {
+					vals[i] = float64(rep.SliceResults[i].Outcomes[k])
+				}
+			}
+			series = append(series, vals)
+		}
+	}
 	if len(classes) == 0 {
 		// An empty chart still shows the time axis: no errors is a finding.
 		series = [][]float64{make([]float64, len(rep.Slices))}
@@ -430,9 +477,28 @@ func percentileChart(rep *Report, _ func(string) bool) (chart, error) {
 			values[i] = float64(h.ValueAtQuantile(100*q)) / 1000
 		}
 	}
-	svg, err := lineSVGOpts(labels, [][]float64{values}, []string{"latency"}, "ms", decades+1)
-	return chart{ID: "chart-percentiles", Heading: "Latency by percentile (HDR)",
-		Note: fmt.Sprintf("whole run, merged histogram of %d requests; x axis on the 1/(1-q) log scale", count), SVG: svg}, err
+	note := fmt.Sprintf("whole run, merged histogram of %d requests; x axis on the 1/(1-q) log scale, y axis log scale", count)
+	symbol := charts.Symbol{Shape: charts.SymbolNone}
+	if count == 0 && rep.Summary.Completed > 0 {
+		// A report decoded from JSON has no histogram, only the summary's
+		// percentiles: they are drawn as points where they sit on the
+		// ladder, not joined, since the curve between them is unknown.
+		p := rep.Summary.LatencyMS
+		for _, pt := range []struct{ q, v float64 }{{0.5, p.P50}, {0.9, p.P90}, {0.95, p.P95}, {0.99, p.P99}, {0.999, p.P999}} {
+			if i := int(math.Round(-math.Log10(1-pt.q) * pointsPerDecade)); i < n {
+				values[i] = finite(pt.v)
+			}
+		}
+		symbol = charts.Symbol{Shape: charts.SymbolCircle, Size: 3}
+		note = fmt.Sprintf("whole run, the summary's p50, p90, p95, p99 and p99.9 of %d requests (no histogram in this view); log scales", rep.Summary.Completed)
+	}
+	series := [][]float64{values}
+	scale := newLogScale(series)
+	svg, err := lineSVG(labels, scale.apply(series), []string{"latency"}, scale.axis(), func(opt *charts.LineChartOption) {
+		opt.XAxis.LabelCount = decades + 1
+		opt.SeriesList[0].Symbol = symbol
+	})
+	return chart{ID: "chart-percentiles", Heading: "Latency by percentile (HDR)", Note: note, SVG: svg}, err
 }
 
 // percentLabel names decade d of the percentile axis: 0%, 90%, 99%, 99.9%...
@@ -443,21 +509,132 @@ func percentLabel(d int) string {
 	return strings.TrimSuffix(strconv.FormatFloat(100-100*math.Pow(10, -float64(d)), 'f', max(d-2, 0), 64), ".") + "%"
 }
 
-func lineSVG(labels []string, series [][]float64, names []string, unit string) (template.HTML, error) {
-	return lineSVGOpts(labels, series, names, unit, 0)
+// Bounds of the latency log axis, in decades of milliseconds: the
+// recorder's resolution is 1 µs and its range ends at 60 s.
+const (
+	logFloorDecade = -3
+	logCeilDecade  = 5
+)
+
+// logScale is a logarithmic latency axis. The chart library draws linear
+// value axes only, so values are plotted as their log10 and the axis
+// labels turn positions back into durations; that is all a log axis is.
+type logScale struct {
+	// lo and hi are the decades of milliseconds the axis spans.
+	lo, hi int
 }
 
-func lineSVGOpts(labels []string, series [][]float64, names []string, unit string, labelCount int) (template.HTML, error) {
+// newLogScale spans the whole decades that hold every positive value of
+// series, at least one.
+func newLogScale(series [][]float64) logScale {
+	minV, maxV := math.Inf(1), math.Inf(-1)
+	for _, vals := range series {
+		for _, v := range vals {
+			if v > 0 && v != charts.GetNullValue() && !math.IsInf(v, 0) {
+				minV, maxV = min(minV, v), max(maxV, v)
+			}
+		}
+	}
+	if math.IsInf(minV, 1) {
+		return logScale{lo: 0, hi: 1} // no data: 1 ms to 10 ms
+	}
+	lo := int(math.Floor(math.Log10(minV)))
+	hi := int(math.Ceil(math.Log10(maxV)))
+	lo = min(max(lo, logFloorDecade), logCeilDecade-1)
+	hi = min(max(hi, lo+1), logCeilDecade)
+	return logScale{lo: lo, hi: hi}
+}
+
+// apply maps series to axis positions; nulls stay nulls and values at or
+// below the floor (zero) sit on the axis's bottom.
+func (s logScale) apply(series [][]float64) [][]float64 {
+	out := make([][]float64, len(series))
+	for i, vals := range series {
+		out[i] = make([]float64, len(vals))
+		for j, v := range vals {
+			switch {
+			case v == charts.GetNullValue() || math.IsNaN(v):
+				out[i][j] = charts.GetNullValue()
+			case v <= 0:
+				out[i][j] = float64(s.lo)
+			default:
+				out[i][j] = min(max(math.Log10(v), float64(s.lo)), float64(s.hi))
+			}
+		}
+	}
+	return out
+}
+
+// axis labels each decade; an axis of one decade gets thirds of it too, so
+// that it has more than its two ends.
+func (s logScale) axis() charts.YAxisOption {
+	steps := s.hi - s.lo
+	if steps == 1 {
+		steps = 3
+	}
+	return charts.YAxisOption{
+		Title:               "latency (log)",
+		Min:                 charts.Ptr(float64(s.lo)),
+		Max:                 charts.Ptr(float64(s.hi)),
+		LabelCount:          steps + 1,
+		PreferNiceIntervals: charts.Ptr(false),
+		ValueFormatter:      func(v float64) string { return durationLabel(math.Pow(10, v)) },
+	}
+}
+
+// durationLabel writes a millisecond value to two significant digits in
+// the unit that reads best: 100µs, 2.2ms, 10s.
+func durationLabel(ms float64) string {
+	if ms <= 0 || math.IsNaN(ms) || math.IsInf(ms, 0) {
+		return "0"
+	}
+	e := math.Pow(10, math.Floor(math.Log10(ms))-1)
+	ms = math.Round(ms/e) * e
+	v, unit := ms, "ms"
+	switch {
+	case ms < 1:
+		v, unit = ms*1000, "µs"
+	case ms >= 1000:
+		v, unit = ms/1000, "s"
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + unit
+}
+
+// gapColor marks slices nobody reported: the coverage table's red.
+var gapColor = charts.Color{R: 0xcf, G: 0x22, B: 0x2e, A: 0xff}
+
+// pointSymbol marks each point of a per-slice line while the points are
+// far enough apart to tell, so that a slice between two gaps shows as more
+// than a speck; a long run gets bare lines.
+func pointSymbol(slices int) charts.Symbol {
+	if slices > maxMarkedSlices {
+		return charts.Symbol{Shape: charts.SymbolNone}
+	}
+	return charts.Symbol{Shape: charts.SymbolCircle, Size: 3}
+}
+
+// maxMarkedSlices keeps marked points about 18 px apart on the chart.
+const maxMarkedSlices = 60
+
+// linearAxis is a value axis from zero.
+func linearAxis(title string) charts.YAxisOption {
+	return charts.YAxisOption{Title: title, Min: charts.Ptr(0.0)}
+}
+
+// lineSVG draws a line chart; tune, if not nil, adjusts the options last.
+func lineSVG(labels []string, series [][]float64, names []string, yAxis charts.YAxisOption, tune func(*charts.LineChartOption)) (template.HTML, error) {
 	labels, series = atLeastOnePoint(labels, series)
 	opt := charts.NewLineChartOptionWithData(series)
 	opt.XAxis.Labels = labels
-	opt.XAxis.LabelCount = labelCount
 	opt.XAxis.BoundaryGap = charts.Ptr(false)
 	opt.Legend.SeriesNames = names
 	opt.Legend.Offset = charts.OffsetRight
-	opt.YAxis = []charts.YAxisOption{{Title: unit, Min: charts.Ptr(0.0)}}
+	opt.YAxis = []charts.YAxisOption{yAxis}
 	opt.LineStrokeWidth = 2
 	opt.Symbol = charts.Symbol{Shape: charts.SymbolNone}
+	if tune != nil {
+		tune(&opt)
+	}
 	p := newPainter()
 	if err := p.LineChart(opt); err != nil {
 		return "", fmt.Errorf("draw line chart: %w", err)
