@@ -226,6 +226,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		}
 		r.e = e
 		w.track(r, true)
+		if ctx.Err() != nil {
+			// The stop came before this shard was tracked: stopAll missed it.
+			r.stopAfterCurrent()
+		}
 		lost := r.guard(bg)
 		_ = e.Run(bg)
 		lost()

@@ -1,0 +1,599 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/lease"
+	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/runs"
+	"github.com/cicadaload/cicada/shared/slice"
+	"github.com/cicadaload/cicada/shared/store"
+)
+
+const (
+	workerID  = "w-test"
+	testSlice = 500 * time.Millisecond
+	testRate  = 50 // req/s
+	// quiet is how long a message that was acked must stay away; a nacked
+	// one comes back at once from pstest.
+	quiet = 700 * time.Millisecond
+)
+
+func testConfig() Config {
+	return Config{ID: workerID, Capacity: 1, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, AckExtend: 10 * time.Second}
+}
+
+// env is one worker with its own bucket, bus and HTTP target, so that
+// tests run in parallel without seeing each other's messages.
+type env struct {
+	st   *store.GCS
+	b    *bus.PubSub
+	w    *Worker
+	url  string
+	hits *atomic.Int64
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, _, stopStore, err := store.NewInProcess("cicada-worker-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopStore)
+	b, stopBus, err := bus.NewInProcess(context.Background())
+	t.Cleanup(stopBus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("target %s is not on 127.0.0.1", srv.URL)
+	}
+	return &env{st: st, b: b, w: New(testConfig(), st, b, testLog(t), nil), url: srv.URL, hits: hits}
+}
+
+// testLog logs to the test's output when CICADA_TEST_LOG is set.
+func testLog(t *testing.T) *zap.Logger {
+	if os.Getenv("CICADA_TEST_LOG") == "" {
+		return zap.NewNop()
+	}
+	return zaptest.NewLogger(t)
+}
+
+// writeRun stores plan.json and run.json of an open-model run against the
+// env's target at testRate for dur, starting at startAt.
+func (e *env) writeRun(t *testing.T, id string, startAt time.Time, dur time.Duration) *plan.Plan {
+	t.Helper()
+	p := &plan.Plan{
+		Name:   "worker-test",
+		Target: plan.Target{Protocol: plan.ProtocolHTTP, URL: e.url},
+		Data:   plan.Data{Texts: []string{"hello"}},
+		Load:   plan.Load{Model: plan.ModelOpen, Stages: []plan.Stage{{Duration: plan.Duration(dur), Rate: testRate}}},
+		Slice:  plan.Duration(testSlice),
+		Shards: 1,
+	}
+	p.ApplyDefaults()
+	if err := p.Validate(); err != nil {
+		t.Fatalf("test plan: %v", err)
+	}
+	e.put(t, runs.PlanPath(id), runs.Encode(p))
+	e.put(t, runs.RunPath(id), runs.Encode(runs.Run{
+		ID: id, PlanName: p.Name, Shards: p.Shards, Created: time.Now(), StartAt: startAt, End: startAt.Add(p.Duration()),
+	}))
+	return p
+}
+
+func (e *env) put(t *testing.T, name string, data []byte) int64 {
+	t.Helper()
+	gen, err := e.st.Put(context.Background(), name, data, "application/json")
+	if err != nil {
+		t.Fatalf("put %s: %v", name, err)
+	}
+	return gen
+}
+
+func (e *env) exists(t *testing.T, name string) bool {
+	t.Helper()
+	_, err := e.st.Get(context.Background(), name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get %s: %v", name, err)
+	}
+	return err == nil
+}
+
+// publish puts data on the shards topic and pulls it back as the worker
+// would.
+func (e *env) publish(t *testing.T, data []byte) {
+	t.Helper()
+	if _, err := e.b.Publish(context.Background(), bus.ShardsTopic, data, nil); err != nil {
+		t.Fatalf("publish shard work: %v", err)
+	}
+}
+
+func (e *env) pullWork(t *testing.T) bus.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg, err := e.b.Pull(ctx, bus.ShardsSub, testConfig().AckExtend)
+	if err != nil {
+		t.Fatalf("pull shard work: %v", err)
+	}
+	return msg
+}
+
+// handle runs the worker on msg and fails if it does not finish within d.
+func (e *env) handle(t *testing.T, ctx context.Context, msg bus.Message, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.w.handle(ctx, msg)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("handle did not return within %v", d)
+	}
+}
+
+// redelivered pulls the shards subscription for up to within and returns
+// the message's data, or nil if none came.
+func (e *env) redelivered(t *testing.T, within time.Duration) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	msg, err := e.b.Pull(ctx, bus.ShardsSub, 0)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("pull shard work again: %v", err)
+	}
+	_ = msg.Ack(context.Background())
+	return msg.Data()
+}
+
+// events pulls worker events until want of them came or within passed.
+func (e *env) events(t *testing.T, want int, within time.Duration) []runs.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var out []runs.Event
+	for len(out) < want {
+		msg, err := e.b.Pull(ctx, bus.EventsSub, 0)
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("pull events: %v", err)
+		}
+		_ = msg.Ack(context.Background())
+		var ev runs.Event
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Fatalf("event %s: %v", msg.Data(), err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// written returns the slices stored for shard 0 of run id, by index.
+func (e *env) written(t *testing.T, id string) map[int]*slice.Result {
+	t.Helper()
+	names, err := e.st.List(context.Background(), runs.SlicePrefix(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]*slice.Result{}
+	for _, n := range names {
+		obj, err := e.st.Get(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := slice.Unmarshal(obj.Data)
+		if err != nil {
+			t.Fatalf("slice %s: %v", n, err)
+		}
+		if n != runs.SlicePath(id, r.Shard, r.Index) {
+			t.Errorf("slice object %s holds shard %d slice %d", n, r.Shard, r.Index)
+		}
+		out[r.Index] = r
+	}
+	return out
+}
+
+func eventKinds(evs []runs.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Type)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedKeys(m map[int]*slice.Result) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestFirstSlice(t *testing.T) {
+	t.Parallel()
+	st, _, stop, err := store.NewInProcess("cicada-worker-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	w := New(testConfig(), st, nil, zap.NewNop(), nil)
+	p := &plan.Plan{Slice: plan.Duration(testSlice)}
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+	tests := []struct {
+		name    string
+		shard   int
+		written map[int][]int // slices already in the bucket, by shard
+		at      float64       // now, in slices after start_at
+		want    int
+	}{
+		{"before start, nothing written", 0, nil, -1, 0},
+		{"before start, slice 0 written", 0, map[int][]int{0: {0}}, -1, 1},
+		{"before start, 0 1 2 written", 0, map[int][]int{0: {0, 1, 2}}, -0.5, 3},
+		{"before start, 0 and 2 written: the gap is driven", 0, map[int][]int{0: {0, 2}}, -1, 1},
+		{"at start_at exactly, nothing of slice 0 is past", 0, nil, 0, 0},
+		{"2.3 slices in: never the slice under way", 0, nil, 2.3, 3},
+		{"2.3 slices in, earlier slices written", 0, map[int][]int{0: {0, 1, 2}}, 2.3, 3},
+		{"2.3 slices in, 3 and 4 written: skipped", 0, map[int][]int{0: {3, 4}}, 2.3, 5},
+		{"2.3 slices in, 4 written: 3 is next", 0, map[int][]int{0: {4}}, 2.3, 3},
+		{"another shard's slices do not count", 1, map[int][]int{0: {0, 1}, 10: {0, 1}}, -1, 0},
+		{"only this shard's slices count", 1, map[int][]int{1: {0}, 10: {1}}, -1, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			run := runs.Run{ID: "first-" + string(rune('a'+i)), StartAt: start}
+			for shard, ks := range tt.written {
+				for _, k := range ks {
+					if _, err := st.Create(context.Background(), runs.SlicePath(run.ID, shard, k), []byte("x"), "application/x-protobuf"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			now := start.Add(time.Duration(tt.at * float64(testSlice)))
+			got, err := w.firstSlice(context.Background(), p, run, tt.shard, now)
+			if err != nil {
+				t.Fatalf("firstSlice: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("firstSlice(written %v, %.1f slices after start) = %d, want %d", tt.written, tt.at, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHandleNothingToDrive: messages the worker cannot or need not drive
+// are acked, take no lease (or leave another's untouched) and send nothing.
+func TestHandleNothingToDrive(t *testing.T) {
+	t.Parallel()
+	const id = "run-1"
+	work := func(shard int) []byte { return runs.Encode(runs.ShardWork{RunID: id, Shard: shard, Reason: "start"}) }
+	future := func(t *testing.T, e *env) { e.writeRun(t, id, time.Now().Add(time.Minute), time.Second) }
+	otherHolder := lease.Record{Holder: "other#1", Expires: time.Now().Add(time.Hour), Acquired: time.Now()}
+
+	tests := []struct {
+		name  string
+		data  []byte
+		setup func(t *testing.T, e *env)
+		// leaseWant is the lease object the setup wrote, if any, which
+		// must stay as it is; without one, no lease may appear.
+		leaseWant *lease.Record
+	}{
+		{name: "malformed JSON", data: []byte(`{"run_id": "run-1", "shard":`), setup: future},
+		{name: "no run id", data: []byte(`{"shard": 0}`), setup: future},
+		{name: "negative shard", data: work(-1), setup: future},
+		{name: "no run.json nor plan.json", data: work(0)},
+		{name: "run.json without plan.json", data: work(0), setup: func(t *testing.T, e *env) {
+			e.put(t, runs.RunPath(id), runs.Encode(runs.Run{ID: id, Shards: 1, StartAt: time.Now().Add(time.Minute), End: time.Now().Add(2 * time.Minute)}))
+		}},
+		{name: "shard out of range", data: work(1), setup: future},
+		{name: "done marker already there", data: work(0), setup: func(t *testing.T, e *env) {
+			future(t, e)
+			e.put(t, runs.DonePath(id, 0), []byte(`{}`))
+		}},
+		{name: "run cancelled", data: work(0), setup: func(t *testing.T, e *env) {
+			future(t, e)
+			e.put(t, runs.CancelPath(id), []byte(`{}`))
+		}},
+		{name: "run already past its end", data: work(0), setup: func(t *testing.T, e *env) {
+			e.writeRun(t, id, time.Now().Add(-2*time.Second), time.Second)
+		}},
+		{name: "lease held by another live holder", data: work(0), leaseWant: &otherHolder, setup: func(t *testing.T, e *env) {
+			future(t, e)
+			e.put(t, runs.LeasePath(id, 0), runs.Encode(otherHolder))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			var leaseGen int64
+			if tt.leaseWant != nil {
+				obj, err := e.st.Get(context.Background(), runs.LeasePath(id, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaseGen = obj.Generation
+			}
+			e.publish(t, tt.data)
+			// A run that got through would be driven for a minute or more.
+			e.handle(t, context.Background(), e.pullWork(t), 10*time.Second)
+
+			if got := e.redelivered(t, quiet); got != nil {
+				t.Errorf("message %s came back: want it acked", got)
+			}
+			obj, err := e.st.Get(context.Background(), runs.LeasePath(id, 0))
+			switch {
+			case tt.leaseWant == nil && !errors.Is(err, store.ErrNotFound):
+				t.Errorf("lease object: err %v, want none taken", err)
+			case tt.leaseWant != nil && err != nil:
+				t.Errorf("lease object: %v, want %s's untouched", err, tt.leaseWant.Holder)
+			case tt.leaseWant != nil && obj.Generation != leaseGen:
+				t.Errorf("lease object rewritten (generation %d, want %d): %s", obj.Generation, leaseGen, obj.Data)
+			}
+			if got := e.written(t, id); len(got) != 0 {
+				t.Errorf("slices %v written, want none", sortedKeys(got))
+			}
+			if tt.name != "done marker already there" && e.exists(t, runs.DonePath(id, 0)) {
+				t.Error("done marker written, want none")
+			}
+			if evs := e.events(t, 1, 100*time.Millisecond); len(evs) != 0 {
+				t.Errorf("events %v published, want none", evs)
+			}
+			if n := e.hits.Load(); n != 0 {
+				t.Errorf("target got %d requests, want 0", n)
+			}
+		})
+	}
+}
+
+// runWorker starts Worker.Run and returns its cancel and a channel that
+// gets Run's result.
+func runWorker(t *testing.T, e *env) (context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- e.w.Run(ctx) }()
+	return cancel, done
+}
+
+func waitRun(t *testing.T, done <-chan error, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("Run did not return within %v of its stop", within)
+	}
+	return time.Since(start)
+}
+
+func TestRunTinyShard(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const id = "run-tiny"
+	e.writeRun(t, id, time.Now().Add(300*time.Millisecond), time.Second)
+	work := runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"})
+	cancel, done := runWorker(t, e)
+	e.publish(t, work)
+
+	evs := e.events(t, 4, 10*time.Second)
+	cancel()
+	waitRun(t, done, 5*time.Second)
+
+	if got, want := eventKinds(evs), []string{runs.EventDone, runs.EventLeased, runs.EventSlice, runs.EventSlice}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	var sliceEvents []int
+	for _, ev := range evs {
+		if ev.RunID != id || ev.Shard != 0 || ev.Worker != workerID {
+			t.Errorf("event %+v, want run %s shard 0 worker %s", ev, id, workerID)
+		}
+		if ev.Type == runs.EventSlice {
+			sliceEvents = append(sliceEvents, ev.Slice)
+		}
+	}
+	slices.Sort(sliceEvents)
+	if !slices.Equal(sliceEvents, []int{0, 1}) {
+		t.Errorf("slice events for %v, want one each for [0 1]", sliceEvents)
+	}
+	if more := e.events(t, 1, 200*time.Millisecond); len(more) != 0 {
+		t.Errorf("extra events %v", more)
+	}
+
+	got := e.written(t, id)
+	if keys := sortedKeys(got); !slices.Equal(keys, []int{0, 1}) {
+		t.Fatalf("slices written %v, want [0 1]", keys)
+	}
+	var completed int64
+	for k, r := range got {
+		if r.Writer != workerID || r.RunID != id || r.Shard != 0 {
+			t.Errorf("slice %d: writer %q run %q shard %d, want %q %q 0", k, r.Writer, r.RunID, r.Shard, workerID, id)
+		}
+		if want := int64(testRate * testSlice / time.Second); r.Intended != want || r.Completed != want || r.Errors != 0 {
+			t.Errorf("slice %d: intended %d completed %d errors %d, want %d %d 0", k, r.Intended, r.Completed, r.Errors, want, want)
+		}
+		completed += r.Completed
+	}
+	if n := e.hits.Load(); n != completed {
+		t.Errorf("target got %d requests, slices count %d", n, completed)
+	}
+	if !e.exists(t, runs.DonePath(id, 0)) {
+		t.Error("no done marker")
+	}
+	rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
+	if err != nil || !rec.Released || !strings.HasPrefix(rec.Holder, workerID+"#") {
+		t.Errorf("lease %+v (err %v), want released by %s", rec, err, workerID)
+	}
+	if got := e.redelivered(t, quiet); got != nil {
+		t.Errorf("message %s came back: want it acked", got)
+	}
+}
+
+func TestRunGracefulStop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const id = "run-graceful"
+	startAt := time.Now().Add(300 * time.Millisecond)
+	p := e.writeRun(t, id, startAt, 3*time.Second)
+	work := runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"})
+	cancel, done := runWorker(t, e)
+	e.publish(t, work)
+
+	// 1.2 s in is inside slice 2: it is finished and written, 3 on are not.
+	time.Sleep(time.Until(startAt.Add(1200 * time.Millisecond)))
+	cancel()
+	if took := waitRun(t, done, 5*time.Second); took > testSlice+time.Second {
+		t.Errorf("Run returned %v after its stop, want within about a slice (%v)", took, testSlice)
+	}
+
+	got := e.written(t, id)
+	if keys := sortedKeys(got); !slices.Equal(keys, []int{0, 1, 2}) {
+		t.Errorf("slices written %v of %d, want [0 1 2]", keys, p.NumSlices())
+	}
+	var completed int64
+	for _, r := range got {
+		completed += r.Completed
+	}
+	if n := e.hits.Load(); n != completed {
+		t.Errorf("target got %d requests, slices count %d: requests after the stop", n, completed)
+	}
+	if e.exists(t, runs.DonePath(id, 0)) {
+		t.Error("done marker written by a stopped shard")
+	}
+	rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
+	if err != nil || !rec.Released {
+		t.Errorf("lease %+v (err %v), want released", rec, err)
+	}
+	if got := e.redelivered(t, 3*time.Second); string(got) != string(work) {
+		t.Errorf("message again = %q, want %q handed back at once", got, work)
+	}
+}
+
+// TestRunStoppedBeforeDriving: a message in hand when the worker is told
+// to stop is handed back without sending: stopping must not wait for a
+// whole run.
+func TestRunStoppedBeforeDriving(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const id = "run-stopped"
+	e.writeRun(t, id, time.Now().Add(300*time.Millisecond), 10*time.Second)
+	work := runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"})
+	e.publish(t, work)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the stop came while the message was being pulled
+	e.handle(t, ctx, e.pullWork(t), 3*time.Second)
+
+	if got := e.written(t, id); len(got) != 0 {
+		t.Errorf("slices %v written, want none", sortedKeys(got))
+	}
+	if n := e.hits.Load(); n != 0 {
+		t.Errorf("target got %d requests, want 0", n)
+	}
+	if e.exists(t, runs.DonePath(id, 0)) {
+		t.Error("done marker written by a stopped shard")
+	}
+	if rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0)); err == nil && rec.Live(time.Now()) {
+		t.Errorf("lease %+v still held, want released", rec)
+	}
+	if got := e.redelivered(t, 3*time.Second); string(got) != string(work) {
+		t.Errorf("message again = %q, want %q handed back at once", got, work)
+	}
+}
+
+func TestLostLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const id = "run-lost"
+	startAt := time.Now().Add(300 * time.Millisecond)
+	p := e.writeRun(t, id, startAt, 3*time.Second)
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"}))
+	msg := e.pullWork(t)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		e.w.handle(context.Background(), msg)
+	}()
+
+	time.Sleep(time.Until(startAt.Add(1200 * time.Millisecond)))
+	other := lease.Record{Holder: "other#1", Expires: time.Now().Add(time.Hour), Acquired: time.Now()}
+	gen := e.put(t, runs.LeasePath(id, 0), runs.Encode(other))
+	taken := time.Now()
+	hitsAtTake := e.hits.Load()
+	if hitsAtTake == 0 {
+		t.Fatal("no load before the lease was taken over")
+	}
+
+	cfg := testConfig()
+	bound := cfg.RenewEvery + testSlice
+	select {
+	case <-handled:
+	case <-time.After(bound + 2*time.Second):
+		t.Fatalf("worker still driving %v after losing its lease", time.Since(taken))
+	}
+	hitsAtStop := e.hits.Load()
+	time.Sleep(testSlice)
+	if n := e.hits.Load(); n != hitsAtStop {
+		t.Errorf("target got %d more requests after the worker stopped", n-hitsAtStop)
+	}
+	if extra, limit := hitsAtStop-hitsAtTake, int64(testRate*bound/time.Second); extra > limit {
+		t.Errorf("%d requests after the takeover, want at most %d (RenewEvery + a slice)", extra, limit)
+	}
+
+	evs := e.events(t, 10, 2*time.Second)
+	if kinds := eventKinds(evs); !slices.Contains(kinds, runs.EventLost) || slices.Contains(kinds, runs.EventDone) {
+		t.Errorf("events %v, want lost and no done", kinds)
+	}
+	if e.exists(t, runs.DonePath(id, 0)) {
+		t.Error("done marker written after losing the lease")
+	}
+	obj, err := e.st.Get(context.Background(), runs.LeasePath(id, 0))
+	if err != nil || obj.Generation != gen {
+		t.Errorf("lease object generation %d (err %v), want the new holder's %d untouched", obj.Generation, err, gen)
+	}
+	// Slices closed before the loss are kept; the one under way is not.
+	keys := sortedKeys(e.written(t, id))
+	if len(keys) < 2 || len(keys) >= p.NumSlices() || keys[len(keys)-1] != len(keys)-1 {
+		t.Errorf("slices written %v, want 0 1 and on up to the one under way at the loss, exclusive", keys)
+	}
+	if got := e.redelivered(t, quiet); got != nil {
+		t.Errorf("message %s came back: want it acked (the new holder has the shard)", got)
+	}
+}
