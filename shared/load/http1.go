@@ -186,16 +186,11 @@ func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
 		if err != nil {
 			return 0, n, false, noEOF(err, n)
 		}
-		// "HTTP/1.1 200 OK\r\n"
-		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-			return 0, n, false, errProtocol
+		var f framing
+		if code, f.keep, err = parseStatusLine(line); err != nil {
+			return 0, n, false, err
 		}
-		code = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
-		if code < 100 || code > 599 || line[9] < '0' || line[9] > '9' || line[10] < '0' || line[10] > '9' || line[11] < '0' || line[11] > '9' {
-			return 0, n, false, errProtocol
-		}
-		keep = line[7] == '1' // HTTP/1.1 keeps alive by default, 1.0 does not
-		clen, chunked := int64(-1), false
+		f.clen = -1
 		for {
 			h, err := br.ReadSlice('\n')
 			n += int64(len(h))
@@ -205,28 +200,12 @@ func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
 			if len(h) <= 2 {
 				break // blank line ends the headers
 			}
-			colon := bytes.IndexByte(h, ':')
-			if colon <= 0 {
-				return 0, n, false, errProtocol
-			}
-			name, val := h[:colon], bytes.TrimSpace(h[colon+1:])
-			switch {
-			case asciiEqualFold(name, "content-length"):
-				v, perr := strconv.ParseInt(string(val), 10, 64) // no allocation: the compiler elides it
-				if perr != nil || v < 0 {
-					return 0, n, false, errProtocol
-				}
-				clen = v
-			case asciiEqualFold(name, "transfer-encoding"):
-				chunked = asciiContainsFold(val, "chunked")
-			case asciiEqualFold(name, "connection"):
-				if asciiContainsFold(val, "close") {
-					keep = false
-				} else if asciiContainsFold(val, "keep-alive") {
-					keep = true
-				}
+			if err := f.field(h); err != nil {
+				return 0, n, false, err
 			}
 		}
+		clen, chunked := f.clen, f.chunked
+		keep = f.keep
 		if code >= 100 && code < 200 {
 			continue // interim response (100 Continue): the real one follows
 		}

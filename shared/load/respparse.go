@@ -124,47 +124,19 @@ func (p *respParser) parseHead() error {
 	h := p.hdr
 	i := bytes.IndexByte(h, '\n')
 	line := h[:i+1]
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return errProtocol
+	code, keep, err := parseStatusLine(line)
+	if err != nil {
+		return err
 	}
-	code := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return errProtocol
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 100 || code > 599 {
-		return errProtocol
-	}
-	keep := line[7] == '1'
-	clen, chunked := int64(-1), false
+	f := framing{clen: -1, keep: keep}
 	for h = h[i+1:]; len(h) > 2; {
 		j := bytes.IndexByte(h, '\n')
-		field := h[:j+1]
+		if err := f.field(h[:j+1]); err != nil {
+			return err
+		}
 		h = h[j+1:]
-		colon := bytes.IndexByte(field, ':')
-		if colon <= 0 {
-			return errProtocol
-		}
-		name, val := field[:colon], bytes.TrimSpace(field[colon+1:])
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			v, err := strconv.ParseInt(string(val), 10, 64)
-			if err != nil || v < 0 {
-				return errProtocol
-			}
-			clen = v
-		case asciiEqualFold(name, "transfer-encoding"):
-			chunked = asciiContainsFold(val, "chunked")
-		case asciiEqualFold(name, "connection"):
-			if asciiContainsFold(val, "close") {
-				keep = false
-			} else if asciiContainsFold(val, "keep-alive") {
-				keep = true
-			}
-		}
 	}
+	clen, chunked, keep := f.clen, f.chunked, f.keep
 	if code < 200 { // interim response: the real one follows
 		p.hdr = p.hdr[:0]
 		return nil
@@ -210,6 +182,57 @@ func (p *respParser) endLine() error {
 	case stTrailer:
 		if len(line) == 0 {
 			p.state = stDone
+		}
+	}
+	return nil
+}
+
+// parseStatusLine parses "HTTP/1.1 200 OK\r\n": the status, and whether
+// the version keeps the connection alive by default (1.1 does, 1.0 not).
+func parseStatusLine(line []byte) (code int, keep bool, err error) {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false, errProtocol
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false, errProtocol
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 || code > 599 {
+		return 0, false, errProtocol
+	}
+	return code, line[7] == '1', nil
+}
+
+// framing is what a response's headers say about its body and connection.
+type framing struct {
+	clen    int64 // -1 when absent
+	chunked bool
+	keep    bool
+}
+
+// field applies one header line to f.
+func (f *framing) field(h []byte) error {
+	colon := bytes.IndexByte(h, ':')
+	if colon <= 0 {
+		return errProtocol
+	}
+	name, val := h[:colon], bytes.TrimSpace(h[colon+1:])
+	switch {
+	case asciiEqualFold(name, "content-length"):
+		v, err := strconv.ParseInt(string(val), 10, 64) // no allocation: the compiler elides it
+		if err != nil || v < 0 {
+			return errProtocol
+		}
+		f.clen = v
+	case asciiEqualFold(name, "transfer-encoding"):
+		f.chunked = asciiContainsFold(val, "chunked")
+	case asciiEqualFold(name, "connection"):
+		if asciiContainsFold(val, "close") {
+			f.keep = false
+		} else if asciiContainsFold(val, "keep-alive") {
+			f.keep = true
 		}
 	}
 	return nil
