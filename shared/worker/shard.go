@@ -69,7 +69,7 @@ func (r *shardRun) guard(ctx context.Context) (stop func()) {
 			case <-t.C:
 			}
 			now := r.w.now()
-			err := r.lease.Renew(ctx, now)
+			err := r.renew(ctx, now)
 			switch {
 			case errors.Is(err, lease.ErrLost):
 				r.stopNow(now)
@@ -83,13 +83,31 @@ func (r *shardRun) guard(ctx context.Context) (stop func()) {
 			case err != nil:
 				r.log.Warn("renew lease", zap.Error(err))
 			}
-			if r.w.exists(ctx, runs.CancelPath(r.id)) {
+			if r.cancelled(ctx) {
 				r.log.Info("run cancelled: stopping at the next slice boundary")
 				r.e.StopAt(max(r.e.SliceAt(now)+1, 0))
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// renew renews the lease within the renewal period: the store retries
+// within its context's deadline, and a renewal left hanging would keep this
+// shard sending past the lease's expiry, when another worker may already
+// drive it.
+func (r *shardRun) renew(ctx context.Context, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, r.w.cfg.RenewEvery)
+	defer cancel()
+	return r.lease.Renew(ctx, now)
+}
+
+// cancelled reports whether the run's cancel marker is there, asking no
+// longer than a renewal period so that the next renewal is not delayed.
+func (r *shardRun) cancelled(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, r.w.cfg.RenewEvery)
+	defer cancel()
+	return r.w.exists(ctx, runs.CancelPath(r.id))
 }
 
 // stopNow stops sending at once: the current slice is not written.
