@@ -71,7 +71,9 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 		rest := strings.TrimPrefix(name, runs.Prefix(id))
 		switch {
 		case strings.HasPrefix(rest, "slices/"):
-			s.loadSlice(ctx, st, id, name)
+			if err := s.loadSlice(ctx, st, id, name); err != nil {
+				return nil, fmt.Errorf("read run %s: %w", id, err)
+			}
 		case strings.HasPrefix(rest, "shards/") && strings.HasSuffix(rest, ".done"):
 			if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rest, "shards/"), ".done")); err == nil {
 				s.Done[n] = true
@@ -84,9 +86,15 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 			}
 		case rest == "cancel":
 			s.Cancelled = true
-			if o, err := st.Get(ctx, name); err == nil {
+			o, err := st.Get(ctx, name)
+			switch {
+			case err == nil:
 				s.CancelledAt = o.Updated
 				s.AbortReason = readCancel(o.Data).Reason
+			case !errors.Is(err, store.ErrNotFound):
+				// Without its time, a cancelled run would look final at
+				// once and expect every slice.
+				return nil, fmt.Errorf("read cancel marker of run %s: %w", id, err)
 			}
 		case rest == "report.json":
 			s.HasReport = true
@@ -112,23 +120,30 @@ func readCancel(b []byte) Cancel {
 }
 
 // loadSlice decodes one slice object; a corrupt one is noted, not fatal.
-func (s *State) loadSlice(ctx context.Context, st store.Store, id, name string) {
+// A failed read is returned instead: the slice was written, and noting it
+// as corrupt would leave it out of a report that is never written again.
+func (s *State) loadSlice(ctx context.Context, st store.Store, id, name string) error {
 	shard, k, err := runs.ParseSlicePath(id, name)
 	if err == nil {
 		var obj store.Object
-		if obj, err = st.Get(ctx, name); err == nil {
+		obj, err = st.Get(ctx, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read slice %s: %w", name, err)
+		}
+		if err == nil {
 			var r *slice.Result
 			if r, err = slice.Unmarshal(obj.Data); err == nil {
 				if r.Shard != shard || r.Index != k || r.RunID != id {
 					err = fmt.Errorf("holds run %s shard %d slice %d", r.RunID, r.Shard, r.Index)
 				} else {
 					s.Slices = append(s.Slices, r)
-					return
+					return nil
 				}
 			}
 		}
 	}
 	s.Corrupt = append(s.Corrupt, report.CorruptSlice{Object: name, Error: err.Error()})
+	return nil
 }
 
 // AllDone reports whether every shard wrote its done marker.
