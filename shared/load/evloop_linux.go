@@ -82,12 +82,16 @@ type evLoop struct {
 	domain  int
 	conns   []*evConn
 	pending []evReq // due, waiting for a free connection (FIFO)
-	lane    *lane
-	sl      *sleeper
-	buf     []byte
-	oob     []byte
-	iov     unix.Iovec
-	msg     unix.Msghdr
+	// inFlight counts requests pending or on a connection, kept as they
+	// come and go: scanning the connections per scheduled request would
+	// cost O(connections) each.
+	inFlight int
+	lane     *lane
+	sl       *sleeper
+	buf      []byte
+	oob      []byte
+	iov      unix.Iovec
+	msg      unix.Msghdr
 	// realOff converts a kernel timestamp (CLOCK_REALTIME) to mono.
 	realOff int64
 }
@@ -192,11 +196,12 @@ func (l *evLoop) run() {
 			}
 			r := evReq{g: next*int64(e.o.Shards) + int64(e.o.Shard), k: k, intended: intended, lag: max(now-intended, 0)}
 			next++
-			if l.inFlight() >= maxInFlight {
+			if l.inFlight >= maxInFlight {
 				l.lane.drop(k)
 				continue
 			}
 			l.pending = append(l.pending, r)
+			l.inFlight++
 			l.assign(now)
 		}
 
@@ -256,16 +261,6 @@ func (l *evLoop) lowestBusy() int64 {
 	return low
 }
 
-func (l *evLoop) inFlight() int {
-	n := len(l.pending)
-	for _, c := range l.conns {
-		if c.state == evBusy || (c.state == evConnecting && c.req.intended != 0) {
-			n++
-		}
-	}
-	return n
-}
-
 // assign gives pending requests to free connections, opening closed ones,
 // and fails those that waited past their timeout.
 func (l *evLoop) assign(now int64) {
@@ -274,6 +269,7 @@ func (l *evLoop) assign(now int64) {
 		r := l.pending[0]
 		if now-r.intended > timeout {
 			l.pending = l.pending[1:]
+			l.inFlight--
 			l.lane.record(r.k, outcomeTimeout, false, time.Duration(now-r.intended), 0, 0, 0, time.Duration(now-r.intended), "no free connection within the timeout")
 			continue
 		}
@@ -450,6 +446,7 @@ func (l *evLoop) fail(r evReq, outcome string, err error, recv int64) {
 		service = time.Duration(now - r.sendAt)
 	}
 	l.lane.record(r.k, outcome, false, time.Duration(now-from), service, sent, recv, lateness, msg)
+	l.inFlight--
 }
 
 // collect reads every answer that has arrived, finishes connects, and
@@ -561,6 +558,7 @@ func (l *evLoop) complete(c *evConn, end, now int64) {
 	code := c.p.code
 	l.lane.record(r.k, l.h.outcome.key(code), l.h.outcome.ok(code),
 		time.Duration(end-min(r.intended, r.sendAt)), time.Duration(end-r.sendAt), sent, c.n, lateness, "")
+	l.inFlight--
 	c.req, c.n, c.reused = evReq{}, 0, true
 	if c.p.keep {
 		c.state = evIdle
