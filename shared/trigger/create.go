@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -369,20 +370,36 @@ func (h *handler) claimKey(ctx context.Context, key string, rec idempotencyRecor
 
 // storeRun writes plan.json, then run.json: a run.json always has its plan.
 func (h *handler) storeRun(ctx context.Context, run runs.Run, planJSON []byte) error {
-	if _, err := h.st.Create(ctx, runs.PlanPath(run.ID), planJSON, "application/json"); err != nil {
+	if err := h.createOwn(ctx, runs.PlanPath(run.ID), planJSON); err != nil {
 		return fmt.Errorf("store plan of run %s: %w", run.ID, err)
 	}
 	data, err := json.Marshal(run)
 	if err != nil {
 		return fmt.Errorf("encode run %s: %w", run.ID, err)
 	}
-	if _, err := h.st.Create(ctx, runs.RunPath(run.ID), data, "application/json"); err != nil {
+	if err := h.createOwn(ctx, runs.RunPath(run.ID), data); err != nil {
 		if derr := h.st.Delete(ctx, runs.PlanPath(run.ID), 0); derr != nil {
 			h.log.Warn("remove plan of unstored run", zap.String("run_id", run.ID), zap.Error(derr))
 		}
 		return fmt.Errorf("store run %s: %w", run.ID, err)
 	}
 	return nil
+}
+
+// createOwn writes name only if absent. The store retries a write whose
+// answer was lost, and the retry answers ErrExists although the object is
+// this request's own: an object already there with exactly data is taken
+// as written (see store.Store), so that run.json is not taken for failed
+// and its plan deleted from under it.
+func (h *handler) createOwn(ctx context.Context, name string, data []byte) error {
+	_, err := h.st.Create(ctx, name, data, "application/json")
+	if !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	if obj, gerr := h.st.Get(ctx, name); gerr == nil && bytes.Equal(obj.Data, data) {
+		return nil
+	}
+	return err
 }
 
 // publish sends one ShardWork per shard, a few at a time, and returns how
