@@ -154,7 +154,7 @@ func (c *client) printSlices(ctx context.Context, id string, p *plan.Plan, print
 }
 
 // finalPhases fill the progress bar.
-var finalPhases = map[string]bool{"done": true, "cancelled": true, "failed": true}
+var finalPhases = map[string]bool{trigger.PhaseDone: true, trigger.PhaseCancelled: true, trigger.PhaseFailed: true}
 
 // bar renders the run's phase and a progress bar of its planned time; on a
 // terminal it redraws its own line.
