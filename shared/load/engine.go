@@ -424,7 +424,7 @@ func (s *slot) send(k int, g, intended int64) {
 			// No connection freed up within the timeout. The request held
 			// an in-flight slot all along, so it counts as a timeout.
 			now := monoNow()
-			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, lateness, "no free connection within the timeout")
+			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, lateness, errNoFreeConn.Error())
 			return
 		}
 		defer func() { s.pool <- c }()
@@ -443,6 +443,10 @@ func (s *slot) send(k int, g, intended int64) {
 // errString renders an error for a sample message; it is called only for
 // failed requests, and the lane keeps a few.
 func errString(err error) string { return err.Error() }
+
+// errNoFreeConn is the sample error of a request that waited its whole
+// timeout for a connection.
+var errNoFreeConn = errors.New("no free connection within the timeout")
 
 // acquire waits for a pooled connection until the request's timeout.
 func (s *slot) acquire(intended int64) (conn, bool) {

@@ -269,8 +269,7 @@ func (l *evLoop) assign(now int64) {
 		r := l.pending[0]
 		if now-r.intended > timeout {
 			l.pending = l.pending[1:]
-			l.inFlight--
-			l.lane.record(r.k, outcomeTimeout, false, time.Duration(now-r.intended), 0, 0, 0, time.Duration(now-r.intended), "no free connection within the timeout")
+			l.fail(r, outcomeTimeout, errNoFreeConn, 0)
 			continue
 		}
 		c := l.free()
