@@ -185,11 +185,16 @@ func (s *Service) update(ctx context.Context, id string) {
 			log.Warn("no comparison with the baseline", zap.Error(err))
 		}
 	}
-	if err := Write(ctx, s.st, rep, st.PlanJSON, final); err != nil {
+	err = Write(ctx, s.st, rep, st.PlanJSON, final)
+	switch {
+	case err != nil && final:
 		log.Error("write report", zap.Error(err))
 		return
-	}
-	if final {
+	case err != nil:
+		// live.json is a view: failing to write it must not keep the
+		// failure detector from publishing shards nobody drives.
+		log.Error("write live status", zap.Error(err))
+	case final:
 		log.Info("run finished", zap.String("status", rep.Status), zap.String("verdict", rep.Verdict),
 			zap.Strings("verdict_reasons", rep.VerdictReasons),
 			zap.Int("slices_received", rep.Coverage.Received), zap.Int("slices_expected", rep.Coverage.Expected))
