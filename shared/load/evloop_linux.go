@@ -375,6 +375,11 @@ func (l *evLoop) finishConnect(c *evConn, now int64) {
 	}
 }
 
+// reqBytes returns the serialized request of global request g.
+func (l *evLoop) reqBytes(g int64) []byte {
+	return l.h.reqs[l.e.textIndex(g)%len(l.h.reqs)]
+}
+
 // send writes request r on the idle connection c.
 func (l *evLoop) send(c *evConn, r evReq) {
 	r.sendAt = monoNow()
@@ -389,7 +394,7 @@ func (l *evLoop) send(c *evConn, r evReq) {
 // send buffer goes out over several ticks.
 func (l *evLoop) write(c *evConn) {
 	r := c.req
-	req := l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]
+	req := l.reqBytes(r.g)
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&req[c.wrote])), uintptr(len(req)-c.wrote))
 	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return // the send buffer is full: more at the next tick
@@ -433,7 +438,7 @@ func (l *evLoop) fail(r evReq, outcome string, err error, recv int64) {
 	}
 	sent := int64(0)
 	if r.sendAt != 0 {
-		sent = int64(len(l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]))
+		sent = int64(len(l.reqBytes(r.g)))
 	}
 	lateness := time.Duration(r.lag)
 	msg := ""
@@ -457,7 +462,7 @@ func (l *evLoop) collect(now int64) {
 		case evConnecting:
 			l.finishConnect(c, now)
 		case evBusy:
-			if req := l.h.reqs[l.e.textIndex(c.req.g)%len(l.h.reqs)]; c.wrote < len(req) {
+			if c.wrote < len(l.reqBytes(c.req.g)) {
 				l.write(c)
 			}
 			if c.state != evBusy {
@@ -494,7 +499,7 @@ func (l *evLoop) read(c *evConn, now int64) {
 				l.broken(c, err)
 				return
 			}
-			l.complete(c, now, now)
+			l.complete(c, now)
 			return
 		}
 		c.n += int64(n)
@@ -510,7 +515,7 @@ func (l *evLoop) read(c *evConn, now int64) {
 			if used < int(n) {
 				c.p.keep = false // bytes beyond the answer: do not trust the connection
 			}
-			l.complete(c, end, now)
+			l.complete(c, end)
 			return
 		}
 	}
@@ -549,11 +554,11 @@ func (l *evLoop) broken(c *evConn, err error) {
 }
 
 // complete records c's answer that arrived at end.
-func (l *evLoop) complete(c *evConn, end, now int64) {
+func (l *evLoop) complete(c *evConn, end int64) {
 	r := c.req
 	end = max(end, r.sendAt)
 	lateness := time.Duration(r.lag)
-	sent := int64(len(l.h.reqs[l.e.textIndex(r.g)%len(l.h.reqs)]))
+	sent := int64(len(l.reqBytes(r.g)))
 	code := c.p.code
 	l.lane.record(r.k, l.h.outcome.key(code), l.h.outcome.ok(code),
 		time.Duration(end-min(r.intended, r.sendAt)), time.Duration(end-r.sendAt), sent, c.n, lateness, "")
@@ -564,7 +569,6 @@ func (l *evLoop) complete(c *evConn, end, now int64) {
 	} else {
 		c.close()
 	}
-	_ = now
 }
 
 var errConnectTimeout = errors.New("connect timed out")
