@@ -106,21 +106,40 @@ func (l *Lease) renew(ctx context.Context, now time.Time) (*Lease, error) {
 	if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("renew lease %s: %w", l.name, err)
 	}
-	// Maybe our own renewal went through and its answer was lost.
-	cur, gen, rerr := read(ctx, l.st, l.name)
-	if rerr == nil && cur.Holder == l.holder && !cur.Released && cur.Acquired.Equal(l.rec.Acquired) {
-		l.gen, l.rec = gen, cur
+	if l.resync(ctx) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("renew lease %s: %w", l.name, ErrLost)
 }
 
+// resync is called when a write at l.gen found another generation: maybe our
+// own earlier write went through and its answer was lost. If the object is
+// still this holding (same holder, same acquisition), it takes the current
+// generation and record and reports true.
+func (l *Lease) resync(ctx context.Context) bool {
+	cur, gen, err := read(ctx, l.st, l.name)
+	if err != nil || cur.Holder != l.holder || cur.Released || !cur.Acquired.Equal(l.rec.Acquired) {
+		return false
+	}
+	l.gen, l.rec = gen, cur
+	return true
+}
+
 // Release gives the lease up so that another worker may take it at once.
 // Releasing a lease already lost is not an error.
 func (l *Lease) Release(ctx context.Context) error {
-	rec := l.rec
-	rec.Released = true
-	_, err := l.st.Replace(ctx, l.name, l.gen, encode(rec), "application/json")
+	release := func() error {
+		rec := l.rec
+		rec.Released = true
+		_, err := l.st.Replace(ctx, l.name, l.gen, encode(rec), "application/json")
+		return err
+	}
+	err := release()
+	if errors.Is(err, store.ErrConflict) && l.resync(ctx) {
+		// Still ours at a generation a lost answer hid: without this the
+		// lease would bind others until it expires.
+		err = release()
+	}
 	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("release lease %s: %w", l.name, err)
 	}

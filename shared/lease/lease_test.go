@@ -142,3 +142,55 @@ func TestRenewAndLose(t *testing.T) {
 		t.Errorf("a's release touched b's lease: %+v", rec)
 	}
 }
+
+// TestLostAnswer: a write whose answer was lost went through all the same
+// (the store's retry of it answers a conflict), so the holder's generation
+// is stale. The holder must still find the lease its own.
+func TestLostAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// written is the record the lost write left at t0+8s.
+		written Record
+		act     func(l *Lease) error
+		want    func(rec Record) bool
+	}{
+		{"renew retried after its own write went through",
+			Record{Holder: "a", Expires: t0.Add(18 * time.Second), Acquired: t0},
+			func(l *Lease) error { return l.Renew(ctx, t0.Add(8*time.Second)) },
+			func(rec Record) bool {
+				return rec.Holder == "a" && !rec.Released && rec.Expires.Equal(t0.Add(18*time.Second))
+			}},
+		{"release after an earlier renewal went through",
+			Record{Holder: "a", Expires: t0.Add(14 * time.Second), Acquired: t0},
+			func(l *Lease) error { return l.Release(ctx) },
+			func(rec Record) bool { return rec.Holder == "a" && rec.Released }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStore(t)
+			l, err := Acquire(ctx, st, "l", "a", 10*time.Second, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := st.Get(ctx, "l")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Replace(ctx, "l", obj.Generation, encode(tt.written), "application/json"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.act(l); err != nil {
+				t.Fatalf("got %v, want nil", err)
+			}
+			if rec, err := Read(ctx, st, "l"); err != nil || !tt.want(rec) {
+				t.Errorf("the record is %+v (%v) afterwards", rec, err)
+			}
+			if got, want := l.Expires(), tt.written.Expires; !got.Equal(want) {
+				t.Errorf("Expires = %v, want %v (what the store holds)", got, want)
+			}
+		})
+	}
+}
