@@ -435,14 +435,10 @@ func (s *slot) send(k int, g, intended int64) {
 	end := monoNow()
 	msg := ""
 	if r.err != nil {
-		msg = errString(r.err)
+		msg = r.err.Error() // only for failures; the lane keeps a few
 	}
 	s.lane.record(k, r.outcome, r.ok, time.Duration(end-intended), time.Duration(end-sendAt), r.sent, r.recv, lateness, msg)
 }
-
-// errString renders an error for a sample message; it is called only for
-// failed requests, and the lane keeps a few.
-func errString(err error) string { return err.Error() }
 
 // errNoFreeConn is the sample error of a request that waited its whole
 // timeout for a connection.

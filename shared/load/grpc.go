@@ -90,8 +90,7 @@ func (g *grpcProto) waitReady(deadline time.Time) {
 	}
 }
 
-func (g *grpcProto) numRequests() int { return len(g.reqs) }
-func (g *grpcProto) shared() bool     { return true }
+func (g *grpcProto) shared() bool { return true }
 
 func (g *grpcProto) close() error {
 	for _, c := range g.conns {

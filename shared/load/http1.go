@@ -94,9 +94,8 @@ func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]b
 	return h, nil
 }
 
-func (h *http1) numRequests() int { return len(h.reqs) }
-func (h *http1) shared() bool     { return false }
-func (h *http1) close() error     { return nil }
+func (h *http1) shared() bool { return false }
+func (h *http1) close() error { return nil }
 
 func (h *http1) newConn() conn {
 	return &http1Conn{h: h}
@@ -172,7 +171,7 @@ func (c *http1Conn) do(i int, deadline time.Time) result {
 		if !keep {
 			c.closeConn()
 		}
-		return result{outcome: c.h.outcome.key(code), ok: c.h.outcome.ok(code), sent: int64(len(req)), recv: n, status: code}
+		return result{outcome: c.h.outcome.key(code), ok: c.h.outcome.ok(code), sent: int64(len(req)), recv: n}
 	}
 }
 

@@ -56,8 +56,7 @@ func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, 
 	return h
 }
 
-func (h *httpStd) numRequests() int { return len(h.bodies) }
-func (h *httpStd) shared() bool     { return true } // the Transport pools and multiplexes
+func (h *httpStd) shared() bool { return true } // the Transport pools and multiplexes
 func (h *httpStd) close() error {
 	h.client.CloseIdleConnections()
 	return nil
@@ -90,5 +89,5 @@ func (h *httpStd) do(i int, deadline time.Time) result {
 	if err != nil {
 		return result{outcome: classifyIO(err), err: err, sent: int64(len(body)), recv: n}
 	}
-	return result{outcome: h.outcome.key(resp.StatusCode), ok: h.outcome.ok(resp.StatusCode), sent: int64(len(body)), recv: n, status: resp.StatusCode}
+	return result{outcome: h.outcome.key(resp.StatusCode), ok: h.outcome.ok(resp.StatusCode), sent: int64(len(body)), recv: n}
 }

@@ -27,7 +27,6 @@ type result struct {
 	outcome    string // e.g. "http:200", "grpc:OK", "error:timeout"
 	ok         bool
 	sent, recv int64 // bytes
-	status     int
 	err        error // for a sample message; nil when the outcome says it all
 }
 

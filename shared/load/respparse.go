@@ -21,7 +21,6 @@ type respParser struct {
 	rest  int64  // body or chunk bytes still to skip
 	code  int
 	keep  bool
-	n     int64 // bytes consumed by this response
 }
 
 type parseState uint8
@@ -105,7 +104,6 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 			used += len(rest)
 		}
 	}
-	p.n += int64(used)
 	return used, p.state == stDone, nil
 }
 

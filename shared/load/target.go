@@ -25,9 +25,6 @@ type protocol interface {
 	// shared reports whether one conn serves many requests at once
 	// (gRPC and HTTP/2 multiplex; HTTP/1.1 does not).
 	shared() bool
-	// numRequests is the number of pre-built requests; request i uses
-	// i modulo that.
-	numRequests() int
 	close() error
 }
 
