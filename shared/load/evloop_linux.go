@@ -255,8 +255,9 @@ func (l *evLoop) lowestBusy() int64 {
 			low = min(low, int64(c.req.k))
 		}
 	}
-	for _, r := range l.pending {
-		low = min(low, int64(r.k))
+	// pending is in schedule order: its first request has its lowest slice.
+	if len(l.pending) > 0 {
+		low = min(low, int64(l.pending[0].k))
 	}
 	return low
 }
