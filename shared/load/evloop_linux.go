@@ -202,8 +202,10 @@ func (l *evLoop) run() {
 			}
 			l.pending = append(l.pending, r)
 			l.inFlight++
-			l.assign(now)
 		}
+		// Once for the whole tick: each call looks for a free connection
+		// among all of them.
+		l.assign(now)
 
 		// Tell the collector which slices can no longer change: those
 		// below the next request to schedule and below every request in
