@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +29,9 @@ type grpcProto struct {
 	keys   [17]string // "grpc:OK" ... indexed by code
 }
 
+// newGRPC opens the channels; method is the full method name with its
+// leading slash, as newProtocol normalizes it.
 func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int) (*grpcProto, error) {
-	if !strings.HasPrefix(method, "/") {
-		method = "/" + method
-	}
 	g := &grpcProto{method: method, reqs: reqs}
 	for c, name := range grpcCodeNames {
 		g.keys[c] = "grpc:" + name
