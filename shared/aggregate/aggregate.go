@@ -103,18 +103,10 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 	return s, nil
 }
 
-// Cancel is the cancel marker's content. The trigger writes it for a user's
-// cancel; the aggregator writes it with a Reason when it aborts a run on a
-// failing per-slice threshold.
-type Cancel struct {
-	CancelledAt time.Time `json:"cancelled_at"`
-	Reason      string    `json:"reason,omitempty"`
-}
-
 // readCancel decodes a cancel marker; a marker that is not JSON is still a
 // cancel, without a reason.
-func readCancel(b []byte) Cancel {
-	var c Cancel
+func readCancel(b []byte) runs.Cancel {
+	var c runs.Cancel
 	_ = json.Unmarshal(b, &c)
 	return c
 }

@@ -216,7 +216,7 @@ func (s *Service) abort(ctx context.Context, st *State, rep *report.Report, now 
 	if !ok {
 		return
 	}
-	marker := runs.Encode(Cancel{CancelledAt: now.UTC(), Reason: reason})
+	marker := runs.Encode(runs.Cancel{CancelledAt: now.UTC(), Reason: reason})
 	if _, err := s.st.Create(ctx, runs.CancelPath(st.Run.ID), marker, "application/json"); err != nil {
 		if !errors.Is(err, store.ErrExists) {
 			log.Error("abort run", zap.String("reason", reason), zap.Error(err))

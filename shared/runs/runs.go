@@ -86,6 +86,14 @@ type Event struct {
 	Time   time.Time `json:"time"`
 }
 
+// Cancel is the cancel marker's content (CancelPath). The trigger writes it
+// for a user's cancel; the aggregator writes it with a Reason when it aborts
+// a run on a failing per-slice threshold.
+type Cancel struct {
+	CancelledAt time.Time `json:"cancelled_at"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
 // Encode marshals v for the bus; the message types above cannot fail.
 func Encode(v any) []byte {
 	b, err := json.Marshal(v)

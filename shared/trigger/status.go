@@ -318,7 +318,7 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("run %s already finished: its report is written, nothing to cancel", id))
 		return
 	}
-	marker, _ := json.Marshal(map[string]time.Time{"cancelled_at": h.now().UTC()})
+	marker := runs.Encode(runs.Cancel{CancelledAt: h.now().UTC()})
 	if _, err := h.st.Create(ctx, runs.CancelPath(id), marker, "application/json"); err != nil && !errors.Is(err, store.ErrExists) {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cancel run %s: %v", id, err))
 		return
