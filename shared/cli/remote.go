@@ -202,9 +202,8 @@ func (c *client) download(ctx context.Context, id, dir string) (*report.Report, 
 			return nil, fmt.Errorf("download %s: %w", f, err)
 		}
 		if f == "report.json" {
-			rep = &report.Report{}
-			if err := json.Unmarshal(b, rep); err != nil {
-				return nil, fmt.Errorf("report.json of run %s: %w", id, err)
+			if rep, err = decodeReport(b, "of run "+id); err != nil {
+				return nil, err
 			}
 		}
 	}
