@@ -97,8 +97,8 @@ func TestLiveView(t *testing.T) {
 			name: "running with live figures", now: t0.Add(25 * time.Second), accept: acceptFirefox, refreshes: true,
 			objects: map[string]string{
 				runs.LivePath(testRun):     liveJSON("", ""),
-				runs.LeasePath(testRun, 0): lease("w1", t0.Add(40*time.Second), false),
-				runs.LeasePath(testRun, 1): lease("w2", t0.Add(40*time.Second), false),
+				runs.LeasePath(testRun, 0): leaseJSON("w1", t0.Add(40*time.Second), false),
+				runs.LeasePath(testRun, 1): leaseJSON("w2", t0.Add(40*time.Second), false),
 				runs.DonePath(testRun, 3):  `{}`,
 			},
 			want: []string{`id="cicada-phase">running<`, "leased 2/4 · done 1/4", "50% · 15s of 30s", `aria-valuenow="50"`,

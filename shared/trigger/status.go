@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -53,14 +54,6 @@ type Cancelled struct {
 	RunID     string `json:"run_id"`
 	Phase     string `json:"phase"`
 	StatusURL string `json:"status_url"`
-}
-
-// leaseRecord is the part of a lease object (shared/lease) the status
-// needs.
-type leaseRecord struct {
-	Holder   string    `json:"holder"`
-	Expires  time.Time `json:"expires"`
-	Released bool      `json:"released,omitempty"`
 }
 
 // statusReaders bounds the lease objects read at once.
@@ -277,8 +270,8 @@ func (h *handler) countLeased(ctx context.Context, id string, now time.Time) (in
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			data, err := h.getOptional(ctx, name)
-			var rec leaseRecord
-			isLive := err == nil && data != nil && json.Unmarshal(data, &rec) == nil && !rec.Released && now.Before(rec.Expires)
+			var rec lease.Record
+			isLive := err == nil && data != nil && json.Unmarshal(data, &rec) == nil && rec.Live(now)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {

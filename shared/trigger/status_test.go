@@ -23,7 +23,7 @@ func (e *env) putRun(t *testing.T, id string, shards int) runs.Run {
 	return run
 }
 
-func lease(holder string, expires time.Time, released bool) string {
+func leaseJSON(holder string, expires time.Time, released bool) string {
 	return fmt.Sprintf(`{"holder": %q, "expires": %q, "acquired": %q, "released": %v}`,
 		holder, expires.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano), released)
 }
@@ -51,10 +51,10 @@ func TestStatusPhases(t *testing.T) {
 			name: "running with leases and live figures",
 			now:  t0.Add(20 * time.Second),
 			objects: map[string]string{
-				runs.LeasePath(testRun, 0): lease("w1", t0.Add(30*time.Second), false), // live
-				runs.LeasePath(testRun, 1): lease("w2", t0.Add(15*time.Second), false), // expired
-				runs.LeasePath(testRun, 2): lease("w3", t0.Add(30*time.Second), true),  // released
-				runs.LeasePath(testRun, 3): `not json`,                                 // unreadable: not counted
+				runs.LeasePath(testRun, 0): leaseJSON("w1", t0.Add(30*time.Second), false), // live
+				runs.LeasePath(testRun, 1): leaseJSON("w2", t0.Add(15*time.Second), false), // expired
+				runs.LeasePath(testRun, 2): leaseJSON("w3", t0.Add(30*time.Second), true),  // released
+				runs.LeasePath(testRun, 3): `not json`,                                     // unreadable: not counted
 				runs.DonePath(testRun, 2):  `{}`,
 				runs.LivePath(testRun):     `{"summary": {"sent": 100}, "slices": []}`,
 			},
