@@ -31,10 +31,16 @@ type State struct {
 	Run  runs.Run
 	Plan *plan.Plan
 	// PlanJSON is plan.json as stored: the report files show it.
-	PlanJSON  []byte
-	Slices    []*slice.Result
-	Corrupt   []report.CorruptSlice
-	Done      map[int]bool
+	PlanJSON []byte
+	// Slices are the results to report: one per slice index merged across
+	// shards (from a Tracker), or one per shard and slice.
+	Slices []*slice.Result
+	// Merged, when set, says which shards each slice index holds (by
+	// index; nil where nobody reported); otherwise Slices says it.
+	Merged  []*slice.Compact
+	Corrupt []report.CorruptSlice
+	Done    map[int]bool
+	// Leases is filled by LoadLeases, for the failure detector.
 	Leases    map[int]lease.Record
 	Cancelled bool
 	// CancelledAt is when the cancel marker was written.
@@ -44,63 +50,100 @@ type State struct {
 	// then fail, not incomplete.
 	AbortReason string
 	HasReport   bool
+	// Now, when set, limits a live report's coverage to the slices that
+	// are past: a slice still to come is not missing yet.
+	Now time.Time
 }
 
-// Load reads a run's state from the bucket.
+// Load reads a run's state from the bucket, from the raw slice objects.
 func Load(ctx context.Context, st store.Store, id string) (*State, error) {
-	s := &State{Done: map[int]bool{}, Leases: map[int]lease.Record{}}
+	t := NewTracker(st, id, false)
+	if err := t.Sync(ctx, nil, true); err != nil {
+		return nil, err
+	}
+	return t.State(ctx)
+}
+
+// readRun reads run.json and plan.json of run id.
+func readRun(ctx context.Context, st store.Store, id string) (runs.Run, *plan.Plan, []byte, error) {
+	var run runs.Run
 	obj, err := st.Get(ctx, runs.RunPath(id))
 	if err != nil {
-		return nil, fmt.Errorf("read run %s: %w", id, err)
+		return run, nil, nil, fmt.Errorf("read run %s: %w", id, err)
 	}
-	if err := json.Unmarshal(obj.Data, &s.Run); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
+	if err := json.Unmarshal(obj.Data, &run); err != nil {
+		return run, nil, nil, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
 	}
 	if obj, err = st.Get(ctx, runs.PlanPath(id)); err != nil {
-		return nil, fmt.Errorf("read plan of run %s: %w", id, err)
+		return run, nil, nil, fmt.Errorf("read plan of run %s: %w", id, err)
 	}
-	s.PlanJSON = obj.Data
-	if s.Plan, err = plan.Parse(obj.Data, "json"); err != nil {
-		return nil, fmt.Errorf("plan of run %s: %w", id, err)
-	}
-	names, err := st.List(ctx, runs.Prefix(id))
+	p, err := plan.Parse(obj.Data, "json")
 	if err != nil {
-		return nil, fmt.Errorf("list run %s: %w", id, err)
+		return run, nil, nil, fmt.Errorf("plan of run %s: %w", id, err)
 	}
-	for _, name := range names {
-		rest := strings.TrimPrefix(name, runs.Prefix(id))
-		switch {
-		case strings.HasPrefix(rest, "slices/"):
-			if err := s.loadSlice(ctx, st, id, name); err != nil {
-				return nil, fmt.Errorf("read run %s: %w", id, err)
-			}
-		case strings.HasPrefix(rest, "shards/") && strings.HasSuffix(rest, ".done"):
-			if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rest, "shards/"), ".done")); err == nil {
-				s.Done[n] = true
-			}
-		case strings.HasPrefix(rest, "leases/"):
-			if n, err := strconv.Atoi(strings.TrimPrefix(rest, "leases/")); err == nil {
-				if r, err := lease.Read(ctx, st, name); err == nil {
-					s.Leases[n] = r
-				}
-			}
-		case rest == "cancel":
-			s.Cancelled = true
-			o, err := st.Get(ctx, name)
-			switch {
-			case err == nil:
-				s.CancelledAt = o.Updated
-				s.AbortReason = readCancel(o.Data).Reason
-			case !errors.Is(err, store.ErrNotFound):
-				// Without its time, a cancelled run would look final at
-				// once and expect every slice.
-				return nil, fmt.Errorf("read cancel marker of run %s: %w", id, err)
-			}
-		case rest == "report.json":
-			s.HasReport = true
+	return run, p, obj.Data, nil
+}
+
+// State returns the run's state: what the Tracker merged, and the run's
+// control objects (done markers, cancel marker, report) read now.
+func (t *Tracker) State(ctx context.Context) (*State, error) {
+	if err := t.load(ctx); err != nil {
+		return nil, err
+	}
+	s := &State{
+		Run: t.run, Plan: t.plan, PlanJSON: t.planJSON,
+		Merged: t.slices, Corrupt: t.corrupt(),
+		Done: map[int]bool{}, Leases: map[int]lease.Record{},
+	}
+	for _, c := range t.slices {
+		if c != nil && len(c.Shards()) > 0 {
+			s.Slices = append(s.Slices, c.Result())
 		}
 	}
+	id := t.id
+	done, err := t.st.List(ctx, runs.Prefix(id)+"shards/")
+	if err != nil {
+		return nil, fmt.Errorf("list done markers of run %s: %w", id, err)
+	}
+	for _, name := range done {
+		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, runs.Prefix(id)+"shards/"), ".done")); err == nil {
+			s.Done[n] = true
+		}
+	}
+	o, err := t.st.Get(ctx, runs.CancelPath(id))
+	switch {
+	case err == nil:
+		s.Cancelled = true
+		s.CancelledAt = o.Updated
+		s.AbortReason = readCancel(o.Data).Reason
+	case !errors.Is(err, store.ErrNotFound):
+		// Without its time, a cancelled run would look final at once and
+		// expect every slice.
+		return nil, fmt.Errorf("read cancel marker of run %s: %w", id, err)
+	}
+	rep, err := t.st.List(ctx, runs.ReportPath(id, report.FileJSON))
+	if err != nil {
+		return nil, fmt.Errorf("look for the report of run %s: %w", id, err)
+	}
+	s.HasReport = slices.Contains(rep, runs.ReportPath(id, report.FileJSON))
 	return s, nil
+}
+
+// LoadLeases reads the lease of every shard, for the failure detector.
+func (s *State) LoadLeases(ctx context.Context, st store.Store) error {
+	prefix := runs.Prefix(s.Run.ID) + "leases/"
+	names, err := st.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("list leases of run %s: %w", s.Run.ID, err)
+	}
+	for _, name := range names {
+		if n, err := strconv.Atoi(strings.TrimPrefix(name, prefix)); err == nil {
+			if r, err := lease.Read(ctx, st, name); err == nil {
+				s.Leases[n] = r
+			}
+		}
+	}
+	return nil
 }
 
 // readCancel decodes a cancel marker; a marker that is not JSON is still a
@@ -111,31 +154,8 @@ func readCancel(b []byte) runs.Cancel {
 	return c
 }
 
-// loadSlice decodes one slice object; a corrupt one is noted, not fatal.
-// A failed read is returned instead: the slice was written, and noting it
-// as corrupt would leave it out of a report that is never written again.
-func (s *State) loadSlice(ctx context.Context, st store.Store, id, name string) error {
-	shard, k, err := runs.ParseSlicePath(id, name)
-	if err == nil {
-		var obj store.Object
-		obj, err = st.Get(ctx, name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("read slice %s: %w", name, err)
-		}
-		if err == nil {
-			var r *slice.Result
-			if r, err = slice.Unmarshal(obj.Data); err == nil {
-				if r.Shard != shard || r.Index != k || r.RunID != id {
-					err = fmt.Errorf("holds run %s shard %d slice %d", r.RunID, r.Shard, r.Index)
-				} else {
-					s.Slices = append(s.Slices, r)
-					return nil
-				}
-			}
-		}
-	}
-	s.Corrupt = append(s.Corrupt, report.CorruptSlice{Object: name, Error: err.Error()})
-	return nil
+func sortCorrupt(c []report.CorruptSlice) {
+	slices.SortFunc(c, func(a, b report.CorruptSlice) int { return strings.Compare(a.Object, b.Object) })
 }
 
 // AllDone reports whether every shard wrote its done marker.
@@ -177,7 +197,7 @@ func (s *State) Report(final bool) *report.Report {
 			planned[k] = sched.SliceIntended(k, p.SliceDuration())
 		}
 	}
-	cov := s.coverage()
+	cov := s.coverage(final)
 	status := "running"
 	if final {
 		switch {
@@ -227,21 +247,25 @@ func (s *State) Judge(rep *report.Report) {
 }
 
 // coverage lists expected, received and missing shard slices. A cancelled
-// run expects only the slices before the cancel took effect.
-func (s *State) coverage() report.Coverage {
+// run expects only the slices before the cancel took effect; a live report
+// (Now set, not final) only the slices that are past, so that live.json
+// stays small and lists no future slice as missing.
+func (s *State) coverage(final bool) report.Coverage {
 	p := s.Plan
 	n := p.NumSlices()
 	if s.Cancelled && !s.CancelledAt.IsZero() {
 		n = min(n, max(int(s.CancelledAt.Sub(s.Run.StartAt)/p.SliceDuration())+1, 0))
 	}
-	have := map[report.ShardSlice]bool{}
-	for _, r := range s.Slices {
-		have[report.ShardSlice{Shard: r.Shard, Slice: r.Index}] = true
+	if !final && !s.Now.IsZero() {
+		// A slice is written once its last request answered or timed out.
+		past := s.Now.Add(-time.Duration(p.Target.Timeout) - liveSlack).Sub(s.Run.StartAt)
+		n = min(n, max(int(past/p.SliceDuration()), 0))
 	}
+	reported := s.reported()
 	cov := report.Coverage{Expected: n * p.Shards, Missing: []report.ShardSlice{}, Corrupt: s.Corrupt}
 	for shard := range p.Shards {
 		for k := range n {
-			if have[report.ShardSlice{Shard: shard, Slice: k}] {
+			if reported(shard, k) {
 				cov.Received++
 			} else {
 				cov.Missing = append(cov.Missing, report.ShardSlice{Shard: shard, Slice: k})
@@ -249,6 +273,24 @@ func (s *State) coverage() report.Coverage {
 		}
 	}
 	return cov
+}
+
+// liveSlack is how long after a slice's requests time out its object may
+// still be on its way to the bucket.
+const liveSlack = 5 * time.Second
+
+// reported returns whether shard's slice k arrived (and decoded).
+func (s *State) reported() func(shard, k int) bool {
+	if s.Merged != nil {
+		return func(shard, k int) bool {
+			return k < len(s.Merged) && s.Merged[k] != nil && s.Merged[k].Has(shard)
+		}
+	}
+	have := map[report.ShardSlice]bool{}
+	for _, r := range s.Slices {
+		have[report.ShardSlice{Shard: r.Shard, Slice: r.Index}] = true
+	}
+	return func(shard, k int) bool { return have[report.ShardSlice{Shard: shard, Slice: k}] }
 }
 
 // Write stores the run's live status, or its final report files when final

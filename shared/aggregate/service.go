@@ -22,13 +22,20 @@ import (
 type Config struct {
 	Grace       time.Duration `envconfig:"GRACE" default:"30s" desc:"how long after a run's end (or a cancel) stragglers may still write slices"`
 	PickupGrace time.Duration `envconfig:"PICKUP_GRACE" default:"10s" desc:"a shard nobody leased this long after the start is published again"`
-	Sweep       time.Duration `envconfig:"SWEEP" default:"5s" desc:"how often every active run is checked, events or not"`
+	Sweep       time.Duration `envconfig:"SWEEP" default:"2s" desc:"how often every active run is checked, events or not"`
 	LiveEvery   time.Duration `envconfig:"LIVE_EVERY" default:"1s" desc:"how often live.json of a run with new events is rewritten"`
 	Republish   time.Duration `envconfig:"REPUBLISH" default:"15s" desc:"least time between two republications of one shard"`
+	Relist      time.Duration `envconfig:"RELIST" default:"30s" desc:"how often a run's whole slice listing is read again (events name new slices in between)"`
 }
 
 // Service listens to worker events, keeps live.json current, writes final
 // reports, and republishes shards whose worker vanished.
+//
+// It keeps one Tracker per active run, so that each slice object is read
+// once per aggregator lifetime: an event names the slice object to read,
+// and the whole slice listing is read again only every Relist (the events
+// are a hint; the bucket is the truth) and before a final report. A
+// restarted aggregator starts from the run's sealed slices.
 type Service struct {
 	cfg Config
 	st  store.Store
@@ -37,8 +44,12 @@ type Service struct {
 	now func() time.Time
 
 	mu        sync.Mutex
-	dirty     map[string]bool
-	republish map[string]time.Time // run/shard -> last republication (a hint only)
+	dirty     map[string][]report.ShardSlice // run -> slices named by events since the last update
+	republish map[string]time.Time           // run/shard -> last republication (a hint only)
+
+	// trackers and listed are touched only by Run's goroutine.
+	trackers map[string]*Tracker
+	listed   map[string]time.Time // run -> last full listing of its slices
 }
 
 // NewService returns an aggregator; now may be nil for time.Now.
@@ -53,10 +64,15 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 	}
 	def(&cfg.Grace, 30*time.Second)
 	def(&cfg.PickupGrace, 10*time.Second)
-	def(&cfg.Sweep, 5*time.Second)
+	def(&cfg.Sweep, 2*time.Second)
 	def(&cfg.LiveEvery, time.Second)
 	def(&cfg.Republish, 15*time.Second)
-	return &Service{cfg: cfg, st: st, b: b, log: log, now: now, dirty: map[string]bool{}, republish: map[string]time.Time{}}
+	def(&cfg.Relist, 30*time.Second)
+	return &Service{
+		cfg: cfg, st: st, b: b, log: log, now: now,
+		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},
+		trackers: map[string]*Tracker{}, listed: map[string]time.Time{},
+	}
 }
 
 // Run serves until ctx ends.
@@ -79,14 +95,11 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-live.C:
 			s.mu.Lock()
-			ids := make([]string, 0, len(s.dirty))
-			for id := range s.dirty {
-				ids = append(ids, id)
-			}
-			s.dirty = map[string]bool{}
+			dirty := s.dirty
+			s.dirty = map[string][]report.ShardSlice{}
 			s.mu.Unlock()
-			for _, id := range ids {
-				s.update(ctx, id)
+			for id, hints := range dirty {
+				s.update(ctx, id, hints, false)
 			}
 		case <-sweep.C:
 			s.sweep(ctx)
@@ -94,7 +107,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// listen marks runs with new events dirty.
+// listen marks runs with new events dirty, with the slices they name.
 func (s *Service) listen(ctx context.Context) {
 	for {
 		msg, err := s.b.Pull(ctx, bus.EventsSub, 30*time.Second)
@@ -113,7 +126,11 @@ func (s *Service) listen(ctx context.Context) {
 		var ev runs.Event
 		if err := json.Unmarshal(msg.Data(), &ev); err == nil && ev.RunID != "" {
 			s.mu.Lock()
-			s.dirty[ev.RunID] = true
+			hints := s.dirty[ev.RunID]
+			if ev.Type == runs.EventSlice && len(hints) < maxHints {
+				hints = append(hints, report.ShardSlice{Shard: ev.Shard, Slice: ev.Slice})
+			}
+			s.dirty[ev.RunID] = hints
 			s.mu.Unlock()
 		} else {
 			s.log.Warn("drop malformed event", zap.ByteString("data", msg.Data()))
@@ -122,16 +139,33 @@ func (s *Service) listen(ctx context.Context) {
 	}
 }
 
-// sweep checks every run without a final report.
+// maxHints bounds the slices remembered for one run between two updates;
+// beyond it, the next update lists the bucket instead.
+const maxHints = 100_000
+
+// sweep checks every run without a final report, and runs the failure
+// detector on each.
 func (s *Service) sweep(ctx context.Context) {
 	ids, err := s.activeRuns(ctx)
 	if err != nil {
 		s.log.Warn("list runs", zap.Error(err))
 		return
 	}
+	active := map[string]bool{}
 	for _, id := range ids {
-		s.update(ctx, id)
+		active[id] = true
+		s.update(ctx, id, nil, true)
 	}
+	for id := range s.trackers {
+		if !active[id] {
+			s.forget(id)
+		}
+	}
+}
+
+func (s *Service) forget(id string) {
+	delete(s.trackers, id)
+	delete(s.listed, id)
 }
 
 // activeRuns lists the runs that have no report yet.
@@ -166,19 +200,53 @@ func (s *Service) activeRuns(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// update aggregates one run and, while it goes, republishes lost shards.
-func (s *Service) update(ctx context.Context, id string) {
+// update aggregates one run and, on a sweep, republishes lost shards.
+// hints name slice objects that events announced.
+func (s *Service) update(ctx context.Context, id string, hints []report.ShardSlice, sweep bool) {
 	log := s.log.With(zap.String("run_id", id))
-	st, err := Load(ctx, s.st, id)
+	t := s.trackers[id]
+	if t == nil {
+		t = NewTracker(s.st, id, true)
+		s.trackers[id] = t
+	}
+	now := s.now()
+	list := len(hints) >= maxHints || now.Sub(s.listed[id]) >= s.cfg.Relist
+	if err := t.Sync(ctx, hints, list); err != nil {
+		log.Warn("read run", zap.Error(err))
+		return
+	}
+	if list {
+		s.listed[id] = now
+	}
+	st, err := t.State(ctx)
 	if err != nil {
 		log.Warn("load run", zap.Error(err))
 		return
 	}
 	if st.HasReport {
+		s.forget(id)
 		return
 	}
-	now := s.now()
 	final := st.Final(now, s.cfg.Grace)
+	if final && !list {
+		// A report is final only after a full listing: an event may have
+		// been lost.
+		if err := t.Sync(ctx, nil, true); err != nil {
+			log.Warn("read run", zap.Error(err))
+			return
+		}
+		s.listed[id] = now
+		if st, err = t.State(ctx); err != nil {
+			log.Warn("load run", zap.Error(err))
+			return
+		}
+	}
+	if n, err := t.Seal(ctx, now, time.Duration(st.Plan.Target.Timeout)+s.cfg.Grace); err != nil {
+		log.Warn("seal slices", zap.Error(err))
+	} else if n > 0 {
+		log.Debug("sealed slices", zap.Int("count", n))
+	}
+	st.Now = now
 	rep := st.Report(final)
 	if final {
 		if err := st.CompareBaseline(ctx, s.st, rep); err != nil {
@@ -198,10 +266,17 @@ func (s *Service) update(ctx context.Context, id string) {
 		log.Info("run finished", zap.String("status", rep.Status), zap.String("verdict", rep.Verdict),
 			zap.Strings("verdict_reasons", rep.VerdictReasons),
 			zap.Int("slices_received", rep.Coverage.Received), zap.Int("slices_expected", rep.Coverage.Expected))
+		s.forget(id)
 		return
 	}
 	s.abort(ctx, st, rep, now, log)
-	s.detect(ctx, st, now, log)
+	if sweep {
+		if err := st.LoadLeases(ctx, s.st); err != nil {
+			log.Warn("read leases", zap.Error(err))
+			return
+		}
+		s.detect(ctx, st, now, log)
+	}
 }
 
 // abort cancels a running run once a per-slice threshold with

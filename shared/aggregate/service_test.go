@@ -100,7 +100,7 @@ func TestAbortOnFail(t *testing.T) {
 				}
 			}
 			s := NewService(Config{PickupGrace: time.Hour}, st, nil, zap.NewNop(), func() time.Time { return now })
-			s.update(ctx, id)
+			s.update(ctx, id, nil, false)
 
 			obj, err := st.Get(ctx, runs.CancelPath(id))
 			switch {

@@ -210,7 +210,7 @@ func Build(in Input) *Report {
 		}
 		m.Merge(r)
 		// Results are distinct per (shard, index), so each is one more shard.
-		rows[r.Index].ShardsReporting++
+		rows[r.Index].ShardsReporting += max(r.ShardsReporting, 1)
 		total.Merge(r)
 	}
 

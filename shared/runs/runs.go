@@ -20,6 +20,11 @@ func SlicePrefix(id string) string          { return Prefix(id) + "slices/" }
 func SlicePath(id string, shard, k int) string {
 	return fmt.Sprintf("%s%d/%d.pb", SlicePrefix(id), shard, k)
 }
+
+// MergedPrefix holds the sealed slices: one object per slice index, every
+// shard's result of that slice merged (written once by the aggregator).
+func MergedPrefix(id string) string        { return Prefix(id) + "merged/" }
+func MergedPath(id string, k int) string   { return fmt.Sprintf("%s%d.pb", MergedPrefix(id), k) }
 func DonePath(id string, shard int) string { return fmt.Sprintf("%sshards/%d.done", Prefix(id), shard) }
 func CancelPath(id string) string          { return Prefix(id) + "cancel" }
 func LivePath(id string) string            { return Prefix(id) + "live.json" }
@@ -101,4 +106,18 @@ func Encode(v any) []byte {
 		panic(fmt.Sprintf("runs: encode %T: %v", v, err)) // only on programming errors
 	}
 	return b
+}
+
+// ParseMergedPath returns the slice index of a sealed slice object name.
+func ParseMergedPath(id, name string) (int, error) {
+	rest, ok := strings.CutPrefix(name, MergedPrefix(id))
+	if !ok {
+		return 0, fmt.Errorf("sealed slice %q: not under %s", name, MergedPrefix(id))
+	}
+	f, ok := strings.CutSuffix(rest, ".pb")
+	k, err := strconv.Atoi(f)
+	if !ok || err != nil || k < 0 {
+		return 0, fmt.Errorf("sealed slice %q: want <slice>.pb", name)
+	}
+	return k, nil
 }

@@ -235,6 +235,136 @@ func (x *SliceResult) GetSumLatenessUs() int64 {
 	return 0
 }
 
+// SealedSlice is one slice index of a run merged across every shard that
+// reported it. The aggregator writes it once the slice is complete (every
+// shard reported, or the rest are declared missing), so that a restarted
+// aggregator and the final report read one object per slice instead of one
+// per shard.
+type SealedSlice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The merge; shard is 0 and shards_reporting is the length of shards.
+	Merged *SliceResult `protobuf:"bytes,1,opt,name=merged,proto3" json:"merged,omitempty"`
+	// The shards merged in, ascending.
+	Shards []int32 `protobuf:"varint,2,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	// Slice objects of this index that could not be decoded.
+	Corrupt       []*CorruptObject `protobuf:"bytes,3,rep,name=corrupt,proto3" json:"corrupt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedSlice) Reset() {
+	*x = SealedSlice{}
+	mi := &file_cicada_v1_slice_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedSlice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedSlice) ProtoMessage() {}
+
+func (x *SealedSlice) ProtoReflect() protoreflect.Message {
+	mi := &file_cicada_v1_slice_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedSlice.ProtoReflect.Descriptor instead.
+func (*SealedSlice) Descriptor() ([]byte, []int) {
+	return file_cicada_v1_slice_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SealedSlice) GetMerged() *SliceResult {
+	if x != nil {
+		return x.Merged
+	}
+	return nil
+}
+
+func (x *SealedSlice) GetShards() []int32 {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *SealedSlice) GetCorrupt() []*CorruptObject {
+	if x != nil {
+		return x.Corrupt
+	}
+	return nil
+}
+
+// CorruptObject names a slice object that could not be decoded, and why.
+type CorruptObject struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Object string                 `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	Error  string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The shard whose object it is.
+	Shard         int32 `protobuf:"varint,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorruptObject) Reset() {
+	*x = CorruptObject{}
+	mi := &file_cicada_v1_slice_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorruptObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorruptObject) ProtoMessage() {}
+
+func (x *CorruptObject) ProtoReflect() protoreflect.Message {
+	mi := &file_cicada_v1_slice_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorruptObject.ProtoReflect.Descriptor instead.
+func (*CorruptObject) Descriptor() ([]byte, []int) {
+	return file_cicada_v1_slice_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CorruptObject) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *CorruptObject) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *CorruptObject) GetShard() int32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
 var File_cicada_v1_slice_proto protoreflect.FileDescriptor
 
 const file_cicada_v1_slice_proto_rawDesc = "" +
@@ -267,7 +397,15 @@ const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\x0fsum_lateness_us\x18\x14 \x01(\x03R\rsumLatenessUs\x1a;\n" +
 	"\rOutcomesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B7Z5github.com/cicadaload/cicada/proto/cicada/v1;cicadav1b\x06proto3"
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x89\x01\n" +
+	"\vSealedSlice\x12.\n" +
+	"\x06merged\x18\x01 \x01(\v2\x16.cicada.v1.SliceResultR\x06merged\x12\x16\n" +
+	"\x06shards\x18\x02 \x03(\x05R\x06shards\x122\n" +
+	"\acorrupt\x18\x03 \x03(\v2\x18.cicada.v1.CorruptObjectR\acorrupt\"S\n" +
+	"\rCorruptObject\x12\x16\n" +
+	"\x06object\x18\x01 \x01(\tR\x06object\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\x05R\x05shardB7Z5github.com/cicadaload/cicada/proto/cicada/v1;cicadav1b\x06proto3"
 
 var (
 	file_cicada_v1_slice_proto_rawDescOnce sync.Once
@@ -281,18 +419,22 @@ func file_cicada_v1_slice_proto_rawDescGZIP() []byte {
 	return file_cicada_v1_slice_proto_rawDescData
 }
 
-var file_cicada_v1_slice_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_cicada_v1_slice_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_cicada_v1_slice_proto_goTypes = []any{
-	(*SliceResult)(nil), // 0: cicada.v1.SliceResult
-	nil,                 // 1: cicada.v1.SliceResult.OutcomesEntry
+	(*SliceResult)(nil),   // 0: cicada.v1.SliceResult
+	(*SealedSlice)(nil),   // 1: cicada.v1.SealedSlice
+	(*CorruptObject)(nil), // 2: cicada.v1.CorruptObject
+	nil,                   // 3: cicada.v1.SliceResult.OutcomesEntry
 }
 var file_cicada_v1_slice_proto_depIdxs = []int32{
-	1, // 0: cicada.v1.SliceResult.outcomes:type_name -> cicada.v1.SliceResult.OutcomesEntry
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: cicada.v1.SliceResult.outcomes:type_name -> cicada.v1.SliceResult.OutcomesEntry
+	0, // 1: cicada.v1.SealedSlice.merged:type_name -> cicada.v1.SliceResult
+	2, // 2: cicada.v1.SealedSlice.corrupt:type_name -> cicada.v1.CorruptObject
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_cicada_v1_slice_proto_init() }
@@ -306,7 +448,7 @@ func file_cicada_v1_slice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cicada_v1_slice_proto_rawDesc), len(file_cicada_v1_slice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
