@@ -250,7 +250,7 @@ func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap
 		default:
 			continue
 		}
-		key := st.Run.ID + "/" + itoa(shard)
+		key := st.Run.ID + "/" + strconv.Itoa(shard)
 		s.mu.Lock()
 		last := s.republish[key]
 		due := now.Sub(last) >= s.cfg.Republish
@@ -262,12 +262,10 @@ func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap
 			continue
 		}
 		work := runs.ShardWork{RunID: st.Run.ID, Shard: shard, Reason: "resume"}
-		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": itoa(shard)}); err != nil {
+		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": strconv.Itoa(shard)}); err != nil {
 			log.Warn("republish shard", zap.Int("shard", shard), zap.Error(err))
 			continue
 		}
 		log.Info("shard published again", zap.Int("shard", shard), zap.String("why", why))
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
