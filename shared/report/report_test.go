@@ -309,7 +309,7 @@ func TestFormatSliceLine(t *testing.T) {
 		want string
 	}{
 		{
-			"example from the issue",
+			"a clean slice: no errors, no drops",
 			SliceRow{Index: 3, Start: t0.Add(30 * time.Second), Completed: 9998, RPS: 999.8, LatencyMS: slice.Percentiles{P50: 1.23, P99: 4.56}},
 			"slice  3  12:00:30  rps  999.8  p50   1.23ms  p99   4.56ms  errors 0 (0.00%)  dropped 0",
 		},

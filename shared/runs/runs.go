@@ -1,6 +1,6 @@
 // Package runs is the shape of a run in the bucket and on the bus: object
-// names (DESIGN.md's bucket layout), the shard work message, the worker
-// event, and the records stored beside the slices.
+// names (the bucket layout of docs/bucket-layout.md), the shard work
+// message, the worker event, and the records stored beside the slices.
 package runs
 
 import (

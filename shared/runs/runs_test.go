@@ -54,7 +54,7 @@ func TestPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
-			t.Errorf("got %q, want %q (DESIGN.md's bucket layout)", tt.got, tt.want)
+			t.Errorf("got %q, want %q (docs/bucket-layout.md)", tt.got, tt.want)
 		}
 	}
 }
