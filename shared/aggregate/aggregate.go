@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,43 +47,32 @@ type State struct {
 
 // Load reads a run's state from the bucket.
 func Load(ctx context.Context, st store.Store, id string) (*State, error) {
-	s := &State{Done: map[int]bool{}, Leases: map[int]lease.Record{}}
-	obj, err := st.Get(ctx, runs.RunPath(id))
+	stored, err := runs.Read(ctx, st, id)
 	if err != nil {
-		return nil, fmt.Errorf("read run %s: %w", id, err)
+		return nil, err
 	}
-	if err := json.Unmarshal(obj.Data, &s.Run); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
-	}
-	if obj, err = st.Get(ctx, runs.PlanPath(id)); err != nil {
-		return nil, fmt.Errorf("read plan of run %s: %w", id, err)
-	}
-	s.PlanJSON = obj.Data
-	if s.Plan, err = plan.Parse(obj.Data, "json"); err != nil {
-		return nil, fmt.Errorf("plan of run %s: %w", id, err)
-	}
+	s := &State{Run: stored.Run, Plan: stored.Plan, PlanJSON: stored.PlanJSON, Done: map[int]bool{}, Leases: map[int]lease.Record{}}
 	names, err := st.List(ctx, runs.Prefix(id))
 	if err != nil {
 		return nil, fmt.Errorf("list run %s: %w", id, err)
 	}
 	for _, name := range names {
-		rest := strings.TrimPrefix(name, runs.Prefix(id))
 		switch {
-		case strings.HasPrefix(rest, "slices/"):
+		case strings.HasPrefix(name, runs.SlicePrefix(id)):
 			if err := s.loadSlice(ctx, st, id, name); err != nil {
 				return nil, fmt.Errorf("read run %s: %w", id, err)
 			}
-		case strings.HasPrefix(rest, "shards/") && strings.HasSuffix(rest, ".done"):
-			if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rest, "shards/"), ".done")); err == nil {
+		case strings.HasPrefix(name, runs.DonePrefix(id)):
+			if n, err := runs.ParseDonePath(id, name); err == nil {
 				s.Done[n] = true
 			}
-		case strings.HasPrefix(rest, "leases/"):
-			if n, err := strconv.Atoi(strings.TrimPrefix(rest, "leases/")); err == nil {
+		case strings.HasPrefix(name, runs.LeasePrefix(id)):
+			if n, err := runs.ParseLeasePath(id, name); err == nil {
 				if r, err := lease.Read(ctx, st, name); err == nil {
 					s.Leases[n] = r
 				}
 			}
-		case rest == "cancel":
+		case name == runs.CancelPath(id):
 			s.Cancelled = true
 			o, err := st.Get(ctx, name)
 			switch {
@@ -96,7 +84,7 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 				// once and expect every slice.
 				return nil, fmt.Errorf("read cancel marker of run %s: %w", id, err)
 			}
-		case rest == "report.json":
+		case name == runs.ReportPath(id, report.FileJSON):
 			s.HasReport = true
 		}
 	}
@@ -252,8 +240,9 @@ func (s *State) coverage() report.Coverage {
 }
 
 // Write stores the run's live status, or its final report files when final
-// (report.Files, with planJSON shown in them).
-func Write(ctx context.Context, st store.Store, rep *report.Report, planJSON []byte, final bool) error {
+// (report.Files, which show plan.json as stored and tell successes by the
+// plan's rule).
+func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
 	var b bytes.Buffer
 	if err := rep.WriteJSON(&b); err != nil {
 		return fmt.Errorf("encode report of run %s: %w", rep.RunID, err)
@@ -264,7 +253,7 @@ func Write(ctx context.Context, st store.Store, rep *report.Report, planJSON []b
 		}
 		return nil
 	}
-	files, err := report.Files(rep, planJSON)
+	files, err := report.Files(rep, s.PlanJSON, s.Plan.Target.Success)
 	if err != nil {
 		return fmt.Errorf("report files of run %s: %w", rep.RunID, err)
 	}
@@ -307,7 +296,7 @@ func Once(ctx context.Context, st store.Store, id string, now time.Time, grace t
 		// A missing baseline leaves the report without a comparison.
 		_ = s.CompareBaseline(ctx, st, rep)
 	}
-	if err := Write(ctx, st, rep, s.PlanJSON, final); err != nil {
+	if err := s.Write(ctx, st, rep, final); err != nil {
 		return rep, final, err
 	}
 	return rep, final, nil

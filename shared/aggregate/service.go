@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -136,24 +135,22 @@ func (s *Service) sweep(ctx context.Context) {
 
 // activeRuns lists the runs that have no report yet.
 func (s *Service) activeRuns(ctx context.Context) ([]string, error) {
-	names, err := s.st.List(ctx, "runs/")
+	names, err := s.st.List(ctx, runs.Root)
 	if err != nil {
 		return nil, err
 	}
 	seen, final := map[string]bool{}, map[string]bool{}
 	var ids []string
 	for _, n := range names {
-		id, rest, ok := strings.Cut(strings.TrimPrefix(n, "runs/"), "/")
-		if !ok {
-			continue
-		}
-		switch rest {
-		case "run.json":
+		id, ok := runs.RunIDFromPath(n)
+		switch {
+		case !ok:
+		case n == runs.RunPath(id):
 			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
 			}
-		case "report.json":
+		case n == runs.ReportPath(id, report.FileJSON):
 			final[id] = true
 		}
 	}
@@ -185,7 +182,7 @@ func (s *Service) update(ctx context.Context, id string) {
 			log.Warn("no comparison with the baseline", zap.Error(err))
 		}
 	}
-	err = Write(ctx, s.st, rep, st.PlanJSON, final)
+	err = st.Write(ctx, s.st, rep, final)
 	switch {
 	case err != nil && final:
 		log.Error("write report", zap.Error(err))

@@ -269,7 +269,7 @@ func writeReport(dir string, p *plan.Plan, rep *report.Report) error {
 	if err != nil {
 		return fmt.Errorf("write report: plan: %w", err)
 	}
-	files, err := report.Files(rep, planJSON)
+	files, err := report.Files(rep, planJSON, p.Target.Success)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -104,12 +104,17 @@ type htmlData struct {
 // figures, charts as inline SVG, the outcome, threshold, coverage and
 // comparison tables, and the plan. The page fetches nothing when opened (no
 // scripts, fonts or images from anywhere), so it renders from a file on a
-// machine offline. The output depends only on its arguments.
-func WriteHTML(w io.Writer, rep *Report, planJSON []byte, opt HTMLOptions) error {
+// machine offline. The output depends only on its arguments. planJSON is
+// the plan shown; success is its rule (plan.Target.Success), which marks
+// each outcome a success or an error class.
+func WriteHTML(w io.Writer, rep *Report, planJSON []byte, success func(outcome string) bool, opt HTMLOptions) error {
 	if rep == nil {
 		return fmt.Errorf("write html report: no report")
 	}
-	data, err := buildHTMLData(rep, planJSON, opt)
+	if success == nil {
+		return fmt.Errorf("write html report %s: no success rule", rep.RunID)
+	}
+	data, err := buildHTMLData(rep, planJSON, success, opt)
 	if err != nil {
 		return fmt.Errorf("write html report %s: %w", rep.RunID, err)
 	}
@@ -123,7 +128,7 @@ func WriteHTML(w io.Writer, rep *Report, planJSON []byte, opt HTMLOptions) error
 	return nil
 }
 
-func buildHTMLData(rep *Report, planJSON []byte, opt HTMLOptions) (*htmlData, error) {
+func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt HTMLOptions) (*htmlData, error) {
 	d := &htmlData{
 		Title:          opt.Title,
 		RefreshSeconds: max(opt.RefreshSeconds, 0),
@@ -148,7 +153,6 @@ func buildHTMLData(rep *Report, planJSON []byte, opt HTMLOptions) (*htmlData, er
 		d.Verdict, d.VerdictClass = "no verdict", "running"
 	}
 
-	success := successClassifier(planJSON)
 	for _, k := range outcomeKeys(rep.Summary.Outcomes) {
 		n := rep.Summary.Outcomes[k]
 		d.Outcomes = append(d.Outcomes, outcomeRow{Key: k, Count: n, Share: ratio(n, rep.Summary.Completed), Success: success(k)})
