@@ -23,7 +23,7 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/store"
-	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 )
 
 // Timings short enough for a test: a killed worker's lease lapses within
@@ -112,27 +112,21 @@ func planJSON(url string, shards int, rate float64, dur time.Duration) string {
 		"slice": %q, "shards": %d}`, url, dur.String(), rate, sliceLen.String(), shards)
 }
 
+// api is the trigger's client, as the CLI uses it.
+func (e *env) api() *triggerapi.Client { return triggerapi.New(e.c.TriggerURL) }
+
 // submit posts a plan as curl would, and returns the answer and when the
 // request was sent.
-func (e *env) submit(t *testing.T, body string) (trigger.Accepted, *plan.Plan, time.Time) {
+func (e *env) submit(t *testing.T, body string) (triggerapi.Accepted, *plan.Plan, time.Time) {
 	t.Helper()
 	p, err := plan.Parse([]byte(body), "json")
 	if err != nil {
 		t.Fatalf("test plan: %v", err)
 	}
 	sent := time.Now()
-	resp, err := http.Post(e.c.TriggerURL+"/runs", "application/json", strings.NewReader(body))
+	acc, err := e.api().Submit(context.Background(), []byte(body), "application/json", "")
 	if err != nil {
 		t.Fatalf("POST /runs: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /runs = %s: %s", resp.Status, b)
-	}
-	var acc trigger.Accepted
-	if err := json.Unmarshal(b, &acc); err != nil {
-		t.Fatalf("POST /runs answer %s: %v", b, err)
 	}
 	t.Logf("run %s accepted in %v, starts at %s", acc.RunID, time.Since(sent).Round(time.Millisecond), acc.StartAt.Format(time.StampMilli))
 	return acc, p, sent
@@ -162,7 +156,7 @@ func getJSON(t *testing.T, url string, v any) int {
 // every 50 ms: the bucket's own timestamps are too coarse to measure the
 // pipeline's overheads.
 type finish struct {
-	status     trigger.Status
+	status     triggerapi.Status
 	lastSlice  time.Time // when the last new slice object was seen
 	reportSeen time.Time // when report.json was seen
 }
@@ -194,21 +188,21 @@ func (e *env) waitFinal(t *testing.T, id string, within time.Duration) finish {
 			break
 		}
 		if now.After(deadline) {
-			var st trigger.Status
-			getJSON(t, e.c.TriggerURL+"/runs/"+id, &st)
+			st, _ := e.api().Status(context.Background(), id)
 			t.Fatalf("run %s not finished within %v: phase %s, %d/%d shards done", id, within, st.Phase, st.ShardsDone, st.Shards)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if code := getJSON(t, e.c.TriggerURL+"/runs/"+id, &f.status); code != http.StatusOK {
-		t.Fatalf("GET /runs/%s = %d", id, code)
+	var err error
+	if f.status, err = e.api().Status(context.Background(), id); err != nil {
+		t.Fatalf("GET /runs/%s: %v", id, err)
 	}
 	switch f.status.Phase {
-	case trigger.PhaseDone, trigger.PhaseFailed, trigger.PhaseCancelled:
+	case triggerapi.PhaseDone, triggerapi.PhaseFailed, triggerapi.PhaseCancelled:
 	default:
 		t.Errorf("phase %s with report.json written, want a final phase", f.status.Phase)
 	}
-	if f.status.Links["report.json"] == "" {
+	if !f.status.HasReport() {
 		t.Errorf("status links %v: no report.json", f.status.Links)
 	}
 	return f
@@ -217,11 +211,11 @@ func (e *env) waitFinal(t *testing.T, id string, within time.Duration) finish {
 // report downloads report.json through the trigger.
 func (e *env) report(t *testing.T, id string) *report.Report {
 	t.Helper()
-	var rep report.Report
-	if code := getJSON(t, e.c.TriggerURL+"/runs/"+id+"/report.json", &rep); code != http.StatusOK {
-		t.Fatalf("GET /runs/%s/report.json = %d", id, code)
+	rep, err := e.api().Report(context.Background(), id)
+	if err != nil {
+		t.Fatalf("GET /runs/%s/report.json: %v", id, err)
 	}
-	return &rep
+	return rep
 }
 
 // storedSlice is a slice object.
@@ -440,7 +434,7 @@ func checkResumed(t *testing.T, ck checked, p *plan.Plan, victim string, victimS
 // logOverheads prints the pipeline's own overheads for the closing note:
 // POST to first request, skew of slice 0 across shards, last slice to
 // report.
-func logOverheads(t *testing.T, acc trigger.Accepted, p *plan.Plan, posted time.Time, ck checked, f finish) {
+func logOverheads(t *testing.T, acc triggerapi.Accepted, p *plan.Plan, posted time.Time, ck checked, f finish) {
 	t.Helper()
 	sched := p.Schedule()
 	var b strings.Builder

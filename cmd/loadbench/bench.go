@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// texts are the request bodies' texts: short, like the PERF-NOTES body. The
-// fixed-body tools send the first; cicada cycles through all of them.
+// texts are the request bodies' texts: short (a JSON body of about 50
+// bytes), like a typical prediction request. The fixed-body tools send the
+// first; cicada cycles through all of them.
 var texts = []string{
 	"the match ended in a draw after extra time",
 	"shares fell sharply after the earnings report",

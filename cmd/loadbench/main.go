@@ -2,8 +2,8 @@
 // project's predict service: wrk, h2load, vegeta, hey, ghz and cicada itself.
 // It installs missing tools into .bin/, pins the target to CPU 0 and each
 // generator to CPU 1, and prints one table of requests, req/s, generator CPU
-// per request (user+sys ÷ completed requests) and p50/p99, then the goals of
-// issue 2 ("Speed"). Run it from the repository: go run ./cmd/loadbench.
+// per request (user+sys ÷ completed requests) and p50/p99, then the speed
+// goals (docs/engine.md). Run it from the repository: go run ./cmd/loadbench.
 package main
 
 import (

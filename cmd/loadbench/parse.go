@@ -193,7 +193,7 @@ func parseGhz(out []byte) (result, error) {
 	return r, nil
 }
 
-// cicadaReport is the part of report.json (issue 2 §5) we use.
+// cicadaReport is the part of report.json (see the README) we use.
 type cicadaReport struct {
 	Summary struct {
 		Completed *int64  `json:"completed"`

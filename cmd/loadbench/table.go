@@ -31,7 +31,8 @@ func printTable(w io.Writer, rows []row) {
 	}
 }
 
-// goal is one of issue 2's speed goals, judged on the measured rows.
+// goal is one of the generator's speed goals (docs/engine.md), judged on
+// the measured rows.
 type goal struct {
 	name  string
 	value func(rows []row) (float64, bool)

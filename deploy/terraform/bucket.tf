@@ -1,5 +1,6 @@
-# The runs bucket: the pipeline's only state (runs/<id>/..., see DESIGN.md's
-# bucket layout) and the trigger's Idempotency-Key records (idempotency/).
+# The runs bucket: the pipeline's only state (runs/<id>/..., see
+# docs/bucket-layout.md) and the trigger's Idempotency-Key records
+# (idempotency/).
 #
 # Nobody gets a bucket-wide role here: each component's file grants its own
 # service account object roles on this bucket, limited by IAM Conditions to

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,26 +63,6 @@ func Load(ctx context.Context, st store.Store, id string) (*State, error) {
 	return t.State(ctx)
 }
 
-// readRun reads run.json and plan.json of run id.
-func readRun(ctx context.Context, st store.Store, id string) (runs.Run, *plan.Plan, []byte, error) {
-	var run runs.Run
-	obj, err := st.Get(ctx, runs.RunPath(id))
-	if err != nil {
-		return run, nil, nil, fmt.Errorf("read run %s: %w", id, err)
-	}
-	if err := json.Unmarshal(obj.Data, &run); err != nil {
-		return run, nil, nil, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
-	}
-	if obj, err = st.Get(ctx, runs.PlanPath(id)); err != nil {
-		return run, nil, nil, fmt.Errorf("read plan of run %s: %w", id, err)
-	}
-	p, err := plan.Parse(obj.Data, "json")
-	if err != nil {
-		return run, nil, nil, fmt.Errorf("plan of run %s: %w", id, err)
-	}
-	return run, p, obj.Data, nil
-}
-
 // State returns the run's state: what the Tracker merged, and the run's
 // control objects (done markers, cancel marker, report) read now.
 func (t *Tracker) State(ctx context.Context) (*State, error) {
@@ -101,12 +80,12 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 		}
 	}
 	id := t.id
-	done, err := t.st.List(ctx, runs.Prefix(id)+"shards/")
+	done, err := t.st.List(ctx, runs.DonePrefix(id))
 	if err != nil {
 		return nil, fmt.Errorf("list done markers of run %s: %w", id, err)
 	}
 	for _, name := range done {
-		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, runs.Prefix(id)+"shards/"), ".done")); err == nil {
+		if n, err := runs.ParseDonePath(id, name); err == nil {
 			s.Done[n] = true
 		}
 	}
@@ -131,13 +110,12 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 
 // LoadLeases reads the lease of every shard, for the failure detector.
 func (s *State) LoadLeases(ctx context.Context, st store.Store) error {
-	prefix := runs.Prefix(s.Run.ID) + "leases/"
-	names, err := st.List(ctx, prefix)
+	names, err := st.List(ctx, runs.LeasePrefix(s.Run.ID))
 	if err != nil {
 		return fmt.Errorf("list leases of run %s: %w", s.Run.ID, err)
 	}
 	for _, name := range names {
-		if n, err := strconv.Atoi(strings.TrimPrefix(name, prefix)); err == nil {
+		if n, err := runs.ParseLeasePath(s.Run.ID, name); err == nil {
 			if r, err := lease.Read(ctx, st, name); err == nil {
 				s.Leases[n] = r
 			}
@@ -294,8 +272,9 @@ func (s *State) reported() func(shard, k int) bool {
 }
 
 // Write stores the run's live status, or its final report files when final
-// (report.Files, with planJSON shown in them).
-func Write(ctx context.Context, st store.Store, rep *report.Report, planJSON []byte, final bool) error {
+// (report.Files, which show plan.json as stored and tell successes by the
+// plan's rule).
+func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
 	var b bytes.Buffer
 	if err := rep.WriteJSON(&b); err != nil {
 		return fmt.Errorf("encode report of run %s: %w", rep.RunID, err)
@@ -306,7 +285,7 @@ func Write(ctx context.Context, st store.Store, rep *report.Report, planJSON []b
 		}
 		return nil
 	}
-	files, err := report.Files(rep, planJSON)
+	files, err := report.Files(rep, s.PlanJSON, s.Plan.Target.Success)
 	if err != nil {
 		return fmt.Errorf("report files of run %s: %w", rep.RunID, err)
 	}
@@ -349,7 +328,7 @@ func Once(ctx context.Context, st store.Store, id string, now time.Time, grace t
 		// A missing baseline leaves the report without a comparison.
 		_ = s.CompareBaseline(ctx, st, rep)
 	}
-	if err := Write(ctx, st, rep, s.PlanJSON, final); err != nil {
+	if err := s.Write(ctx, st, rep, final); err != nil {
 		return rep, final, err
 	}
 	return rep, final, nil

@@ -287,7 +287,7 @@ func BenchmarkAggregateScale(b *testing.B) {
 				}
 				s.Now = now
 				rep := s.Report(false)
-				if err := Write(ctx, st, rep, s.PlanJSON, false); err != nil {
+				if err := s.Write(ctx, st, rep, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -170,24 +169,22 @@ func (s *Service) forget(id string) {
 
 // activeRuns lists the runs that have no report yet.
 func (s *Service) activeRuns(ctx context.Context) ([]string, error) {
-	names, err := s.st.List(ctx, "runs/")
+	names, err := s.st.List(ctx, runs.Root)
 	if err != nil {
 		return nil, err
 	}
 	seen, final := map[string]bool{}, map[string]bool{}
 	var ids []string
 	for _, n := range names {
-		id, rest, ok := strings.Cut(strings.TrimPrefix(n, "runs/"), "/")
-		if !ok {
-			continue
-		}
-		switch rest {
-		case "run.json":
+		id, ok := runs.RunIDFromPath(n)
+		switch {
+		case !ok:
+		case n == runs.RunPath(id):
 			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
 			}
-		case "report.json":
+		case n == runs.ReportPath(id, report.FileJSON):
 			final[id] = true
 		}
 	}
@@ -253,7 +250,7 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 			log.Warn("no comparison with the baseline", zap.Error(err))
 		}
 	}
-	err = Write(ctx, s.st, rep, st.PlanJSON, final)
+	err = st.Write(ctx, s.st, rep, final)
 	switch {
 	case err != nil && final:
 		log.Error("write report", zap.Error(err))
@@ -325,7 +322,7 @@ func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap
 		default:
 			continue
 		}
-		key := st.Run.ID + "/" + itoa(shard)
+		key := st.Run.ID + "/" + strconv.Itoa(shard)
 		s.mu.Lock()
 		last := s.republish[key]
 		due := now.Sub(last) >= s.cfg.Republish
@@ -337,12 +334,10 @@ func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap
 			continue
 		}
 		work := runs.ShardWork{RunID: st.Run.ID, Shard: shard, Reason: "resume"}
-		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": itoa(shard)}); err != nil {
+		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": strconv.Itoa(shard)}); err != nil {
 			log.Warn("republish shard", zap.Int("shard", shard), zap.Error(err))
 			continue
 		}
 		log.Info("shard published again", zap.Int("shard", shard), zap.String("why", why))
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,9 +111,12 @@ func TestAbortOnFail(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var rep report.Report
-				if err := json.Unmarshal(live.Data, &rep); err != nil || rep.Verdict != "" || len(rep.Thresholds) != len(tt.thresholds) {
-					t.Errorf("live.json: verdict %q, %d thresholds (%v); want no verdict, %d thresholds", rep.Verdict, len(rep.Thresholds), err, len(tt.thresholds))
+				rep, err := report.Decode(live.Data)
+				if err != nil {
+					t.Fatalf("live.json: %v", err)
+				}
+				if rep.Verdict != "" || len(rep.Thresholds) != len(tt.thresholds) {
+					t.Errorf("live.json: verdict %q, %d thresholds; want no verdict, %d thresholds", rep.Verdict, len(rep.Thresholds), len(tt.thresholds))
 				}
 				return
 			case err != nil:

@@ -71,11 +71,12 @@ func (t *Tracker) load(ctx context.Context) error {
 	if t.loaded {
 		return nil
 	}
-	run, p, planJSON, err := readRun(ctx, t.st, t.id)
+	stored, err := runs.Read(ctx, t.st, t.id)
 	if err != nil {
 		return err
 	}
-	t.run, t.plan, t.planJSON = run, p, planJSON
+	p := stored.Plan
+	t.run, t.plan, t.planJSON = stored.Run, p, stored.PlanJSON
 	n := p.NumSlices()
 	t.slices = make([]*slice.Compact, n)
 	t.isSealed = make([]bool, n)

@@ -34,9 +34,6 @@ const (
 	ExitUsage      = 2 // bad arguments or an invalid plan
 	ExitIncomplete = 3 // the verdict is incomplete: cancelled, gaps, a saturated generator
 	ExitErr        = 4 // the run could not run or finish
-
-	// ExitFailed is ExitFail's former name.
-	ExitFailed = ExitFail
 )
 
 // Code returns the exit code for err: 0 for nil, an ExitError's code, or
@@ -272,7 +269,7 @@ func writeReport(dir string, p *plan.Plan, rep *report.Report) error {
 	if err != nil {
 		return fmt.Errorf("write report: plan: %w", err)
 	}
-	files, err := report.Files(rep, planJSON)
+	files, err := report.Files(rep, planJSON, p.Target.Success)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/cicadaload/cicada/shared/compare"
 	"github.com/cicadaload/cicada/shared/report"
@@ -98,22 +96,20 @@ func loadReport(ctx context.Context, arg, url string) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, code, err := c.get(ctx, "/runs/"+arg+"/report.json")
+	rep, err := c.Report(ctx, arg)
 	if err != nil {
-		return nil, fmt.Errorf("fetch report of run %s: %w", arg, err)
+		return nil, fmt.Errorf("fetch report from %s: %w", c.URL(), err)
 	}
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("fetch report of run %s from %s: HTTP %d: %s", arg, c.base, code, strings.TrimSpace(string(b)))
-	}
-	return decodeReport(b, "run "+arg)
+	return rep, nil
 }
 
+// decodeReport decodes a report.json; what names it in the error.
 func decodeReport(b []byte, what string) (*report.Report, error) {
-	var r report.Report
-	if err := json.Unmarshal(b, &r); err != nil {
+	rep, err := report.Decode(b)
+	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", what, err)
 	}
-	return &r, nil
+	return rep, nil
 }
 
 // triggerClient is a client of the trigger named by --url or the

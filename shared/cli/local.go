@@ -85,7 +85,7 @@ func runOne(ctx context.Context, c *client, path, out string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	acc, err := c.submit(context.WithoutCancel(ctx), body)
+	acc, err := c.Submit(context.WithoutCancel(ctx), body, "application/json", "")
 	if err != nil {
 		return err
 	}

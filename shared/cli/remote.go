@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,18 +13,16 @@ import (
 
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
-	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 )
 
-// client talks to a trigger over HTTP, as curl would.
+// client is the trigger's client with what the CLI shows of a run: its
+// progress, its slices as they come, and its report files.
 type client struct {
-	base string // http://host:port
-	hc   *http.Client
+	*triggerapi.Client
 }
 
-func newClient(base string) *client {
-	return &client{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: 30 * time.Second}}
-}
+func newClient(base string) *client { return &client{triggerapi.New(base)} }
 
 // submitBody turns a plan file into what the trigger accepts: the file's
 // texts are inlined, since workers elsewhere cannot read the file.
@@ -49,75 +45,10 @@ func submitBody(path string) ([]byte, *plan.Plan, error) {
 	return b, p, nil
 }
 
-func (c *client) submit(ctx context.Context, body []byte) (trigger.Accepted, error) {
-	var acc trigger.Accepted
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/runs", bytes.NewReader(body))
-	if err != nil {
-		return acc, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return acc, fmt.Errorf("submit plan: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
-		return acc, fmt.Errorf("submit plan: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, &acc); err != nil {
-		return acc, fmt.Errorf("submit plan: answer: %w", err)
-	}
-	return acc, nil
-}
-
-func (c *client) get(ctx context.Context, path string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	return b, resp.StatusCode, err
-}
-
-func (c *client) status(ctx context.Context, id string) (trigger.Status, error) {
-	var st trigger.Status
-	b, code, err := c.get(ctx, "/runs/"+id)
-	if err != nil {
-		return st, fmt.Errorf("status of run %s: %w", id, err)
-	}
-	if code != http.StatusOK {
-		return st, fmt.Errorf("status of run %s: HTTP %d: %s", id, code, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("status of run %s: %w", id, err)
-	}
-	return st, nil
-}
-
-func (c *client) cancel(ctx context.Context, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/runs/"+id, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cancel run %s: %w", id, err)
-	}
-	resp.Body.Close()
-	return nil
-}
-
 // follow shows a run's progress until its report is written: a progress bar
 // and a line per slice once every shard has reported it. A cancelled ctx
 // cancels the run (cicada submitted it) and goes on waiting for its report.
-func (c *client) follow(ctx context.Context, acc trigger.Accepted, p *plan.Plan, out io.Writer) (trigger.Status, error) {
+func (c *client) follow(ctx context.Context, acc triggerapi.Accepted, p *plan.Plan, out io.Writer) (triggerapi.Status, error) {
 	const poll = 500 * time.Millisecond
 	printed := map[int]bool{}
 	st, err := watch(ctx, c, acc.RunID, p, poll, out, printed)
@@ -126,7 +57,10 @@ func (c *client) follow(ctx context.Context, acc trigger.Accepted, p *plan.Plan,
 	}
 	fmt.Fprintln(out, "cancelling run", acc.RunID)
 	wait := context.WithoutCancel(ctx)
-	if err := c.cancel(wait, acc.RunID); err != nil {
+	// An answer other than 202 (409: the report is already written) still
+	// ends with a report to wait for; only a trigger out of reach stops.
+	var answer *triggerapi.Error
+	if _, err := c.Cancel(wait, acc.RunID); err != nil && !errors.As(err, &answer) {
 		return st, err
 	}
 	return watch(wait, c, acc.RunID, p, poll, out, printed)
@@ -134,12 +68,12 @@ func (c *client) follow(ctx context.Context, acc trigger.Accepted, p *plan.Plan,
 
 // printSlices prints the slices of live.json that every shard has reported.
 func (c *client) printSlices(ctx context.Context, id string, p *plan.Plan, printed map[int]bool, out io.Writer, tty bool) {
-	b, code, err := c.get(ctx, "/runs/"+id+"/live.json")
-	if err != nil || code != http.StatusOK {
+	b, err := c.File(ctx, id, "live.json")
+	if err != nil {
 		return
 	}
-	var rep report.Report
-	if json.Unmarshal(b, &rep) != nil {
+	rep, err := report.Decode(b)
+	if err != nil {
 		return
 	}
 	for _, row := range rep.Slices {
@@ -154,11 +88,11 @@ func (c *client) printSlices(ctx context.Context, id string, p *plan.Plan, print
 }
 
 // finalPhases fill the progress bar.
-var finalPhases = map[string]bool{trigger.PhaseDone: true, trigger.PhaseCancelled: true, trigger.PhaseFailed: true}
+var finalPhases = map[string]bool{triggerapi.PhaseDone: true, triggerapi.PhaseCancelled: true, triggerapi.PhaseFailed: true}
 
 // bar renders the run's phase and a progress bar of its planned time; on a
 // terminal it redraws its own line.
-func bar(st trigger.Status, p *plan.Plan, now time.Time, tty bool) string {
+func bar(st triggerapi.Status, p *plan.Plan, now time.Time, tty bool) string {
 	const width = 30
 	frac := 0.0
 	if d := p.Duration(); d > 0 && now.After(st.StartAt) {
@@ -188,15 +122,12 @@ func (c *client) download(ctx context.Context, id, dir string) (*report.Report, 
 	}
 	var rep *report.Report
 	for _, f := range reportFiles {
-		b, code, err := c.get(ctx, "/runs/"+id+"/"+f)
-		if err != nil {
-			return nil, fmt.Errorf("download %s: %w", f, err)
-		}
-		if code == http.StatusNotFound {
+		b, err := c.File(ctx, id, f)
+		if triggerapi.IsNotFound(err) {
 			continue
 		}
-		if code != http.StatusOK {
-			return nil, fmt.Errorf("download %s: HTTP %d", f, code)
+		if err != nil {
+			return nil, fmt.Errorf("download %s: %w", f, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			return nil, fmt.Errorf("download %s: %w", f, err)

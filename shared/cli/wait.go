@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
-	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 )
 
 // waitCmd is `cicada wait RUN [--url TRIGGER] [--out DIR] [--poll D]`:
@@ -44,7 +43,7 @@ func waitCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.status(ctx, id)
+	st, err := c.Status(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped waiting for run %s: %w", id, ctx.Err())
@@ -81,39 +80,26 @@ func waitCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // for the runs cicada submits itself, but without cancelling the run when
 // ctx ends. A cancelled run is waited for too, until the aggregator has
 // written its report.
-func watch(ctx context.Context, c *client, id string, p *plan.Plan, poll time.Duration, out io.Writer, printed map[int]bool) (trigger.Status, error) {
+func watch(ctx context.Context, c *client, id string, p *plan.Plan, poll time.Duration, out io.Writer, printed map[int]bool) (triggerapi.Status, error) {
 	tty := isTerminal(out)
 	var lastBar time.Time
-	var last trigger.Status
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	for {
-		st, err := c.status(ctx, id)
-		if err != nil {
-			return last, err // the last phase seen, for the message
-		}
-		last = st
+	st, err := c.WaitReport(ctx, id, poll, func(st triggerapi.Status) {
 		c.printSlices(ctx, id, p, printed, out, tty)
 		now := time.Now()
 		switch {
-		case st.Links["report.json"] != "":
+		case st.HasReport():
 			fmt.Fprintln(out, bar(st, p, now, tty))
-			return st, nil
 		case tty:
 			fmt.Fprint(out, bar(st, p, now, tty))
 		case now.Sub(lastBar) >= 5*time.Second: // a log, not a screen: a line now and then
 			fmt.Fprintln(out, bar(st, p, now, tty))
 			lastBar = now
 		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(out)
-			}
-			return st, ctx.Err()
-		}
+	})
+	if err != nil && ctx.Err() != nil && tty {
+		fmt.Fprintln(out) // end the bar's line
 	}
+	return st, err
 }
 
 // finalReport reads the run's report.json, or downloads every report file
@@ -122,14 +108,11 @@ func finalReport(ctx context.Context, c *client, id, dir string) (*report.Report
 	if dir != "" {
 		return c.download(ctx, id, dir)
 	}
-	b, code, err := c.get(ctx, "/runs/"+id+"/report.json")
+	rep, err := c.Report(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("fetch report of run %s: %w", id, err)
+		return nil, fmt.Errorf("fetch report: %w", err)
 	}
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("fetch report of run %s: HTTP %d: %s", id, code, strings.TrimSpace(string(b)))
-	}
-	return decodeReport(b, "of run "+id)
+	return rep, nil
 }
 
 // printVerdict prints the verdict, why it is not pass, and the comparison

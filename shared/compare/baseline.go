@@ -2,11 +2,9 @@ package compare
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
@@ -63,7 +61,7 @@ func FindBaseline(ctx context.Context, st store.Store, planName, baseline, selfI
 func lastPass(ctx context.Context, st store.Store, planName, selfID string) (*report.Report, string, error) {
 	// The bucket lists objects, not directories: every run's objects come
 	// back, and only report.json names a candidate.
-	names, err := st.List(ctx, "runs/")
+	names, err := st.List(ctx, runs.Root)
 	if err != nil {
 		return nil, "", fmt.Errorf("find baseline: list runs: %w", err)
 	}
@@ -101,14 +99,10 @@ func selfIDOrNow(selfID string) string {
 	return "run " + selfID
 }
 
-// reportRunID returns the run id of an object named runs/<id>/report.json.
+// reportRunID returns the run id of a run's report.json object.
 func reportRunID(name string) (string, bool) {
-	rest, ok := strings.CutPrefix(name, "runs/")
-	if !ok {
-		return "", false
-	}
-	id, file, ok := strings.Cut(rest, "/")
-	if !ok || file != "report.json" || runid.Valid(id) != nil {
+	id, ok := runs.RunIDFromPath(name)
+	if !ok || name != runs.ReportPath(id, report.FileJSON) || runid.Valid(id) != nil {
 		return "", false
 	}
 	return id, true
@@ -120,22 +114,22 @@ type decodeError struct {
 	err  error
 }
 
-func (e *decodeError) Error() string { return fmt.Sprintf("decode %s: %v", e.name, e.err) }
+func (e *decodeError) Error() string { return fmt.Sprintf("%s: %v", e.name, e.err) }
 func (e *decodeError) Unwrap() error { return e.err }
 
 // readReport reads and decodes runs/<id>/report.json.
 func readReport(ctx context.Context, st store.Store, id string) (*report.Report, error) {
-	name := runs.ReportPath(id, "report.json")
+	name := runs.ReportPath(id, report.FileJSON)
 	obj, err := st.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	var rep report.Report
-	if err := json.Unmarshal(obj.Data, &rep); err != nil {
+	rep, err := report.Decode(obj.Data)
+	if err != nil {
 		return nil, &decodeError{name: name, err: err}
 	}
 	if rep.RunID == "" {
 		rep.RunID = id
 	}
-	return &rep, nil
+	return rep, nil
 }

@@ -64,7 +64,7 @@ func TestFindBaseline(t *testing.T) {
 	putReport(t, st, same, "nightly", report.VerdictPass)
 	putReport(t, st, "20261125-040000-222222", "incomplete", report.VerdictIncomplete)
 	putReport(t, st, "20261125-050000-333333", "live", "") // still running: no verdict
-	put(t, st, "runs/not-an-id/report.json", `{"plan_name": "nightly", "verdict": "pass"}`)
+	put(t, st, runs.ReportPath("not-an-id", report.FileJSON), `{"plan_name": "nightly", "verdict": "pass"}`)
 
 	tests := []struct {
 		name      string

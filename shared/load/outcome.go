@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
+
+	"github.com/cicadaload/cicada/shared/plan"
 )
 
 // Outcome keys for failures that never produced a protocol status. They are
@@ -31,7 +33,8 @@ type result struct {
 }
 
 // statusTable maps HTTP status codes to outcome keys and success, built
-// once so that a request allocates no string.
+// once so that a request allocates no string and decides nothing: success is
+// the plan's rule, plan.Target.Success, asked once per status code.
 type statusTable struct {
 	keys [600]string
 	good [600]bool
@@ -39,14 +42,10 @@ type statusTable struct {
 
 func newStatusTable(expect []int) *statusTable {
 	t := &statusTable{}
+	target := plan.Target{ExpectStatus: expect}
 	for c := 100; c < 600; c++ {
 		t.keys[c] = "http:" + strconv.Itoa(c)
-		t.good[c] = len(expect) == 0 && c >= 200 && c < 300
-	}
-	for _, c := range expect {
-		if c >= 100 && c < 600 {
-			t.good[c] = true
-		}
+		t.good[c] = target.Success(t.keys[c])
 	}
 	return t
 }

@@ -22,16 +22,35 @@ func TestOutcomeKeys(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
 		}
 	}
-	okTests := []struct {
-		code int
-		ok   bool
-	}{{200, false}, {404, true}, {503, false}, {600, false}}
-	for _, tt := range okTests {
-		if got := st.ok(tt.code); got != tt.ok {
-			t.Errorf("ok(%d) = %v with expect_status [404], want %v", tt.code, got, tt.ok)
-		}
+}
+
+// TestOutcomeSuccess checks that the status table holds the plan's rule for
+// every code it covers, and that codes outside it are never a success.
+func TestOutcomeSuccess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		expect []int
+		code   int
+		ok     bool
+	}{
+		{"default 200", nil, 200, true},
+		{"default 204", nil, 204, true},
+		{"default 301", nil, 301, false},
+		{"default 503", nil, 503, false},
+		{"expected 404", []int{404}, 404, true},
+		{"200 not expected", []int{404}, 200, false},
+		{"503 not expected", []int{404}, 503, false},
+		{"below the table", nil, 99, false},
+		{"above the table", []int{600}, 600, false},
+		{"expected but out of range", []int{700}, 700, false},
 	}
-	if def := newStatusTable(nil); !def.ok(204) || def.ok(301) {
-		t.Errorf("default table: 204 ok %v, 301 ok %v; want any 2xx and only 2xx", def.ok(204), def.ok(301))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := newStatusTable(tt.expect).ok(tt.code); got != tt.ok {
+				t.Errorf("ok(%d) with expect_status %v = %v, want %v", tt.code, tt.expect, got, tt.ok)
+			}
+		})
 	}
 }

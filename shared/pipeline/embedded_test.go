@@ -3,9 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/trigger"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 	"github.com/cicadaload/cicada/shared/worker"
 )
 
@@ -60,31 +60,36 @@ func planJSON(url string, shards int, dur string) string {
 		"slice": "500ms", "shards": %d}`, url, dur, shards)
 }
 
-func post(t *testing.T, e *Embedded, body string) (int, trigger.Accepted, string) {
+// post submits a plan through the trigger's HTTP API, as the CLI does.
+func post(t *testing.T, e *Embedded, body string) (triggerapi.Accepted, error) {
 	t.Helper()
-	resp, err := http.Post(e.TriggerURL+"/runs", "application/json", strings.NewReader(body))
+	return triggerapi.New(e.TriggerURL).Submit(context.Background(), []byte(body), "application/json", "")
+}
+
+// mustPost submits a plan that the trigger must accept.
+func mustPost(t *testing.T, e *Embedded, body string) triggerapi.Accepted {
+	t.Helper()
+	acc, err := post(t, e, body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("POST /runs: %v", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var acc trigger.Accepted
-	_ = json.Unmarshal(b, &acc)
-	return resp.StatusCode, acc, string(b)
+	return acc
 }
 
 // waitReport waits for the run's report.json and returns it with its bytes.
+// It polls the bucket, not the trigger: a status every 100 ms would load
+// the process whose workers these tests count requests of.
 func waitReport(t *testing.T, e *Embedded, id string, within time.Duration) (*report.Report, []byte) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		obj, err := e.Store.Get(context.Background(), runs.ReportPath(id, "report.json"))
+		obj, err := e.Store.Get(context.Background(), runs.ReportPath(id, report.FileJSON))
 		if err == nil {
-			var rep report.Report
-			if err := json.Unmarshal(obj.Data, &rep); err != nil {
+			rep, err := report.Decode(obj.Data)
+			if err != nil {
 				t.Fatalf("report.json: %v", err)
 			}
-			return &rep, obj.Data
+			return rep, obj.Data
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -117,10 +122,7 @@ func slices(t *testing.T, e *Embedded, id string) []*slice.Result {
 func TestEmbeddedRun(t *testing.T) {
 	t.Parallel()
 	e := start(t, 2)
-	code, acc, body := post(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 4, "3s"))
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /runs = %d %s", code, body)
-	}
+	acc := mustPost(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 4, "3s"))
 	rep, first := waitReport(t, e, acc.RunID, 20*time.Second)
 	if rep.Status != report.StatusCompleted || rep.Coverage == nil || rep.Coverage.Received != 24 || len(rep.Coverage.Missing) != 0 {
 		t.Fatalf("status %s coverage %+v, want completed with 4 shards × 6 slices", rep.Status, rep.Coverage)
@@ -174,10 +176,7 @@ func TestEmbeddedRun(t *testing.T) {
 func TestEmbeddedDuplicateMessage(t *testing.T) {
 	t.Parallel()
 	e := start(t, 2)
-	code, acc, body := post(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 1, "2s"))
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /runs = %d %s", code, body)
-	}
+	acc := mustPost(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 1, "2s"))
 	dup := runs.Encode(runs.ShardWork{RunID: acc.RunID, Shard: 0, Reason: "start"})
 	if _, err := e.Bus.Publish(context.Background(), bus.ShardsTopic, dup, nil); err != nil {
 		t.Fatal(err)
@@ -196,17 +195,11 @@ func TestEmbeddedDuplicateMessage(t *testing.T) {
 func TestEmbeddedCancel(t *testing.T) {
 	t.Parallel()
 	e := start(t, 2)
-	code, acc, body := post(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 2, "20s"))
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /runs = %d %s", code, body)
-	}
+	acc := mustPost(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 2, "20s"))
 	time.Sleep(time.Until(acc.StartAt) + 1200*time.Millisecond)
-	req, _ := http.NewRequest(http.MethodDelete, e.TriggerURL+"/runs/"+acc.RunID, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := triggerapi.New(e.TriggerURL).Cancel(context.Background(), acc.RunID); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	cancelledAt := time.Now()
 	rep, _ := waitReport(t, e, acc.RunID, 15*time.Second)
 	if rep.Status != report.StatusCancelled {
@@ -228,9 +221,10 @@ func TestEmbeddedCancel(t *testing.T) {
 func TestEmbeddedForbiddenTarget(t *testing.T) {
 	t.Parallel()
 	e := start(t, 1)
-	code, _, body := post(t, e, planJSON("http://10.1.2.3:8501/v1/predict", 1, "1s"))
-	if code != http.StatusForbidden || !strings.Contains(body, "10.1.2.3") {
-		t.Errorf("POST = %d %s, want 403 naming the host", code, body)
+	_, err := post(t, e, planJSON("http://10.1.2.3:8501/v1/predict", 1, "1s"))
+	var answer *triggerapi.Error
+	if !errors.As(err, &answer) || answer.StatusCode != http.StatusForbidden || !strings.Contains(answer.Body, "10.1.2.3") {
+		t.Errorf("POST: %v, want 403 naming the host", err)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if names, _ := e.Store.List(context.Background(), "runs/"); len(names) != 0 {
@@ -242,10 +236,7 @@ func TestEmbeddedForbiddenTarget(t *testing.T) {
 func TestEmbeddedCorruptSlice(t *testing.T) {
 	t.Parallel()
 	e := start(t, 2)
-	code, acc, body := post(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 1, "2s"))
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /runs = %d %s", code, body)
-	}
+	acc := mustPost(t, e, planJSON("http://"+e.PredictHTTP+"/v1/predict", 1, "2s"))
 	// Before the worker gets there: its write-once then leaves this.
 	if _, err := e.Store.Create(context.Background(), runs.SlicePath(acc.RunID, 0, 3), []byte("not a slice"), "application/x-protobuf"); err != nil {
 		t.Fatal(err)

@@ -3,13 +3,11 @@ package report
 import (
 	"cmp"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -22,14 +20,17 @@ var csvFixedHeader = []string{
 // WriteCSV writes report.csv: a header, then one row per slice with its
 // start, planned and achieved rate, counts, latency percentiles in ms, one
 // column per error class seen in the run (every outcome that is not a
-// success, sorted), and the number of shards that reported it. planJSON
-// decides which HTTP statuses are a success (the target's expect_status);
-// without it, 2xx and grpc:OK are.
-func WriteCSV(w io.Writer, rep *Report, planJSON []byte) error {
+// success, sorted), and the number of shards that reported it. success is
+// the run's plan's rule, plan.Target.Success: the recorder's ok flag is not
+// kept per outcome, so the report asks the plan again.
+func WriteCSV(w io.Writer, rep *Report, success func(outcome string) bool) error {
 	if rep == nil {
 		return fmt.Errorf("write csv report: no report")
 	}
-	classes := errorClasses(rep, successClassifier(planJSON))
+	if success == nil {
+		return fmt.Errorf("write csv report %s: no success rule", rep.RunID)
+	}
+	classes := errorClasses(rep, success)
 	cw := csv.NewWriter(w)
 	header := append(append(slices.Clone(csvFixedHeader), classes...), "shards_reporting")
 	if err := cw.Write(header); err != nil {
@@ -86,36 +87,4 @@ func outcomeKeys(outcomes map[string]int64) []string {
 	return slices.SortedFunc(maps.Keys(outcomes), func(a, b string) int {
 		return cmp.Or(cmp.Compare(outcomes[b], outcomes[a]), cmp.Compare(a, b))
 	})
-}
-
-// successClassifier returns whether an outcome key is a success: grpc:OK,
-// and for HTTP the plan's expect_status, or any 2xx when it lists none (the
-// plan package's rule). The recorder's ok flag is not kept per outcome, so
-// the report re-derives it from the plan.
-func successClassifier(planJSON []byte) func(string) bool {
-	var p struct {
-		Target struct {
-			ExpectStatus []int `json:"expect_status"`
-		} `json:"target"`
-	}
-	// A missing or unreadable plan falls back to the default rule.
-	_ = json.Unmarshal(planJSON, &p)
-	expect := p.Target.ExpectStatus
-	return func(k string) bool {
-		if k == "grpc:OK" {
-			return true
-		}
-		code, ok := strings.CutPrefix(k, "http:")
-		if !ok {
-			return false
-		}
-		c, err := strconv.Atoi(code)
-		if err != nil {
-			return false
-		}
-		if len(expect) > 0 {
-			return slices.Contains(expect, c)
-		}
-		return c >= 200 && c < 300
-	}
 }

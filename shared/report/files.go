@@ -20,10 +20,11 @@ const (
 var FileNames = []string{FileJSON, FileSummary, FileHTML, FileCSV, FileJUnit, FileHistogram}
 
 // Files renders every report file of rep, keyed by file name (FileNames).
-// planJSON is the run's plan as JSON: the HTML report shows it, and its
-// target's expect_status tells errors from successes. The same input gives
-// byte-identical files.
-func Files(rep *Report, planJSON []byte) (map[string][]byte, error) {
+// planJSON is the run's plan as JSON, which the HTML report shows; success
+// is that plan's rule (plan.Target.Success), which tells the outcomes that
+// are a success from the error classes. The same input gives byte-identical
+// files.
+func Files(rep *Report, planJSON []byte, success func(outcome string) bool) (map[string][]byte, error) {
 	if rep == nil {
 		return nil, fmt.Errorf("report files: no report")
 	}
@@ -33,8 +34,8 @@ func Files(rep *Report, planJSON []byte) (map[string][]byte, error) {
 	}{
 		{FileJSON, func(b *bytes.Buffer) error { return rep.WriteJSON(b) }},
 		{FileSummary, func(b *bytes.Buffer) error { _, err := b.WriteString(FormatSummary(rep)); return err }},
-		{FileHTML, func(b *bytes.Buffer) error { return WriteHTML(b, rep, planJSON, HTMLOptions{}) }},
-		{FileCSV, func(b *bytes.Buffer) error { return WriteCSV(b, rep, planJSON) }},
+		{FileHTML, func(b *bytes.Buffer) error { return WriteHTML(b, rep, planJSON, success, HTMLOptions{}) }},
+		{FileCSV, func(b *bytes.Buffer) error { return WriteCSV(b, rep, success) }},
 		{FileJUnit, func(b *bytes.Buffer) error { return WriteJUnit(b, rep) }},
 		{FileHistogram, func(b *bytes.Buffer) error { return WriteHDR(b, rep) }},
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -27,150 +28,11 @@ type HTMLOptions struct {
 	Live bool
 }
 
-// htmlSource is the page. Everything it needs is inline: CSS here, charts
-// as SVG; it links to nothing.
-const htmlSource = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8"/>
-{{- if gt .RefreshSeconds 0}}
-<meta http-equiv="refresh" content="{{.RefreshSeconds}}"/>
-{{- end}}
-<meta name="viewport" content="width=device-width, initial-scale=1"/>
-<title>{{.Title}}</title>
-<style>
-body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
-main { max-width: 1160px; margin: 0 auto; padding: 16px 24px 48px; }
-h1 { font-size: 22px; margin: 8px 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
-.sub { color: #59636e; font-size: 13px; }
-.verdict { display: inline-block; font-size: 40px; font-weight: bold; letter-spacing: 2px; padding: 8px 28px; border-radius: 8px; color: #fff; margin: 12px 0; }
-.verdict.pass { background: #1a7f37; }
-.verdict.fail { background: #cf222e; }
-.verdict.incomplete { background: #bf8700; }
-.verdict.running { background: #0969da; }
-ul.reasons { margin: 4px 0 12px; }
-.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; }
-.figure { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; }
-.figure .v { font-size: 20px; font-weight: bold; }
-.figure .k { font-size: 12px; color: #59636e; }
-.chart { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; margin: 8px 0 16px; overflow-x: auto; }
-.chart h3 { font-size: 15px; margin: 4px 8px 0; }
-.chart p { margin: 0 8px 4px; }
-.chart svg { display: block; max-width: 100%; height: auto; }
-table { border-collapse: collapse; background: #fff; font-size: 13px; }
-th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: right; }
-th { background: #eef1f4; }
-td.l, th.l { text-align: left; }
-td.pass { color: #1a7f37; font-weight: bold; }
-td.fail { color: #cf222e; font-weight: bold; }
-table.cov td { width: 18px; height: 18px; padding: 0; text-align: center; font-size: 11px; }
-table.cov td.ok { background: #4ac26b; }
-table.cov td.partial { background: #eac54f; }
-table.cov td.gap { background: #ff8182; font-weight: bold; }
-table.cov th.l, table.cov td.l { padding: 0 8px; white-space: nowrap; }
-pre { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px; overflow-x: auto; font-size: 12px; }
-</style>
-</head>
-<body>
-<main>
-{{- $r := .Report}}
-<h1>{{.Title}}</h1>
-<div class="sub">run {{$r.RunID}} · plan {{$r.PlanName}} · status {{$r.Status}} · started {{rfc3339 $r.Start}} · {{.Duration}} · {{len $r.Slices}} slices of {{num $r.SliceSeconds}}s · {{$r.Shards}} shard(s)</div>
-
-<section id="summary">
-<div class="verdict {{.VerdictClass}}" id="verdict">{{.Verdict}}</div>
-{{- if .Live}}<div class="sub">The run is still going; this page reloads itself.</div>{{end}}
-{{- with $r.VerdictReasons}}
-<ul class="reasons">
-{{- range .}}
-<li>{{.}}</li>
-{{- end}}
-</ul>
-{{- end}}
-<div class="figures">
-<div class="figure"><div class="v">{{$r.Summary.Completed}}</div><div class="k">completed of {{$r.Summary.Intended}} intended</div></div>
-<div class="figure"><div class="v">{{fixed1 $r.Summary.RPS}}/s</div><div class="k">achieved (planned {{fixed1 $r.Summary.PlannedRPS}}/s)</div></div>
-<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.P50}} ms</div><div class="k">p50 latency</div></div>
-<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.P99}} ms</div><div class="k">p99 latency</div></div>
-<div class="figure"><div class="v">{{ms $r.Summary.LatencyMS.Max}} ms</div><div class="k">max latency</div></div>
-<div class="figure"><div class="v">{{pct $r.Summary.ErrorRate}}</div><div class="k">errors ({{$r.Summary.Errors}})</div></div>
-<div class="figure"><div class="v">{{$r.Summary.Dropped}}</div><div class="k">dropped by the generator</div></div>
-<div class="figure"><div class="v">{{ms $r.Summary.MaxLatenessMS}} ms</div><div class="k">max send lateness</div></div>
-</div>
-</section>
-
-{{- with $r.Thresholds}}
-<h2 id="thresholds">Thresholds</h2>
-<table>
-<tr><th class="l">threshold</th><th>observed</th><th>result</th><th class="l">failing slices</th></tr>
-{{- range .}}
-<tr><td class="l"><code>{{.Expr}}</code></td><td>{{num .Observed}} {{.Unit}}</td>{{if .Pass}}<td class="pass">pass</td>{{else}}<td class="fail">fail</td>{{end}}<td class="l">{{range $i, $s := .FailingSlices}}{{if $i}}, {{end}}{{$s}}{{end}}</td></tr>
-{{- end}}
-</table>
-{{- end}}
-
-<h2 id="charts">Charts</h2>
-{{- range .Charts}}
-<div class="chart" id="{{.ID}}">
-<h3>{{.Heading}}</h3>
-<p class="sub">{{.Note}}</p>
-{{.SVG}}
-</div>
-{{- end}}
-
-<h2 id="outcomes">Outcomes</h2>
-{{- if .Outcomes}}
-<table>
-<tr><th class="l">outcome</th><th>count</th><th>share</th><th class="l">class</th></tr>
-{{- range .Outcomes}}
-<tr><td class="l">{{.Key}}</td><td>{{.Count}}</td><td>{{pct .Share}}</td>{{if .Success}}<td class="l pass">success</td>{{else}}<td class="l fail">error</td>{{end}}</tr>
-{{- end}}
-</table>
-{{- else}}
-<p class="sub">No request completed.</p>
-{{- end}}
-{{- with $r.Summary.SampleErrors}}
-<p class="sub">Sample errors:</p>
-<ul>
-{{- range .}}
-<li><code>{{.}}</code></li>
-{{- end}}
-</ul>
-{{- end}}
-
-<h2 id="coverage">Coverage</h2>
-<p class="sub">{{if .Coverage.PerShard}}Shards × slices: green received, red missing.{{else}}Shards reporting each slice: green all, yellow some, red none.{{end}} {{.Coverage.Missing}} of {{.Coverage.Expected}} shard slices missing.</p>
-{{- if .Coverage.Slices}}
-<table class="cov">
-<tr><th class="l"></th>{{range .Coverage.Slices}}<th>{{.}}</th>{{end}}</tr>
-{{- range .Coverage.Rows}}
-<tr><td class="l">{{.Label}}</td>{{range .Cells}}<td class="{{.Class}}" title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
-{{- end}}
-</table>
-{{- end}}
-
-{{- with $r.Comparison}}
-<h2 id="comparison">Comparison with {{.BaselineRunID}}</h2>
-<p class="sub">tolerance {{num .TolerancePct}}% · {{if .Regression}}<b>regression</b>{{else}}no regression{{end}}</p>
-<table>
-<tr><th class="l">figure</th><th>baseline</th><th>this run</th><th>change</th><th>result</th></tr>
-{{- range .Metrics}}
-<tr><td class="l">{{.Name}}</td><td>{{num .Base}} {{.Unit}}</td><td>{{num .New}} {{.Unit}}</td><td>{{fixed1 .ChangePct}}%</td>{{if .Regression}}<td class="fail">regression</td>{{else}}<td class="pass">ok</td>{{end}}</tr>
-{{- end}}
-</table>
-{{- end}}
-
-<h2 id="plan">Plan</h2>
-{{- if .Plan}}
-<pre>{{.Plan}}</pre>
-{{- else}}
-<p class="sub">No plan given.</p>
-{{- end}}
-</main>
-</body>
-</html>
-`
+// reportHTML is the page, a html/template. Everything it needs is inline:
+// CSS in the template, charts as SVG; it links to nothing.
+//
+//go:embed report.html.tmpl
+var reportHTML string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":      func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
@@ -178,7 +40,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"fixed1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"pct":     func(v float64) string { return strconv.FormatFloat(100*v, 'f', 2, 64) + "%" },
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-}).Parse(htmlSource))
+}).Parse(reportHTML))
 
 // numString formats a figure to the report's precision of three decimals;
 // a value that is not a number shows as "n/a", never as NaN.
@@ -242,12 +104,17 @@ type htmlData struct {
 // figures, charts as inline SVG, the outcome, threshold, coverage and
 // comparison tables, and the plan. The page fetches nothing when opened (no
 // scripts, fonts or images from anywhere), so it renders from a file on a
-// machine offline. The output depends only on its arguments.
-func WriteHTML(w io.Writer, rep *Report, planJSON []byte, opt HTMLOptions) error {
+// machine offline. The output depends only on its arguments. planJSON is
+// the plan shown; success is its rule (plan.Target.Success), which marks
+// each outcome a success or an error class.
+func WriteHTML(w io.Writer, rep *Report, planJSON []byte, success func(outcome string) bool, opt HTMLOptions) error {
 	if rep == nil {
 		return fmt.Errorf("write html report: no report")
 	}
-	data, err := buildHTMLData(rep, planJSON, opt)
+	if success == nil {
+		return fmt.Errorf("write html report %s: no success rule", rep.RunID)
+	}
+	data, err := buildHTMLData(rep, planJSON, success, opt)
 	if err != nil {
 		return fmt.Errorf("write html report %s: %w", rep.RunID, err)
 	}
@@ -261,7 +128,7 @@ func WriteHTML(w io.Writer, rep *Report, planJSON []byte, opt HTMLOptions) error
 	return nil
 }
 
-func buildHTMLData(rep *Report, planJSON []byte, opt HTMLOptions) (*htmlData, error) {
+func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt HTMLOptions) (*htmlData, error) {
 	d := &htmlData{
 		Title:          opt.Title,
 		RefreshSeconds: max(opt.RefreshSeconds, 0),
@@ -286,7 +153,6 @@ func buildHTMLData(rep *Report, planJSON []byte, opt HTMLOptions) (*htmlData, er
 		d.Verdict, d.VerdictClass = "no verdict", "running"
 	}
 
-	success := successClassifier(planJSON)
 	for _, k := range outcomeKeys(rep.Summary.Outcomes) {
 		n := rep.Summary.Outcomes[k]
 		d.Outcomes = append(d.Outcomes, outcomeRow{Key: k, Count: n, Share: ratio(n, rep.Summary.Completed), Success: success(k)})

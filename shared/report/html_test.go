@@ -25,7 +25,7 @@ var chartIDs = []string{"chart-rate", "chart-latency", "chart-errors", "chart-pe
 func writeHTML(t *testing.T, rep *Report, planJSON []byte, opt HTMLOptions) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteHTML(&buf, rep, planJSON, opt); err != nil {
+	if err := WriteHTML(&buf, rep, planJSON, fixtureSuccess, opt); err != nil {
 		t.Fatalf("WriteHTML: %v", err)
 	}
 	return buf.String()
@@ -216,7 +216,7 @@ func TestHTMLEdgeCases(t *testing.T) {
 			if strings.Contains(page, "NaN") {
 				t.Error("page shows NaN")
 			}
-			files, err := Files(rep, nil)
+			files, err := Files(rep, nil, fixtureSuccess)
 			if err != nil {
 				t.Fatalf("Files: %v", err)
 			}
@@ -305,7 +305,7 @@ func TestHTMLInChromium(t *testing.T) {
 	})
 
 	rep := filesReport(t)
-	files, err := Files(rep, filesPlanJSON)
+	files, err := Files(rep, filesPlanJSON, fixtureSuccess)
 	if err != nil {
 		t.Fatalf("Files: %v", err)
 	}

@@ -341,3 +341,14 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	return nil
 }
+
+// Decode reads report.json, or live.json, which has the same form, as
+// WriteJSON wrote it. Only the JSON fields are set: Total and SliceResults
+// stay nil, since the JSON does not hold the histograms behind them.
+func Decode(data []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	return &r, nil
+}

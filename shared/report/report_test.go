@@ -105,6 +105,46 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	golden := writeJSON(t, Build(fixture(t)))
+	tests := []struct {
+		name      string
+		data      []byte
+		wantErr   bool
+		roundTrip bool // WriteJSON gives data back
+	}{
+		{"report.json round trip", golden, false, true},
+		{"empty object", []byte("{}"), false, false},
+		{"not JSON", []byte("<html>"), true, false},
+		{"wrong type", []byte(`{"shards": "two"}`), true, false},
+		{"empty", nil, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := Decode(tt.data)
+			if tt.wantErr {
+				if err == nil || !strings.HasPrefix(err.Error(), "decode report: ") {
+					t.Fatalf("Decode(%q) error = %v, want one starting \"decode report: \"", tt.data, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if rep.Total != nil || rep.SliceResults != nil {
+				t.Error("Decode set Total or SliceResults, which the JSON does not hold")
+			}
+			if tt.roundTrip {
+				if again := writeJSON(t, rep); !bytes.Equal(again, tt.data) {
+					t.Errorf("WriteJSON(Decode(report.json)) differs:\n%s", again)
+				}
+			}
+		})
+	}
+}
+
 func TestBuildShuffledInputIsByteIdentical(t *testing.T) {
 	t.Parallel()
 	in := fixture(t)
@@ -309,7 +349,7 @@ func TestFormatSliceLine(t *testing.T) {
 		want string
 	}{
 		{
-			"example from the issue",
+			"a clean slice: no errors, no drops",
 			SliceRow{Index: 3, Start: t0.Add(30 * time.Second), Completed: 9998, RPS: 999.8, LatencyMS: slice.Percentiles{P50: 1.23, P99: 4.56}},
 			"slice  3  12:00:30  rps  999.8  p50   1.23ms  p99   4.56ms  errors 0 (0.00%)  dropped 0",
 		},

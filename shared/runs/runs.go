@@ -1,9 +1,11 @@
 // Package runs is the shape of a run in the bucket and on the bus: object
-// names (DESIGN.md's bucket layout), the shard work message, the worker
-// event, and the records stored beside the slices.
+// names (the bucket layout of docs/bucket-layout.md), the shard work
+// message, the worker event, and the records stored beside the slices.
 package runs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,24 +13,57 @@ import (
 	"time"
 )
 
-// Object names of a run.
-func Prefix(id string) string               { return "runs/" + id + "/" }
+// Root is the prefix of every run's objects: listing it lists every run.
+const Root = "runs/"
+
+// Object names of a run. Every name in the bucket is built here, and read
+// back by the Parse functions below and RunIDFromPath.
+func Prefix(id string) string               { return Root + id + "/" }
 func PlanPath(id string) string             { return Prefix(id) + "plan.json" }
 func RunPath(id string) string              { return Prefix(id) + "run.json" }
-func LeasePath(id string, shard int) string { return fmt.Sprintf("%sleases/%d", Prefix(id), shard) }
+func LeasePrefix(id string) string          { return Prefix(id) + "leases/" }
+func LeasePath(id string, shard int) string { return LeasePrefix(id) + strconv.Itoa(shard) }
 func SlicePrefix(id string) string          { return Prefix(id) + "slices/" }
-func SlicePath(id string, shard, k int) string {
-	return fmt.Sprintf("%s%d/%d.pb", SlicePrefix(id), shard, k)
+func ShardSlicePrefix(id string, shard int) string {
+	return SlicePrefix(id) + strconv.Itoa(shard) + "/"
 }
+func SlicePath(id string, shard, k int) string {
+	return ShardSlicePrefix(id, shard) + strconv.Itoa(k) + ".pb"
+}
+func DonePrefix(id string) string          { return Prefix(id) + "shards/" }
+func DonePath(id string, shard int) string { return DonePrefix(id) + strconv.Itoa(shard) + ".done" }
 
 // MergedPrefix holds the sealed slices: one object per slice index, every
 // shard's result of that slice merged (written once by the aggregator).
-func MergedPrefix(id string) string        { return Prefix(id) + "merged/" }
-func MergedPath(id string, k int) string   { return fmt.Sprintf("%s%d.pb", MergedPrefix(id), k) }
-func DonePath(id string, shard int) string { return fmt.Sprintf("%sshards/%d.done", Prefix(id), shard) }
-func CancelPath(id string) string          { return Prefix(id) + "cancel" }
-func LivePath(id string) string            { return Prefix(id) + "live.json" }
-func ReportPath(id, file string) string    { return Prefix(id) + file } // report.json, summary.txt, ...
+func MergedPrefix(id string) string      { return Prefix(id) + "merged/" }
+func MergedPath(id string, k int) string { return MergedPrefix(id) + strconv.Itoa(k) + ".pb" }
+
+func CancelPath(id string) string       { return Prefix(id) + "cancel" }
+func LivePath(id string) string         { return Prefix(id) + "live.json" }
+func ReportPath(id, file string) string { return Prefix(id) + file } // report.json, summary.txt, ...
+
+// IdempotencyPath is the object that ties an Idempotency-Key to its run,
+// outside every run's prefix. The key is hashed: it is the client's text,
+// not a safe object name.
+func IdempotencyPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "idempotency/" + hex.EncodeToString(sum[:])
+}
+
+// RunIDFromPath returns the run id of any object name under Root, and
+// false for a name outside it. The id is not checked: runid.Valid does
+// that where it matters.
+func RunIDFromPath(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, Root)
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	if !ok || id == "" {
+		return "", false
+	}
+	return id, true
+}
 
 // ParseSlicePath returns the shard and slice of a slice object name.
 func ParseSlicePath(id, name string) (shard, k int, err error) {
@@ -48,6 +83,35 @@ func ParseSlicePath(id, name string) (shard, k int, err error) {
 		return 0, 0, fmt.Errorf("slice object %q: bad slice %q", name, f)
 	}
 	return shard, k, nil
+}
+
+// ParseLeasePath returns the shard of a lease object name (LeasePath).
+func ParseLeasePath(id, name string) (int, error) {
+	return parseShardPath("lease", name, LeasePrefix(id), "", func(shard int) string { return LeasePath(id, shard) })
+}
+
+// ParseDonePath returns the shard of a done marker's name (DonePath).
+func ParseDonePath(id, name string) (int, error) {
+	return parseShardPath("done marker", name, DonePrefix(id), ".done", func(shard int) string { return DonePath(id, shard) })
+}
+
+// parseShardPath reads the shard number between prefix and suffix, and
+// accepts only the name that build gives back for it: no sign, no leading
+// zero, nothing nested.
+func parseShardPath(what, name, prefix, suffix string, build func(int) string) (int, error) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, fmt.Errorf("%s %q: not under %s", what, name, prefix)
+	}
+	num, ok := strings.CutSuffix(rest, suffix)
+	if !ok {
+		return 0, fmt.Errorf("%s %q: want <shard>%s", what, name, suffix)
+	}
+	shard, err := strconv.Atoi(num)
+	if err != nil || shard < 0 || build(shard) != name {
+		return 0, fmt.Errorf("%s %q: bad shard %q", what, name, num)
+	}
+	return shard, nil
 }
 
 // Run is run.json: what the trigger fixed when it accepted the plan.

@@ -2,16 +2,15 @@ package trigger
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
@@ -154,9 +153,10 @@ func (h *handler) writeLivePage(w http.ResponseWriter, r *http.Request, st Statu
 			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("live view of run %s: %v", st.RunID, err))
 			return
 		}
-		if rep := decodeForHTML(doc, planJSON); rep != nil {
+		success := targetOf(planJSON).Success
+		if rep := decodeForHTML(doc, success); rep != nil {
 			var buf bytes.Buffer
-			renderErr = report.WriteHTML(&buf, rep, planJSON, report.HTMLOptions{RefreshSeconds: refresh, Title: title, Live: going})
+			renderErr = report.WriteHTML(&buf, rep, planJSON, success, report.HTMLOptions{RefreshSeconds: refresh, Title: title, Live: going})
 			if renderErr == nil {
 				page = spliceBanner(buf.Bytes(), banner, refresh)
 			}
@@ -195,13 +195,13 @@ func (h *handler) writeLivePage(w http.ResponseWriter, r *http.Request, st Statu
 // behind them, which the renderer uses to tell a slice from a gap: every
 // row some shard reported gets a stand-in holding its counters. Per-slice
 // outcomes are not in the JSON; they are attributed only when the run has
-// a single error class, where the row's errors are exactly that class.
-func decodeForHTML(doc, planJSON []byte) *report.Report {
-	var rep report.Report
-	if err := json.Unmarshal(doc, &rep); err != nil {
+// a single error class (by the plan's rule, success), where the row's
+// errors are exactly that class.
+func decodeForHTML(doc []byte, success func(string) bool) *report.Report {
+	rep, err := report.Decode(doc)
+	if err != nil {
 		return nil
 	}
-	success := successOf(planJSON)
 	var errorClass string
 	classes := 0
 	for k := range rep.Summary.Outcomes {
@@ -222,32 +222,18 @@ func decodeForHTML(doc, planJSON []byte) *report.Report {
 		}
 		rep.SliceResults[i] = res
 	}
-	return &rep
+	return rep
 }
 
-// successOf tells the success outcomes by the plan's rule: grpc:OK, and for
-// HTTP the plan's expect_status, or any 2xx when it lists none.
-func successOf(planJSON []byte) func(string) bool {
-	var p struct {
-		Target struct {
-			ExpectStatus []int `json:"expect_status"`
-		} `json:"target"`
+// targetOf is the target of the run's plan.json, whose Success is the
+// rule the page marks outcomes by. A plan that is absent or unreadable
+// gives the zero target, whose rule is the default: any 2xx, and grpc:OK.
+func targetOf(planJSON []byte) plan.Target {
+	p, err := plan.Parse(planJSON, "json")
+	if err != nil {
+		return plan.Target{}
 	}
-	_ = json.Unmarshal(planJSON, &p) // no plan: the default rule
-	return func(k string) bool {
-		if k == "grpc:OK" {
-			return true
-		}
-		code, ok := strings.CutPrefix(k, "http:")
-		c, err := strconv.Atoi(code)
-		switch {
-		case !ok || err != nil:
-			return false
-		case len(p.Target.ExpectStatus) > 0:
-			return slices.Contains(p.Target.ExpectStatus, c)
-		}
-		return c >= 200 && c < 300
-	}
+	return p.Target
 }
 
 // spliceBanner puts the status banner at the top of the rendered report's

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,42 +18,25 @@ import (
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 )
 
-// Phases of a run, as GET /runs/<id> tells them.
+// Phases of a run, as GET /runs/<id> tells them; triggerapi holds them,
+// with the answers' bodies, for the trigger's clients.
 const (
-	PhaseScheduled  = "scheduled"  // before start_at
-	PhaseRunning    = "running"    // between start_at and end
-	PhaseFinalizing = "finalizing" // past end, or every shard done, and no report yet
-	PhaseDone       = "done"       // report written
-	PhaseCancelled  = "cancelled"  // cancel marker written; final once the report is there
-	PhaseFailed     = "failed"     // report written with status failed
+	PhaseScheduled  = triggerapi.PhaseScheduled
+	PhaseRunning    = triggerapi.PhaseRunning
+	PhaseFinalizing = triggerapi.PhaseFinalizing
+	PhaseDone       = triggerapi.PhaseDone
+	PhaseCancelled  = triggerapi.PhaseCancelled
+	PhaseFailed     = triggerapi.PhaseFailed
 )
 
 // Status is the body of GET /runs/<id>.
-type Status struct {
-	RunID        string    `json:"run_id"`
-	PlanName     string    `json:"plan_name"`
-	Phase        string    `json:"phase"`
-	StartAt      time.Time `json:"start_at"`
-	End          time.Time `json:"end"`
-	Shards       int       `json:"shards"`
-	ShardsLeased int       `json:"shards_leased"`
-	ShardsDone   int       `json:"shards_done"`
-	Cancelled    bool      `json:"cancelled"`
-	// Summary is the "summary" object of report.json once written, else of
-	// live.json (the aggregator's running merge), else null.
-	Summary json.RawMessage `json:"summary"`
-	// Links maps each file of the run that exists to its URL.
-	Links map[string]string `json:"links"`
-}
+type Status = triggerapi.Status
 
 // Cancelled is the body of DELETE /runs/<id>'s answer.
-type Cancelled struct {
-	RunID     string `json:"run_id"`
-	Phase     string `json:"phase"`
-	StatusURL string `json:"status_url"`
-}
+type Cancelled = triggerapi.Cancelled
 
 // statusReaders bounds the lease objects read at once.
 const statusReaders = 16
@@ -75,8 +57,8 @@ func (h *handler) loadRun(ctx context.Context, w http.ResponseWriter, id string)
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("read run %s: %v", id, err))
 		return runs.Run{}, false
 	}
-	var run runs.Run
-	if err := json.Unmarshal(obj.Data, &run); err != nil {
+	run, err := runs.DecodeRun(obj.Data)
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("read run %s: corrupt %s: %v", id, runs.RunPath(id), err))
 		return runs.Run{}, false
 	}
@@ -235,15 +217,13 @@ func summaryOf(doc []byte) (json.RawMessage, string) {
 
 // countDone counts the shards' done markers.
 func (h *handler) countDone(ctx context.Context, id string) (int, error) {
-	prefix := runs.Prefix(id) + "shards/"
-	names, err := h.st.List(ctx, prefix)
+	names, err := h.st.List(ctx, runs.DonePrefix(id))
 	if err != nil {
 		return 0, fmt.Errorf("list done markers: %w", err)
 	}
 	n := 0
 	for _, name := range names {
-		num, ok := strings.CutSuffix(strings.TrimPrefix(name, prefix), ".done")
-		if s, err := strconv.Atoi(num); ok && err == nil && runs.DonePath(id, s) == name {
+		if _, err := runs.ParseDonePath(id, name); err == nil {
 			n++
 		}
 	}
@@ -252,8 +232,7 @@ func (h *handler) countDone(ctx context.Context, id string) (int, error) {
 
 // countLeased reads every lease object and counts those live at now.
 func (h *handler) countLeased(ctx context.Context, id string, now time.Time) (int, error) {
-	prefix := runs.Prefix(id) + "leases/"
-	names, err := h.st.List(ctx, prefix)
+	names, err := h.st.List(ctx, runs.LeasePrefix(id))
 	if err != nil {
 		return 0, fmt.Errorf("list leases: %w", err)
 	}

@@ -66,7 +66,7 @@ func TestStatusPhases(t *testing.T) {
 			now:  t0.Add(30 * time.Second),
 			objects: map[string]string{
 				runs.DonePath(testRun, 0): `{}`, runs.DonePath(testRun, 1): `{}`, runs.DonePath(testRun, 2): `{}`, runs.DonePath(testRun, 3): `{}`,
-				runs.Prefix(testRun) + "shards/notes.txt": "not a marker",
+				runs.DonePrefix(testRun) + "notes.txt": "not a marker",
 			},
 			phase: PhaseFinalizing, done: 4, summary: "null", links: []string{"plan.json"},
 		},

@@ -174,11 +174,12 @@ const (
 func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger) outcome {
 	bg := context.WithoutCancel(ctx)
 	id, shard := work.RunID, work.Shard
-	p, run, err := w.readRun(bg, id)
+	stored, err := runs.Read(bg, w.st, id)
 	if err != nil {
 		log.Error("read run", zap.Error(err))
 		return finished // a run without plan cannot be driven; the aggregator reports it
 	}
+	p, run := stored.Plan, stored.Run
 	if shard >= p.Shards {
 		log.Error("shard out of range", zap.Int("shards", p.Shards))
 		return finished
@@ -261,7 +262,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 // whose earlier requests are past, and not a slice already written. Slices
 // missed in between stay gaps.
 func (w *Worker) firstSlice(ctx context.Context, p *plan.Plan, run runs.Run, shard int, now time.Time) (int, error) {
-	names, err := w.st.List(ctx, fmt.Sprintf("%s%d/", runs.SlicePrefix(run.ID), shard))
+	names, err := w.st.List(ctx, runs.ShardSlicePrefix(run.ID, shard))
 	if err != nil {
 		return 0, err
 	}
@@ -279,26 +280,6 @@ func (w *Worker) firstSlice(ctx context.Context, p *plan.Plan, run runs.Run, sha
 		first++
 	}
 	return first, nil
-}
-
-func (w *Worker) readRun(ctx context.Context, id string) (*plan.Plan, runs.Run, error) {
-	var run runs.Run
-	obj, err := w.st.Get(ctx, runs.RunPath(id))
-	if err != nil {
-		return nil, run, fmt.Errorf("read %s: %w", runs.RunPath(id), err)
-	}
-	if err := json.Unmarshal(obj.Data, &run); err != nil {
-		return nil, run, fmt.Errorf("decode %s: %w", runs.RunPath(id), err)
-	}
-	obj, err = w.st.Get(ctx, runs.PlanPath(id))
-	if err != nil {
-		return nil, run, fmt.Errorf("read %s: %w", runs.PlanPath(id), err)
-	}
-	p, err := plan.Parse(obj.Data, "json")
-	if err != nil {
-		return nil, run, fmt.Errorf("plan of run %s: %w", id, err)
-	}
-	return p, run, nil
 }
 
 func (w *Worker) exists(ctx context.Context, name string) bool {

@@ -1,0 +1,69 @@
+package predict
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures the predict server. It is flat on purpose: envconfig
+// prefixes nested structs' fields with their parent's name. The main reads it
+// with envconfig.Process("CICADA_PREDICT", &cfg), so HTTPAddr comes from
+// CICADA_PREDICT_HTTP_ADDR and so on. The demo knobs are all off by default.
+type Config struct {
+	// HTTPAddr is the REST listen address; empty disables REST.
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:"127.0.0.1:8501" desc:"REST listen address; empty disables REST"`
+	// GRPCAddr is the gRPC listen address; empty disables gRPC.
+	GRPCAddr string `envconfig:"GRPC_ADDR" default:"127.0.0.1:8500" desc:"gRPC listen address; empty disables gRPC"`
+	// Latency is added to every valid predict request.
+	Latency time.Duration `envconfig:"LATENCY" default:"0s" desc:"fixed latency added to every valid request"`
+	// Jitter adds a uniformly random extra 0..Jitter to every valid request.
+	Jitter time.Duration `envconfig:"JITTER" default:"0s" desc:"random extra latency, uniform in 0..JITTER"`
+	// ErrorRatio is the fraction (0..1) of valid requests answered with 503
+	// or gRPC UNAVAILABLE, after any added latency.
+	ErrorRatio float64 `envconfig:"ERROR_RATIO" default:"0" desc:"fraction (0..1) of valid requests answered 503 / UNAVAILABLE"`
+	// StallEvery and StallFor simulate a pause such as a GC: time is cut
+	// into periods of StallEvery counted from the Unix epoch (so a 1s period
+	// starts on every wall-clock second), and a valid request arriving in
+	// the first StallFor of a period is held until StallFor has passed.
+	StallEvery time.Duration `envconfig:"STALL_EVERY" default:"0s" desc:"period of a simulated pause (like a GC), counted from the Unix epoch; 0 = off"`
+	// StallFor is the length of the stall at the start of each period.
+	StallFor time.Duration `envconfig:"STALL_FOR" default:"0s" desc:"length of the pause at the start of each period; requests arriving in it wait until it ends"`
+	// MaxBody bounds a REST request body and a gRPC request message, in bytes.
+	MaxBody int64 `envconfig:"MAX_BODY" default:"65536" desc:"largest REST body or gRPC message, bytes (413 / RESOURCE_EXHAUSTED beyond)"`
+	// ShutdownTimeout bounds the graceful shutdown once the context ends.
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"5s" desc:"bound on the graceful shutdown"`
+}
+
+// Validate reports every invalid field of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" && c.GRPCAddr == "" {
+		errs = append(errs, errors.New("HTTP_ADDR and GRPC_ADDR: at least one must be set"))
+	}
+	if c.Latency < 0 {
+		errs = append(errs, errors.New("LATENCY: must be >= 0"))
+	}
+	if c.Jitter < 0 {
+		errs = append(errs, errors.New("JITTER: must be >= 0"))
+	}
+	if !(c.ErrorRatio >= 0 && c.ErrorRatio <= 1) {
+		errs = append(errs, errors.New("ERROR_RATIO: must be in [0, 1]"))
+	}
+	if c.StallEvery < 0 || c.StallFor < 0 {
+		errs = append(errs, errors.New("STALL_EVERY, STALL_FOR: must be >= 0"))
+	}
+	if c.StallFor > 0 && c.StallFor >= c.StallEvery {
+		errs = append(errs, errors.New("STALL_FOR: must be shorter than STALL_EVERY"))
+	}
+	if c.MaxBody <= 0 || c.MaxBody > 1<<30 {
+		errs = append(errs, errors.New("MAX_BODY: must be in 1..1GiB"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: must be > 0"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("predict config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+// Package predict is cicada's sample system under test: a text classifier
+// served over REST and gRPC, so that `make run`, the end-to-end tests and the
+// benchmarks have a realistic target that runs on 127.0.0.1 and counts what
+// it receives.
+//
+// # Model
+//
+// [Model] is a multinomial naive Bayes classifier over hashed word unigrams
+// and bigrams (sports, business, technology, science). [Default] is the model
+// embedded in the binary (model.bin), trained by jobs/predict/train on a
+// corpus that [GenerateCorpus] produces deterministically; [SampleTexts] are
+// held-out sentences for load-test data. A Model is immutable and safe for
+// concurrent use; Predict does not allocate.
+//
+// # Server
+//
+// [Server] serves the default model:
+//
+//   - REST ([Server.Handler], http.go): POST /v1/predict {"text": "..."}
+//     answers {"category": 2, "label": "technology"}; GET /healthz; GET
+//     /v1/stats answers [Stats]. The common body shape is read by a small
+//     fast parser, anything else by encoding/json, and the two agree on every
+//     input (request.go); answers are encoded once, at start.
+//   - gRPC ([Server.RegisterGRPC], grpc.go): cicada.v1.Predictor/Predict,
+//     the standard health service and server reflection.
+//
+// [Listen] opens the listeners a [Config] asks for and [Server.Serve] serves
+// them until its context ends, then shuts down within
+// Config.ShutdownTimeout (server.go).
+//
+// # Demo knobs
+//
+// [Config] (config.go) also holds knobs that make the service misbehave on
+// purpose, all off by default: added latency and jitter, a fraction of
+// requests answered 503 / UNAVAILABLE, and a periodic stall like a garbage
+// collector's pause (knobs.go). They apply only to valid predict requests,
+// after validation, and a shutdown releases requests they hold. With every
+// knob off the hot path skips them with one branch.
+//
+// Every predict request is counted ([Server.Requests]: REST on arrival, gRPC
+// when the call reaches the handler), so a test can compare what a load
+// generator says it sent with what the target saw.
+package predict

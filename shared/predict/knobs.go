@@ -1,0 +1,57 @@
+package predict
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// stallWait is how long a request arriving at t waits for the stall to end:
+// StallFor minus the phase of t in its StallEvery period (counted from the
+// Unix epoch) when the phase is below StallFor, else 0.
+func stallWait(t time.Time, every, stallFor time.Duration) time.Duration {
+	if every <= 0 || stallFor <= 0 {
+		return 0
+	}
+	phase := time.Duration(t.UnixNano() % int64(every))
+	if phase < 0 { // before 1970
+		phase += every
+	}
+	if phase < stallFor {
+		return stallFor - phase
+	}
+	return 0
+}
+
+// applyKnobs holds a valid request for the stall (from its arrival), then
+// the added latency and jitter, and decides whether to inject an error. A
+// request whose context ends while held returns the context's error;
+// shutdown releases held requests at once.
+func (s *Server) applyKnobs(ctx context.Context, arrival time.Time) (fail bool, err error) {
+	var wait time.Duration
+	if sw := stallWait(arrival, s.cfg.StallEvery, s.cfg.StallFor); sw > 0 {
+		s.stalled.Add(1)
+		// Count from arrival so that time spent decoding is not added twice.
+		wait = sw - s.now().Sub(arrival)
+	}
+	wait += s.cfg.Latency
+	if s.cfg.Jitter > 0 {
+		wait += rand.N(s.cfg.Jitter + 1)
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.stop:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		}
+	}
+	if s.cfg.ErrorRatio > 0 && rand.Float64() < s.cfg.ErrorRatio {
+		s.injected.Add(1)
+		return true, nil
+	}
+	return false, nil
+}
