@@ -1,5 +1,5 @@
 // Package e2e holds the end-to-end tests of cicada as separate processes on
-// the real emulators (package cluster): a plan posted to the trigger over
+// the real emulators (internal/devenv/cluster): a plan posted to the trigger over
 // HTTP, a worker killed in mid-run, and the report checked against the
 // slice objects and the target's own request count. They skip where the
 // Google Cloud CLI is missing, except in CI (CI=true), and under -short.

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cicadaload/cicada/shared/cluster"
-	"github.com/cicadaload/cicada/shared/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/cluster"
+	"github.com/cicadaload/cicada/internal/devenv/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/proc"
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
@@ -85,7 +86,7 @@ func startCluster(t *testing.T) *env {
 			t.Errorf("Down: %v", err)
 		}
 		for _, pid := range pids {
-			if cluster.GroupAlive(pid) {
+			if proc.GroupAlive(pid) {
 				t.Errorf("process group %d left after Down", pid)
 			}
 		}

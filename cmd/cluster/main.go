@@ -1,5 +1,5 @@
 // Command cluster runs cicada as separate processes on this machine against
-// the real emulators (see package cluster):
+// the real emulators (see internal/devenv/cluster):
 //
 //	go run ./cmd/cluster up     [-dir .cluster] [-lead-time 5s]   (make cluster-up)
 //	go run ./cmd/cluster status [-dir .cluster]
@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cicadaload/cicada/shared/cluster"
-	"github.com/cicadaload/cicada/shared/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/cluster"
+	"github.com/cicadaload/cicada/internal/devenv/emulator"
 )
 
 const usage = `usage: go run ./cmd/cluster up|status|down [-dir DIR] [-lead-time D]

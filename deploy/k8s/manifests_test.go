@@ -25,7 +25,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kelseyhightower/envconfig"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -36,8 +35,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/bus"
-	"github.com/cicadaload/cicada/shared/logging"
-	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/worker"
 )
@@ -165,18 +163,12 @@ func (m *manifests) decode(name string, data []byte) error {
 	return nil
 }
 
-// envSpec is one envconfig struct a binary reads, with its prefix.
-type envSpec struct {
-	prefix string
-	spec   any
-}
-
-// binaryEnv lists, per binary of the image, the configuration structs its
+// binaryEnv is, per binary of the image, the one configuration struct its
 // main reads (jobs/*/main.go).
-var binaryEnv = map[string][]envSpec{
-	"worker":     {{"CICADA", &logging.Config{}}, {"CICADA", &pipeline.Cloud{}}, {"CICADA_WORKER", &worker.Config{}}},
-	"aggregator": {{"CICADA", &logging.Config{}}, {"CICADA", &pipeline.Cloud{}}, {"CICADA_AGGREGATOR", &aggregate.Config{}}},
-	"predict":    {{"CICADA", &logging.Config{}}, {"CICADA_PREDICT", &predict.Config{}}},
+var binaryEnv = map[string]any{
+	"worker":     &worker.Env{},
+	"aggregator": &aggregate.Env{},
+	"predict":    &predict.Env{},
 }
 
 // runtimeEnv are variables the Go runtime reads, allowed in any container.
@@ -186,16 +178,14 @@ var runtimeEnv = []string{"GOMEMLIMIT", "GOGC", "GODEBUG", "GOMAXPROCS"}
 // structs by envconfig itself so that the check cannot drift from them.
 func knownEnv() (map[string]map[string]bool, error) {
 	known := map[string]map[string]bool{}
-	for bin, specs := range binaryEnv {
+	for bin, spec := range binaryEnv {
+		names, err := config.Names(spec)
+		if err != nil {
+			return nil, err
+		}
 		known[bin] = map[string]bool{}
-		for _, s := range specs {
-			var buf bytes.Buffer
-			if err := envconfig.Usagef(s.prefix, s.spec, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-				return nil, fmt.Errorf("usage of %s: %w", s.prefix, err)
-			}
-			for _, k := range strings.Fields(buf.String()) {
-				known[bin][k] = true
-			}
+		for _, k := range names {
+			known[bin][k] = true
 		}
 		for _, k := range runtimeEnv {
 			known[bin][k] = true

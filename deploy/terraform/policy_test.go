@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -31,7 +30,7 @@ import (
 
 	fntrigger "github.com/cicadaload/cicada/functions/trigger"
 	"github.com/cicadaload/cicada/shared/bus"
-	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/trigger"
 )
 
@@ -400,25 +399,16 @@ type codeNames struct {
 
 // cicadaNames are codeNames taken from the code itself.
 func cicadaNames() codeNames {
-	env := envNames(trigger.EnvPrefix+"_", reflect.TypeFor[trigger.Config]())
-	env = append(env, envNames("CICADA_", reflect.TypeFor[logging.Config]())...)
+	env, err := config.Names(&trigger.Env{})
+	if err != nil {
+		panic(err) // a struct tag the tests cannot read: nothing to check against
+	}
 	return codeNames{
 		pubsub:     []string{bus.ShardsTopic, bus.ShardsSub, bus.EventsTopic, bus.EventsSub, bus.DeadTopic, bus.DeadSub},
 		entryPoint: fntrigger.EntryPoint,
 		env:        env,
-		requireEnv: []string{trigger.EnvPrefix + "_BUCKET", trigger.EnvPrefix + "_PROJECT", trigger.EnvPrefix + "_ALLOWED_TARGETS"},
+		requireEnv: []string{"CICADA_TRIGGER_BUCKET", "CICADA_TRIGGER_PROJECT", "CICADA_TRIGGER_ALLOWED_TARGETS"},
 	}
-}
-
-// envNames are prefix + the envconfig tag of each field of struct t.
-func envNames(prefix string, t reflect.Type) []string {
-	var out []string
-	for f := range t.Fields() {
-		if tag := f.Tag.Get("envconfig"); tag != "" {
-			out = append(out, prefix+tag)
-		}
-	}
-	return out
 }
 
 // checkNames returns a check that the Pub/Sub ids are exactly the code's,
@@ -764,8 +754,9 @@ resource "google_cloudfunctions2_function" "f" {
 	}
 }
 
-// TestCicadaNames guards the reflection that lists the trigger's
-// environment: an empty or wrong list would make checkNames meaningless.
+// TestCicadaNames guards the list of the trigger's environment, taken
+// from trigger.Env: an empty or wrong list would make checkNames
+// meaningless.
 func TestCicadaNames(t *testing.T) {
 	n := cicadaNames()
 	for _, want := range []string{"CICADA_TRIGGER_BUCKET", "CICADA_TRIGGER_PROJECT", "CICADA_TRIGGER_ALLOWED_TARGETS", "CICADA_TRIGGER_MAX_RATE", "CICADA_LOG_LEVEL"} {

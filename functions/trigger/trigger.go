@@ -3,8 +3,8 @@
 // function; the handler is shared/trigger's, built on the first request from
 // the environment:
 //
-//   - CICADA_TRIGGER_* (see trigger.Config), CICADA_TRIGGER_BUCKET required;
-//   - CICADA_LOG_CONSOLE, CICADA_LOG_LEVEL (logging.Config);
+//   - trigger.Env: CICADA_TRIGGER_* (CICADA_TRIGGER_BUCKET required) and
+//     CICADA_LOG_*;
 //   - STORAGE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST to aim at emulators.
 //
 // Tests and the local composition use trigger.NewHandler directly.
@@ -20,7 +20,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/logging"
@@ -74,18 +73,15 @@ func get() (http.Handler, error) {
 // build reads the configuration and connects the clients. On failure it
 // closes what it opened.
 func build(ctx context.Context) (http.Handler, error) {
-	cfg, err := trigger.ConfigFromEnv()
+	env, err := trigger.ReadEnv()
 	if err != nil {
 		return nil, err
 	}
+	cfg := env.Trigger
 	if cfg.Bucket == "" {
-		return nil, errors.New("trigger config: " + trigger.EnvPrefix + "_BUCKET is required")
+		return nil, errors.New("trigger config: CICADA_TRIGGER_BUCKET is required")
 	}
-	var logCfg logging.Config
-	if err := envconfig.Process("CICADA", &logCfg); err != nil {
-		return nil, fmt.Errorf("logging config: %w", err)
-	}
-	log, err := logging.FromConfig(logCfg)
+	log, err := logging.FromConfig(env.Log)
 	if err != nil {
 		return nil, fmt.Errorf("logging config: %w", err)
 	}

@@ -1,8 +1,8 @@
 // Command aggregator merges slices into live status and final reports and
 // republishes shards whose worker vanished (see package aggregate).
-// Configuration: CICADA_PROJECT, CICADA_BUCKET, CICADA_AGGREGATOR_*,
-// CICADA_LOG_*; the emulators through PUBSUB_EMULATOR_HOST and
-// STORAGE_EMULATOR_HOST.
+// Configuration: aggregate.Env (CICADA_PROJECT, CICADA_BUCKET,
+// CICADA_AGGREGATOR_*, CICADA_LOG_*); the emulators through
+// PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST.
 package main
 
 import (
@@ -31,8 +31,11 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	var cfg aggregate.Config
-	return pipeline.RunComponent(ctx, "aggregator", "CICADA_AGGREGATOR", &cfg, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
-		return aggregate.NewService(cfg, st, b, log, nil).Run(ctx)
+	env, err := aggregate.ReadEnv()
+	if err != nil {
+		return err
+	}
+	return pipeline.RunComponent(ctx, "aggregator", env.Log, env.Cloud, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
+		return aggregate.NewService(env.Aggregator, st, b, log, nil).Run(ctx)
 	})
 }

@@ -1,6 +1,6 @@
 // Command predict is the sample system under test: a text classifier served
-// over REST and gRPC (see package predict). Configuration comes from
-// CICADA_PREDICT_* variables (predict.Config); CICADA_LOG_CONSOLE=true gives
+// over REST and gRPC (see package predict). Configuration: predict.Env,
+// the CICADA_PREDICT_* variables; CICADA_LOG_CONSOLE=true gives
 // human-readable logs, CICADA_LOG_LEVEL sets the level.
 package main
 
@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/logging"
@@ -33,18 +32,12 @@ func main() {
 var onReady func(httpAddr, grpcAddr string)
 
 func realMain(ctx context.Context) error {
-	var cfg predict.Config
-	if err := envconfig.Process("CICADA_PREDICT", &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
+	env, err := predict.ReadEnv()
+	if err != nil {
 		return err
 	}
-	var lc logging.Config
-	if err := envconfig.Process("CICADA", &lc); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	log, err := logging.FromConfig(lc)
+	cfg := env.Predict
+	log, err := logging.FromConfig(env.Log)
 	if err != nil {
 		return err
 	}

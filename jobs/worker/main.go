@@ -1,7 +1,8 @@
 // Command worker is the worker pod: it pulls shard work from Pub/Sub and
 // drives shards into the bucket (see package worker). Configuration:
-// CICADA_PROJECT, CICADA_BUCKET, CICADA_WORKER_*, CICADA_LOG_*; the
-// emulators through PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST.
+// worker.Env (CICADA_PROJECT, CICADA_BUCKET, CICADA_WORKER_*,
+// CICADA_LOG_*); the emulators through PUBSUB_EMULATOR_HOST and
+// STORAGE_EMULATOR_HOST.
 // SIGTERM stops it gracefully: the current slice is written, the lease
 // released, and the shard handed to another worker.
 package main
@@ -32,14 +33,11 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	var cfg worker.Config
-	return pipeline.RunComponent(ctx, "worker", "CICADA_WORKER", &cfg, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
-		if cfg.ID == "" {
-			host, _ := os.Hostname()
-			cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
-		}
-		log = log.With(zap.String("worker", cfg.ID))
-		log.Info("worker capacity", zap.Int("capacity", cfg.Capacity))
-		return worker.New(cfg, st, b, log, nil).Run(ctx)
+	env, err := worker.ReadEnv()
+	if err != nil {
+		return err
+	}
+	return pipeline.RunComponent(ctx, "worker", env.Log, env.Cloud, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
+		return worker.New(env.Worker, st, b, log, nil).Run(ctx)
 	})
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // LocalProject is the project id of local runs: the in-process server and
-// the emulator started by package emulator.
+// the emulator of the development environment (internal/devenv/emulator).
 const LocalProject = "cicada-local"
 
 // MaxAckDeadline is the longest ack deadline Pub/Sub accepts, for Pull and

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cicadaload/cicada/internal/devenv/emulator"
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/bus/bustest"
-	"github.com/cicadaload/cicada/shared/emulator"
 )
 
 // One emulator serves every test of the package: it takes seconds to

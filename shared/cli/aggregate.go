@@ -7,9 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/cicadaload/cicada/shared/aggregate"
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/pipeline"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
@@ -28,9 +27,9 @@ func aggregateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := runid.Valid(id); err != nil {
 		return usageErr("aggregate: %v", err)
 	}
-	var cloud pipeline.Cloud
-	if err := envconfig.Process("CICADA", &cloud); err != nil {
-		return fmt.Errorf("read config: %w", err)
+	var cloud config.Cloud
+	if err := config.Read(&cloud); err != nil {
+		return err
 	}
 	st, _, closeAll, err := pipeline.Connect(ctx, cloud)
 	if err != nil {

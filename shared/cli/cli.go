@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/inprocess"
@@ -288,13 +287,11 @@ func writeReport(dir string, p *plan.Plan, rep *report.Report) error {
 // addresses of its CICADA_PREDICT_* configuration, until the returned stop
 // is called.
 func startPredict(ctx context.Context) (stop func(), err error) {
-	var cfg predict.Config
-	if err := envconfig.Process("CICADA_PREDICT", &cfg); err != nil {
-		return nil, fmt.Errorf("predict config: %w", err)
+	env, err := predict.ReadEnv()
+	if err != nil {
+		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("predict config: %w", err)
-	}
+	cfg := env.Predict
 	httpLn, grpcLn, err := predict.Listen(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("serve predict: %w", err)

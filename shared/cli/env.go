@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/cicadaload/cicada/shared/aggregate"
-	"github.com/cicadaload/cicada/shared/logging"
-	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/trigger"
 	"github.com/cicadaload/cicada/shared/worker"
@@ -22,26 +19,24 @@ const envTableFormat = `| variable | type | default | meaning |
 {{range .}}| ` + "`{{usage_key .}}`" + ` | {{usage_type .}} | {{with usage_default .}}` + "`{{.}}`" + `{{end}} | {{usage_description .}} |
 {{end}}`
 
-// envSpecs lists every binary's configuration: its envconfig prefix and
-// struct.
+// envSpecs lists every binary with the one struct it reads (its Env).
 var envSpecs = []struct {
-	binary, prefix string
-	spec           any
+	binary string
+	spec   any
 }{
-	{"every binary: logging", "CICADA", &logging.Config{}},
-	{"every deployed component: where the state lives", "CICADA", &pipeline.Cloud{}},
-	{"trigger (functions/trigger)", trigger.EnvPrefix, &trigger.Config{}},
-	{"worker (jobs/worker)", "CICADA_WORKER", &worker.Config{}},
-	{"aggregator (jobs/aggregator)", "CICADA_AGGREGATOR", &aggregate.Config{}},
-	{"predict (jobs/predict, and cicada run --serve-predict)", "CICADA_PREDICT", &predict.Config{}},
+	{"trigger (functions/trigger, and cicada local)", &trigger.Env{}},
+	{"worker (jobs/worker)", &worker.Env{}},
+	{"aggregator (jobs/aggregator)", &aggregate.Env{}},
+	{"predict (jobs/predict, and cicada run/local --serve-predict)", &predict.Env{}},
 }
 
-// writeEnvDoc writes the README's configuration section.
+// writeEnvDoc writes the README's configuration section: a table per
+// binary of every variable it reads.
 func writeEnvDoc(w io.Writer) error {
 	for _, s := range envSpecs {
 		fmt.Fprintf(w, "**%s**\n\n", s.binary)
-		if err := envconfig.Usagef(s.prefix, s.spec, w, envTableFormat); err != nil {
-			return fmt.Errorf("usage of %s: %w", s.prefix, err)
+		if err := config.Usage(w, s.spec, envTableFormat); err != nil {
+			return err
 		}
 		fmt.Fprintln(w)
 	}

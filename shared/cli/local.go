@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/logging"
@@ -39,14 +38,17 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	var pcfg predict.Config
-	if err := envconfig.Process("CICADA_PREDICT", &pcfg); err != nil {
-		return fmt.Errorf("predict config: %w", err)
+	var penv predict.Env
+	if *servePredict {
+		if penv, err = predict.ReadEnv(); err != nil {
+			return err
+		}
 	}
-	tcfg, err := trigger.ConfigFromEnv()
+	tenv, err := trigger.ReadEnv()
 	if err != nil {
 		return err
 	}
+	tcfg := tenv.Trigger
 	if os.Getenv("CICADA_TRIGGER_LEAD_TIME") == "" {
 		tcfg.LeadTime = 2 * time.Second // nothing to wait for on one machine
 	}
@@ -55,7 +57,7 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipeline()
 	e, stop, err := pipeline.StartEmbedded(pctx, pipeline.Options{
-		Workers: *workers, Worker: worker.Config{Capacity: *capacity}, Trigger: tcfg, ServePredict: *servePredict, Predict: pcfg, Log: log,
+		Workers: *workers, Worker: worker.Config{Capacity: *capacity}, Trigger: tcfg, ServePredict: *servePredict, Predict: penv.Predict, Log: log,
 	})
 	if err != nil {
 		return err

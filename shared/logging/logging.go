@@ -86,10 +86,11 @@ func parseLevel(s string) (zapcore.Level, error) {
 	return 0, fmt.Errorf("logging: unknown level %q (want debug, info, warn or error)", s)
 }
 
-// Config is the logging configuration every binary reads (prefix CICADA).
+// Config is the logging configuration every binary reads, the field Log
+// (envconfig:"LOG") of its Env: CICADA_LOG_CONSOLE and CICADA_LOG_LEVEL.
 type Config struct {
-	Console bool   `envconfig:"LOG_CONSOLE" default:"false" desc:"human-readable console logs instead of Cloud Logging JSON"`
-	Level   string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Console bool   `envconfig:"CONSOLE" default:"false" desc:"human-readable console logs instead of Cloud Logging JSON"`
+	Level   string `envconfig:"LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
 
 // FromConfig builds the logger c describes.

@@ -5,27 +5,18 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/logging"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
-// Cloud names where a deployment's state lives (prefix CICADA).
-type Cloud struct {
-	Project string `envconfig:"PROJECT" default:"cicada-local" desc:"Google Cloud project of the Pub/Sub topics"`
-	Bucket  string `envconfig:"BUCKET" default:"cicada-runs" desc:"Cloud Storage bucket of the runs"`
-	// Setup creates the bucket, topics and subscriptions when missing: for
-	// the emulators; on Google Cloud, Terraform owns them.
-	Setup bool `envconfig:"SETUP" default:"false" desc:"create the bucket, topics and subscriptions if missing (emulators only; Terraform owns them on Google Cloud)"`
-}
-
 // Connect opens the bucket and the bus of c, through PUBSUB_EMULATOR_HOST
 // and STORAGE_EMULATOR_HOST when they are set, else Google Cloud with
 // Application Default Credentials. closeAll releases both.
-func Connect(ctx context.Context, c Cloud) (st store.Store, b *bus.PubSub, closeAll func(), err error) {
+func Connect(ctx context.Context, c config.Cloud) (st store.Store, b *bus.PubSub, closeAll func(), err error) {
 	client, err := store.NewClientFromEnv(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -59,22 +50,10 @@ func Connect(ctx context.Context, c Cloud) (st store.Store, b *bus.PubSub, close
 // bus and a logger, serve until ctx ends.
 type Component func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error
 
-// RunComponent is what the worker and aggregator mains share: read the
-// logging and Cloud configuration (prefix CICADA) and the component's own
-// (prefix, into cfg), connect, log that name is ready, and run.
-func RunComponent(ctx context.Context, name, prefix string, cfg any, run Component) error {
-	var (
-		lc    logging.Config
-		cloud Cloud
-	)
-	for _, c := range []struct {
-		prefix string
-		spec   any
-	}{{"CICADA", &lc}, {"CICADA", &cloud}, {prefix, cfg}} {
-		if err := envconfig.Process(c.prefix, c.spec); err != nil {
-			return fmt.Errorf("read config: %w", err)
-		}
-	}
+// RunComponent is what the worker and aggregator mains share, given the
+// binary's configuration: build the logger, connect, log that name is
+// ready, and run.
+func RunComponent(ctx context.Context, name string, lc logging.Config, cloud config.Cloud, run Component) error {
 	log, err := logging.FromConfig(lc)
 	if err != nil {
 		return err

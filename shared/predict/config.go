@@ -7,9 +7,9 @@ import (
 )
 
 // Config configures the predict server. It is flat on purpose: envconfig
-// prefixes nested structs' fields with their parent's name. The main reads it
-// with envconfig.Process("CICADA_PREDICT", &cfg), so HTTPAddr comes from
-// CICADA_PREDICT_HTTP_ADDR and so on. The demo knobs are all off by default.
+// prefixes nested structs' fields with their parent's name. It is the
+// field Predict of Env, so HTTPAddr comes from CICADA_PREDICT_HTTP_ADDR
+// and so on. The demo knobs are all off by default.
 type Config struct {
 	// HTTPAddr is the REST listen address; empty disables REST.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:"127.0.0.1:8501" desc:"REST listen address; empty disables REST"`

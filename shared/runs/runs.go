@@ -16,6 +16,24 @@ import (
 // Root is the prefix of every run's objects: listing it lists every run.
 const Root = "runs/"
 
+// ActivePrefix lists the runs that have no final report yet: the trigger
+// writes ActivePath(id) when it accepts a run and the aggregator deletes it
+// once the report is written, so that finding active runs is one short
+// listing, not a listing of every object of every run.
+const ActivePrefix = "active/"
+
+// ActivePath is run id's marker under ActivePrefix.
+func ActivePath(id string) string { return ActivePrefix + id }
+
+// ParseActivePath returns the run id of an active-run marker.
+func ParseActivePath(name string) (string, error) {
+	id, ok := strings.CutPrefix(name, ActivePrefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", fmt.Errorf("active-run marker %q: want %s<run id>", name, ActivePrefix)
+	}
+	return id, nil
+}
+
 // Object names of a run. Every name in the bucket is built here, and read
 // back by the Parse functions below and RunIDFromPath.
 func Prefix(id string) string               { return Root + id + "/" }

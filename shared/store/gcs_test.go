@@ -15,7 +15,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/option"
 
-	"github.com/cicadaload/cicada/shared/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/emulator"
 	"github.com/cicadaload/cicada/shared/store"
 	"github.com/cicadaload/cicada/shared/store/storetest"
 )

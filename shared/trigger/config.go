@@ -6,16 +6,29 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/cicadaload/cicada/shared/config"
+	"github.com/cicadaload/cicada/shared/logging"
 )
 
-// EnvPrefix is the envconfig prefix of the trigger's configuration:
-// CICADA_TRIGGER_ALLOWED_TARGETS and so on.
-const EnvPrefix = "CICADA_TRIGGER"
+// Env is everything the trigger function (functions/trigger) reads from
+// the environment: CICADA_LOG_* and CICADA_TRIGGER_*. `cicada local`
+// reads it too.
+type Env struct {
+	Log     logging.Config `envconfig:"LOG"`
+	Trigger Config         `envconfig:"TRIGGER"`
+}
+
+// The allow-list is also read from allowedTargetsAlias, the name the
+// README's pipeline table gives it, when allowedTargetsVar (Env's own name
+// for it) is unset.
+const (
+	allowedTargetsVar   = "CICADA_TRIGGER_ALLOWED_TARGETS"
+	allowedTargetsAlias = "CICADA_ALLOWED_TARGETS"
+)
 
 // Config is the operator's side of the trigger: what plans it accepts and
-// where it puts them. A zero limit means only the plan package's own bound
-// applies.
+// where it puts them; the field Trigger of Env (CICADA_TRIGGER_*). A zero
+// limit means only the plan package's own bound applies.
 type Config struct {
 	AllowedTargets []string      `envconfig:"ALLOWED_TARGETS" default:"127.0.0.1,localhost" desc:"comma-separated target hosts a plan may aim at: host (any port), host:port, *.domain (its subdomains) or * (anything); compared as written, never resolved (also read from CICADA_ALLOWED_TARGETS)"`
 	MaxRate        float64       `envconfig:"MAX_RATE" default:"10000" desc:"highest open-model rate (req/s, whole plan) of any stage; 0 = no operator limit"`
@@ -29,23 +42,23 @@ type Config struct {
 	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
 }
 
-// ConfigFromEnv reads the configuration from CICADA_TRIGGER_* variables.
-// The issue names the allow-list CICADA_ALLOWED_TARGETS, so that name is
-// honoured when the prefixed one is unset.
-func ConfigFromEnv() (Config, error) {
-	var c Config
-	if err := envconfig.Process(EnvPrefix, &c); err != nil {
-		return Config{}, fmt.Errorf("trigger config: %w", err)
+// ReadEnv reads the trigger's configuration, honouring
+// CICADA_ALLOWED_TARGETS when CICADA_TRIGGER_ALLOWED_TARGETS is unset, and
+// checks it. The function requires a bucket; `cicada local` does not.
+func ReadEnv() (Env, error) {
+	var e Env
+	if err := config.Read(&e); err != nil {
+		return Env{}, fmt.Errorf("trigger config: %w", err)
 	}
-	if _, ok := os.LookupEnv(EnvPrefix + "_ALLOWED_TARGETS"); !ok {
-		if v, ok := os.LookupEnv("CICADA_ALLOWED_TARGETS"); ok {
-			c.AllowedTargets = splitList(v)
+	if _, ok := os.LookupEnv(allowedTargetsVar); !ok {
+		if v, ok := os.LookupEnv(allowedTargetsAlias); ok {
+			e.Trigger.AllowedTargets = splitList(v)
 		}
 	}
-	if err := c.Check(); err != nil {
-		return Config{}, err
+	if err := e.Trigger.Check(); err != nil {
+		return Env{}, err
 	}
-	return c, nil
+	return e, nil
 }
 
 // Check rejects a configuration the handler cannot work with: negative

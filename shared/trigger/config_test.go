@@ -2,10 +2,12 @@ package trigger
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/plan"
 )
 
@@ -89,8 +91,8 @@ func TestBadPatterns(t *testing.T) {
 	}
 }
 
-// TestConfigFromEnv sets environment variables, so it runs alone.
-func TestConfigFromEnv(t *testing.T) {
+// TestReadEnv sets environment variables, so it runs alone.
+func TestReadEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -122,7 +124,7 @@ func TestConfigFromEnv(t *testing.T) {
 			},
 		},
 		{
-			name: "the issue's CICADA_ALLOWED_TARGETS",
+			name: "CICADA_ALLOWED_TARGETS when the prefixed name is unset",
 			env:  map[string]string{"CICADA_ALLOWED_TARGETS": "127.0.0.1, predict"},
 			check: func(c Config) error {
 				if fmt.Sprint(c.AllowedTargets) != "[127.0.0.1 predict]" {
@@ -134,25 +136,48 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "bad pattern", env: map[string]string{"CICADA_TRIGGER_ALLOWED_TARGETS": "a.*.b"}, wantErr: "a.*.b"},
 		{name: "bad body limit", env: map[string]string{"CICADA_TRIGGER_MAX_BODY": "0"}, wantErr: "MAX_BODY"},
 		{name: "bad duration", env: map[string]string{"CICADA_TRIGGER_MAX_DURATION": "soon"}, wantErr: "MAX_DURATION"},
+		{name: "bad log flag", env: map[string]string{"CICADA_LOG_CONSOLE": "maybe"}, wantErr: "CICADA_LOG_CONSOLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			c, err := ConfigFromEnv()
+			e, err := ReadEnv()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("ConfigFromEnv() error = %v, want one naming %q", err, tt.wantErr)
+					t.Errorf("ReadEnv() error = %v, want one naming %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ConfigFromEnv(): %v", err)
+				t.Fatalf("ReadEnv(): %v", err)
 			}
-			if err := tt.check(c); err != nil {
+			if err := tt.check(e.Trigger); err != nil {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestAllowedTargetsNames: the names ReadEnv looks up by hand are the
+// variable Env reads, and one it does not.
+func TestAllowedTargetsNames(t *testing.T) {
+	t.Parallel()
+	names, err := config.Names(&Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		read bool
+	}{
+		{allowedTargetsVar, true},
+		{allowedTargetsAlias, false},
+	}
+	for _, tt := range tests {
+		if got := slices.Contains(names, tt.name); got != tt.read {
+			t.Errorf("Env reads %s: %v, want %v (Env reads %v)", tt.name, got, tt.read, names)
+		}
 	}
 }

@@ -4,7 +4,11 @@
 // files; DELETE /runs/<id> cancels it. functions/trigger registers it as a
 // Cloud Function, and the local composition serves it on 127.0.0.1.
 //
-// Statuses, in one place:
+// Service.Create is POST /runs apart from HTTP: it takes a parsed plan and
+// answers a run or an *Error whose Kind says why not; httpStatus maps each
+// Kind to its status.
+//
+// Statuses:
 //
 //	202 run accepted (POST), cancel recorded (DELETE, also when repeated)
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
@@ -35,10 +39,11 @@
 package trigger
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -49,7 +54,7 @@ import (
 	"github.com/cicadaload/cicada/shared/store"
 )
 
-// Deps is what the handler works with. Store and Bus are required; Now
+// Deps is what the trigger works with. Store and Bus are required; Now
 // defaults to time.Now and Log to a no-op logger.
 type Deps struct {
 	Store  store.Store
@@ -61,12 +66,12 @@ type Deps struct {
 
 // handler serves the trigger's routes.
 type handler struct {
-	st    store.Store
-	bus   bus.Bus
-	cfg   Config
-	allow allowList
-	now   func() time.Time
-	log   *zap.Logger
+	svc *Service
+	mux *http.ServeMux
+	st  store.Store
+	cfg Config
+	now func() time.Time
+	log *zap.Logger
 	// allowErr is a configuration error found at construction: every
 	// request answers it, since NewHandler cannot fail.
 	allowErr error
@@ -77,7 +82,7 @@ type handler struct {
 // (a bad allow-list pattern, a missing Store or Bus) makes every request
 // answer 500 naming it; call Config.Check first to catch it early.
 func NewHandler(d Deps) http.Handler {
-	h := &handler{st: d.Store, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	h := &handler{st: d.Store, cfg: d.Config, now: d.Now, log: d.Log}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -87,14 +92,8 @@ func NewHandler(d Deps) http.Handler {
 	if h.cfg.MaxBody <= 0 {
 		h.cfg.MaxBody = 1 << 20
 	}
-	var err error
-	h.allow, err = newAllowList(d.Config.AllowedTargets)
-	switch {
-	case err != nil:
-		h.allowErr = err
-	case d.Store == nil || d.Bus == nil:
-		h.allowErr = errors.New("trigger: Deps.Store and Deps.Bus are required")
-	}
+	h.svc, h.allowErr = NewService(d)
+	h.mux = h.routes()
 	return h
 }
 
@@ -115,56 +114,128 @@ var files = map[string]string{
 // written with sorted keys anyway.
 var linkOrder = []string{"report.json", "report.html", "report.csv", "summary.txt", "junit.xml", "histogram.hdr", "live.json", "plan.json"}
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.allowErr != nil {
-		writeError(w, http.StatusInternalServerError, h.allowErr.Error())
-		return
-	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if parts[0] != "runs" || len(parts) > 3 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such path %q: the trigger serves POST /runs, GET and DELETE /runs/<id>, GET /runs/<id>/<report file>", r.URL.Path))
-		return
-	}
-	switch len(parts) {
-	case 1:
-		if !allowMethod(w, r, http.MethodPost) {
-			return
+// routes is the trigger's mux. A GET pattern serves HEAD too. The
+// patterns without a method take every other method of a route, to answer
+// 405 with its Allow header, and "/" takes every other path.
+func (h *handler) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /runs", h.create)
+	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		h.status(w, r, segment(r, "id"))
+	})
+	mux.HandleFunc("DELETE /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		h.cancel(w, r, segment(r, "id"))
+	})
+	mux.HandleFunc("GET /runs/{id}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		if name, ct, ok := h.servedFile(w, r); ok {
+			h.file(w, r, segment(r, "id"), name, ct)
 		}
-		h.create(w, r)
-	case 2:
-		if !allowMethod(w, r, http.MethodGet, http.MethodHead, http.MethodDelete) {
-			return
+	})
+
+	mux.HandleFunc("/runs", h.notAllowed(http.MethodPost))
+	mux.HandleFunc("/runs/{id}", h.notAllowed(http.MethodGet, http.MethodHead, http.MethodDelete))
+	notAllowedFile := h.notAllowed(http.MethodGet, http.MethodHead)
+	mux.HandleFunc("/runs/{id}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		// An unknown file is 404 whatever the method.
+		if _, _, ok := h.servedFile(w, r); ok {
+			notAllowedFile(w, r)
 		}
-		if r.Method == http.MethodDelete {
-			h.cancel(w, r, parts[1])
-			return
-		}
-		h.status(w, r, parts[1])
-	case 3:
-		ct, ok := files[parts[2]]
-		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no such file %q under a run: served are %s", parts[2], strings.Join(linkOrder, ", ")))
-			return
-		}
-		if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.file(w, r, parts[1], parts[2], ct)
-	}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no such path %q: the trigger serves POST /runs, GET and DELETE /runs/<id>, GET /runs/<id>/<report file>", requestPath(r))})
+	})
+	return mux
 }
 
-// allowMethod answers 405 with the Allow header unless r's method is one
-// of methods.
-func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.allowErr != nil {
+		h.fail(w, r, &Error{Kind: KindInternal, Err: h.allowErr})
+		return
 	}
+	h.mux.ServeHTTP(w, muxRequest(r))
+}
+
+// muxRequest is r with its path rewritten for the mux, which would
+// redirect a path with an empty or a dot segment to its cleaned form, and
+// would keep an escaped slash inside a segment. The trigger rather splits
+// the unescaped path at every slash, ignores those at either end, and
+// answers 404 for an id or file that cannot exist. So each segment is
+// escaped on its own, dots included, and an empty one, which the mux
+// cannot carry, travels as two escaped slashes (emptySegment), which no
+// segment holds; segment turns it back. The path as sent stays for messages
+// (requestPath).
+func muxRequest(r *http.Request) *http.Request {
+	var raw strings.Builder
+	if trimmed := strings.Trim(r.URL.Path, "/"); trimmed != "" {
+		for _, seg := range strings.Split(trimmed, "/") {
+			raw.WriteByte('/')
+			switch seg {
+			case "":
+				raw.WriteString(url.PathEscape(emptySegment))
+			case ".", "..":
+				raw.WriteString(strings.Repeat("%2E", len(seg)))
+			default:
+				raw.WriteString(url.PathEscape(seg))
+			}
+		}
+	} else {
+		raw.WriteByte('/')
+	}
+	path, err := url.PathUnescape(raw.String())
+	if err != nil {
+		return r // cannot happen: every segment was escaped above
+	}
+	r2 := r.WithContext(context.WithValue(r.Context(), sentPath{}, r.URL.Path))
+	u := *r.URL
+	u.Path, u.RawPath = path, raw.String()
+	r2.URL = &u
+	// The mux answers a bare 400 to the request-target "*" (as in
+	// "GET *"); rewritten, it is the path "/*", which is no route.
+	r2.RequestURI = u.RequestURI()
+	return r2
+}
+
+// emptySegment stands for an empty path segment in the mux. A lone "/"
+// would not do: to the mux it is a trailing slash, not a segment.
+const emptySegment = "//"
+
+// sentPath is the context key of the path a request came with.
+type sentPath struct{}
+
+// requestPath is the path r came with, before muxRequest.
+func requestPath(r *http.Request) string {
+	if p, ok := r.Context().Value(sentPath{}).(string); ok {
+		return p
+	}
+	return r.URL.Path
+}
+
+// segment is the path value name of a request routed by muxRequest.
+func segment(r *http.Request, name string) string {
+	if v := r.PathValue(name); v != emptySegment {
+		return v
+	}
+	return ""
+}
+
+// servedFile is the file a request under /runs/<id>/ names, with its
+// content type, or answers 404 when that file is not served.
+func (h *handler) servedFile(w http.ResponseWriter, r *http.Request) (name, contentType string, ok bool) {
+	name = segment(r, "file")
+	contentType, ok = files[name]
+	if !ok {
+		h.fail(w, r, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no such file %q under a run: served are %s", name, strings.Join(linkOrder, ", "))})
+	}
+	return name, contentType, ok
+}
+
+// notAllowed answers 405 with the Allow header naming methods.
+func (h *handler) notAllowed(methods ...string) http.HandlerFunc {
 	allow := strings.Join(methods, ", ")
-	w.Header().Set("Allow", allow)
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
-	return false
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		h.fail(w, r, &Error{Kind: KindMethodNotAllowed, Message: fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, requestPath(r), allow)})
+	}
 }
 
 // errorBody is every error's JSON.

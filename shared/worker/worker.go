@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,8 @@ import (
 	"github.com/cicadaload/cicada/shared/store"
 )
 
-// Config is the worker's configuration (prefix CICADA_WORKER).
+// Config is the worker's own configuration, the field Worker of Env
+// (CICADA_WORKER_*). New fills what is left zero.
 type Config struct {
 	ID         string        `envconfig:"ID" desc:"this worker's name in leases and slices; default host name and PID"`
 	Capacity   int           `envconfig:"CAPACITY" default:"1" desc:"shards driven at once"`
@@ -46,30 +48,45 @@ type Worker struct {
 	attempts atomic.Int64         // lease attempts, to name each holder
 }
 
-// New returns a worker. now may be nil for time.Now.
+// New returns a worker. now may be nil for time.Now. Every log line of
+// the worker names it (the field "worker").
 func New(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func() time.Time) *Worker {
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.Capacity < 1 {
-		cfg.Capacity = 1
+	cfg = cfg.withDefaults()
+	return &Worker{cfg: cfg, st: st, b: b, log: log.With(zap.String("worker", cfg.ID)), now: now, active: map[string]*shardRun{}}
+}
+
+// withDefaults fills the zero fields of c, and keeps the renewal period
+// within the lease's life.
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		// Unique among the pods of a deployment and the processes of a
+		// machine.
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 15 * time.Second
+	if c.Capacity < 1 {
+		c.Capacity = 1
 	}
-	if cfg.RenewEvery <= 0 || cfg.RenewEvery >= cfg.LeaseTTL {
-		cfg.RenewEvery = cfg.LeaseTTL / 4
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 15 * time.Second
 	}
-	if cfg.AckExtend <= 0 {
-		cfg.AckExtend = 60 * time.Second
+	if c.RenewEvery <= 0 || c.RenewEvery >= c.LeaseTTL {
+		c.RenewEvery = c.LeaseTTL / 4
 	}
-	return &Worker{cfg: cfg, st: st, b: b, log: log, now: now, active: map[string]*shardRun{}}
+	if c.AckExtend <= 0 {
+		c.AckExtend = 60 * time.Second
+	}
+	return c
 }
 
 // Run pulls shard work until ctx ends, then stops gracefully: each shard
 // finishes and writes its current slice, releases its lease, and its
 // message is handed back so another worker resumes it at once.
 func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info("worker capacity", zap.Int("capacity", w.cfg.Capacity))
 	sem := make(chan struct{}, w.cfg.Capacity)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cicadaload/cicada/internal/devenv/proc"
 )
 
 // gone reports whether no process has pid any more.
@@ -24,7 +25,7 @@ func TestStartFakeGCSStopLeavesNoProcess(t *testing.T) {
 	dir := t.TempDir()
 	p, err := StartFakeGCS(ctx, dir)
 	Require(t, err)
-	pid := p.Cmd.Process.Pid
+	pid := p.PID()
 	t.Cleanup(func() { _ = p.Stop() })
 
 	if !strings.HasPrefix(p.Addr, "127.0.0.1:") {
@@ -49,7 +50,7 @@ func TestStartFakeGCSStopLeavesNoProcess(t *testing.T) {
 	if !gone(pid) {
 		t.Errorf("pid %d still exists after Stop", pid)
 	}
-	if groupAlive(pid) {
+	if proc.GroupAlive(pid) {
 		t.Errorf("process group %d still alive after Stop", pid)
 	}
 	if err := p.Stop(); err != nil {
@@ -57,75 +58,6 @@ func TestStartFakeGCSStopLeavesNoProcess(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "fake-gcs-server.log")); err != nil {
 		t.Errorf("log file: %v", err)
-	}
-}
-
-func TestStopEndsTheWholeGroup(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		script string
-	}{
-		// The leader exits on SIGTERM; its background child must go too.
-		{"leader and child", "sleep 60 & sleep 60"},
-		// The leader ignores SIGTERM: SIGKILL after the grace.
-		{"ignores SIGTERM", `trap "" TERM; while :; do sleep 0.05; done`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			logPath := filepath.Join(t.TempDir(), "sh.log")
-			p, err := startProc("/bin/sh", []string{"-c", tt.script}, []string{"CICADA_TEST=1"}, logPath)
-			if err != nil {
-				t.Fatalf("startProc: %v", err)
-			}
-			p.grace = 300 * time.Millisecond
-			pid := p.Cmd.Process.Pid
-			time.Sleep(100 * time.Millisecond) // let the children start
-			if !groupAlive(pid) {
-				t.Fatalf("group %d not alive after start", pid)
-			}
-			start := time.Now()
-			if err := p.Stop(); err != nil {
-				t.Fatalf("Stop: %v", err)
-			}
-			if took := time.Since(start); took > 5*time.Second {
-				t.Errorf("Stop took %v, want about the grace", took)
-			}
-			if !gone(pid) || groupAlive(pid) {
-				t.Errorf("process group %d left after Stop", pid)
-			}
-			select {
-			case <-p.Exited():
-			default:
-				t.Error("Exited not closed after Stop")
-			}
-		})
-	}
-}
-
-func TestStartProcMissingProgram(t *testing.T) {
-	t.Parallel()
-	_, err := startProc(filepath.Join(t.TempDir(), "no-such-program"), nil, nil, "")
-	if err == nil {
-		t.Fatal("startProc of a missing program: no error")
-	}
-}
-
-func TestWaitTCP(t *testing.T) {
-	t.Parallel()
-	port, err := freePort()
-	if err != nil {
-		t.Fatalf("freePort: %v", err)
-	}
-	if port <= 0 {
-		t.Fatalf("freePort = %d", port)
-	}
-	// Nobody listens there: waitTCP gives up with the context.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if err := waitTCP(ctx, "127.0.0.1:"+strconv.Itoa(port)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waitTCP on a closed port: %v, want DeadlineExceeded", err)
 	}
 }
 

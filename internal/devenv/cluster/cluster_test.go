@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cicadaload/cicada/internal/devenv/proc"
 )
 
 // startMarked starts sh -c script as a process of the cluster in dir,
@@ -20,15 +22,14 @@ func startMarked(t *testing.T, dir, name, script string) int {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p, err := start(name, "/bin/sh", []string{"-c", script}, []string{MarkerEnv + "=" + dir}, dir,
-		filepath.Join(dir, "logs", name+".log"), filepath.Join(dir, name+".pid"))
+	p, err := start(dir, name, proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: dir, LogPath: filepath.Join(dir, "logs", name+".log")})
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	pid := p.cmd.Process.Pid
+	pid := p.PID()
 	// Whatever happens to the test, nothing outlives it.
 	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
-	waitFor(t, func() bool { return marked(pid, dir) }, "marker in the environment of pid "+strconv.Itoa(pid))
+	waitFor(t, func() bool { return proc.HasEnv(pid, MarkerEnv+"="+dir) }, "marker in the environment of pid "+strconv.Itoa(pid))
 	return pid
 }
 
@@ -62,7 +63,7 @@ func TestDownStopsGroupsAndRemovesPIDFiles(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // let the children start
 	for i, pid := range pids {
-		if !GroupAlive(pid) {
+		if !proc.GroupAlive(pid) {
 			t.Fatalf("%s: group %d not alive after start", tests[i].name, pid)
 		}
 	}
@@ -86,7 +87,7 @@ func TestDownStopsGroupsAndRemovesPIDFiles(t *testing.T) {
 		t.Fatalf("Down: %v", err)
 	}
 	for i, pid := range pids {
-		if GroupAlive(pid) {
+		if proc.GroupAlive(pid) {
 			t.Errorf("%s: process group %d alive after Down", tests[i].name, pid)
 		}
 	}
@@ -135,7 +136,7 @@ func TestDownLeavesOthersAlone(t *testing.T) {
 	if err := Down(dir); err != nil {
 		t.Fatalf("Down: %v", err)
 	}
-	if !alive(pid) {
+	if !proc.Alive(pid) {
 		t.Errorf("Down killed pid %d, which the cluster did not start", pid)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "worker-1.pid")); err == nil {
@@ -180,7 +181,7 @@ func TestStopGroupsKillsAfterGrace(t *testing.T) {
 	if took := time.Since(start); took < 300*time.Millisecond || took > 5*time.Second {
 		t.Errorf("stopGroups took %v, want about the 300ms grace", took)
 	}
-	if GroupAlive(pid) {
+	if proc.GroupAlive(pid) {
 		t.Errorf("group %d alive after stopGroups", pid)
 	}
 }
@@ -209,7 +210,7 @@ func TestKill9AndTerminate(t *testing.T) {
 			if err := tt.stop(c, "worker-2"); err != nil {
 				t.Fatal(err)
 			}
-			if c.Alive("worker-2") || GroupAlive(pid) {
+			if c.Alive("worker-2") || proc.GroupAlive(pid) {
 				t.Errorf("worker-2 (group %d) alive after %s", pid, tt.name)
 			}
 			if err := tt.stop(c, "worker-2"); err == nil {

@@ -15,12 +15,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +30,8 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
-	"github.com/cicadaload/cicada/shared/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/emulator"
+	"github.com/cicadaload/cicada/internal/devenv/proc"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
@@ -69,20 +70,9 @@ func DefaultPorts() Ports {
 // FreePorts returns five distinct ports of 127.0.0.1 that were free a
 // moment ago, for tests.
 func FreePorts() (Ports, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var p [5]int
-	for i := range p {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return Ports{}, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		p[i] = l.Addr().(*net.TCPAddr).Port
+	p, err := proc.FreePorts(5)
+	if err != nil {
+		return Ports{}, err
 	}
 	return Ports{PubSub: p[0], GCS: p[1], Trigger: p[2], PredictHTTP: p[3], PredictGRPC: p[4]}, nil
 }
@@ -140,7 +130,7 @@ type Cluster struct {
 	Workers []string
 
 	mu    sync.Mutex
-	procs map[string]*proc // started by this process
+	procs map[string]*proc.Proc // started by this process
 }
 
 // buildPackages are the binaries a cluster runs.
@@ -186,15 +176,13 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 			return nil, fmt.Errorf("cluster up: %w", err)
 		}
 	}
-	gcloud, err := exec.LookPath("gcloud")
+	gcloud, err := emulator.GcloudPath()
 	if err != nil {
 		return nil, fmt.Errorf("cluster up: %w: %w", ErrEmulator, err)
 	}
-	fakeGCS, err := exec.LookPath("fake-gcs-server")
+	fakeGCS, err := emulator.FakeGCSPath(o.Root)
 	if err != nil {
-		if fakeGCS, err = emulator.InstallFakeGCS(o.Root); err != nil {
-			return nil, fmt.Errorf("cluster up: %w: %w", ErrEmulator, err)
-		}
+		return nil, fmt.Errorf("cluster up: %w: %w", ErrEmulator, err)
 	}
 	bin := filepath.Join(o.Root, ".bin")
 	if err := build(ctx, o.Root, bin); err != nil {
@@ -204,11 +192,11 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	c = &Cluster{
 		Dir: dir, Ports: o.Ports, Project: o.Project, Bucket: o.Bucket,
 		PubSubHost:  addr(o.Ports.PubSub),
-		StorageHost: "http://" + addr(o.Ports.GCS),
+		StorageHost: emulator.FakeGCSHost(o.Ports.GCS),
 		TriggerURL:  "http://" + addr(o.Ports.Trigger),
 		PredictURL:  "http://" + addr(o.Ports.PredictHTTP),
 		PredictGRPC: addr(o.Ports.PredictGRPC),
-		procs:       map[string]*proc{},
+		procs:       map[string]*proc.Proc{},
 	}
 	for i := range o.Workers {
 		c.Workers = append(c.Workers, WorkerName(i+1))
@@ -222,34 +210,17 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}()
 
-	marker := MarkerEnv + "=" + dir
 	// Emulators: both at once, the Java one takes seconds.
 	err = c.stage(ctx, o.ReadyTimeout, ErrEmulator,
-		spec{name: NamePubSub, bin: gcloud, args: []string{
-			"beta", "emulators", "pubsub", "start",
-			"--host-port=" + c.PubSubHost,
-			"--project=" + o.Project,
-			"--data-dir=" + filepath.Join(dir, "pubsub"),
-			"--quiet",
-		}, env: []string{marker, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}, ready: tcpReady(c.PubSubHost)},
-		spec{name: NameGCS, bin: fakeGCS, args: []string{
-			"-scheme", "http",
-			"-host", "127.0.0.1",
-			"-port", strconv.Itoa(o.Ports.GCS),
-			"-backend", "memory",
-			// Resumable uploads are continued at the URL the server hands
-			// out; XML API reads are served on the public host.
-			"-external-url", c.StorageHost,
-			"-public-host", addr(o.Ports.GCS),
-			"-log-level", "warn",
-		}, env: []string{marker}, ready: httpReady(c.StorageHost+"/_internal/healthcheck", http.StatusOK)},
+		spec{name: NamePubSub, Spec: emulator.PubSubSpec(gcloud, c.PubSubHost, filepath.Join(dir, "pubsub"), o.Project),
+			ready: emulator.PubSubReady(c.PubSubHost)},
+		spec{name: NameGCS, Spec: emulator.FakeGCSSpec(fakeGCS, o.Ports.GCS), ready: emulator.FakeGCSReady(c.StorageHost)},
 	)
 	if err != nil {
 		return nil, err
 	}
 
 	common := []string{
-		marker,
 		"PUBSUB_EMULATOR_HOST=" + c.PubSubHost,
 		"STORAGE_EMULATOR_HOST=" + c.StorageHost,
 		"CICADA_PROJECT=" + o.Project,
@@ -257,58 +228,53 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		"CICADA_SETUP=false",
 		"CICADA_LOG_CONSOLE=true",
 	}
-	env := func(extra ...string) []string {
-		e := append(append(append([]string{}, common...), extra...), o.Env...)
-		return append(e, marker) // nobody overrides the marker
+	// component is the binary of .bin/ with the cluster's variables, then
+	// extra, then Options.Env.
+	component := func(name, binary string, ready proc.Check, extra ...string) spec {
+		var env []string
+		for _, kv := range slices.Concat(common, extra, o.Env) {
+			if kv != "" { // durEnv's "keep the default"
+				env = append(env, kv)
+			}
+		}
+		return spec{name: name, Spec: proc.Spec{Path: filepath.Join(bin, binary), Env: env}, ready: ready}
 	}
 
 	// The aggregator creates the bucket, topics and subscriptions (with
 	// dead letter and retry policies) before it says it is ready, and so
 	// before any worker pulls.
-	err = c.stage(ctx, o.ReadyTimeout, nil, spec{
-		name: NameAggregator, bin: filepath.Join(bin, "aggregator"),
-		env: env(append([]string{"CICADA_SETUP=true"},
-			durEnv("CICADA_AGGREGATOR_SWEEP", o.Sweep),
-			durEnv("CICADA_AGGREGATOR_REPUBLISH", o.Republish),
-			durEnv("CICADA_AGGREGATOR_GRACE", o.Grace),
-			durEnv("CICADA_AGGREGATOR_PICKUP_GRACE", o.PickupGrace),
-			durEnv("CICADA_AGGREGATOR_LIVE_EVERY", o.LiveEvery))...),
-		ready: logReady("aggregator ready"),
-	})
+	err = c.stage(ctx, o.ReadyTimeout, nil, component(NameAggregator, "aggregator", c.logReady(NameAggregator, "aggregator ready"),
+		"CICADA_SETUP=true",
+		durEnv("CICADA_AGGREGATOR_SWEEP", o.Sweep),
+		durEnv("CICADA_AGGREGATOR_REPUBLISH", o.Republish),
+		durEnv("CICADA_AGGREGATOR_GRACE", o.Grace),
+		durEnv("CICADA_AGGREGATOR_PICKUP_GRACE", o.PickupGrace),
+		durEnv("CICADA_AGGREGATOR_LIVE_EVERY", o.LiveEvery)))
 	if err != nil {
 		return nil, err
 	}
 
 	specs := []spec{
-		{
-			name: NameTrigger, bin: filepath.Join(bin, "trigger"),
-			env: env("PORT="+strconv.Itoa(o.Ports.Trigger),
-				"FUNCTION_TARGET=Trigger",
-				"CICADA_TRIGGER_PROJECT="+o.Project,
-				"CICADA_TRIGGER_BUCKET="+o.Bucket,
-				"CICADA_TRIGGER_ALLOWED_TARGETS=127.0.0.1",
-				durEnv("CICADA_TRIGGER_LEAD_TIME", o.LeadTime)),
-			// A well-formed id that cannot exist: 404 JSON once the handler
-			// reached the bucket.
-			ready: httpReady(c.TriggerURL+"/runs/20000101-000000-000000", http.StatusNotFound),
-		},
-		{
-			name: NamePredict, bin: filepath.Join(bin, "predict"),
-			env: env("CICADA_PREDICT_HTTP_ADDR="+addr(o.Ports.PredictHTTP),
-				"CICADA_PREDICT_GRPC_ADDR="+c.PredictGRPC),
-			ready: httpReady(c.PredictURL+"/healthz", http.StatusOK),
-		},
+		// Ready on a well-formed id that cannot exist: 404 JSON once the
+		// handler reached the bucket.
+		component(NameTrigger, "trigger", proc.HTTPReady(c.TriggerURL+"/runs/20000101-000000-000000", http.StatusNotFound),
+			"PORT="+strconv.Itoa(o.Ports.Trigger),
+			"FUNCTION_TARGET=Trigger",
+			"CICADA_TRIGGER_PROJECT="+o.Project,
+			"CICADA_TRIGGER_BUCKET="+o.Bucket,
+			"CICADA_TRIGGER_ALLOWED_TARGETS=127.0.0.1",
+			durEnv("CICADA_TRIGGER_LEAD_TIME", o.LeadTime)),
+		component(NamePredict, "predict", proc.HTTPReady(c.PredictURL+"/healthz", http.StatusOK),
+			"CICADA_PREDICT_HTTP_ADDR="+addr(o.Ports.PredictHTTP),
+			"CICADA_PREDICT_GRPC_ADDR="+c.PredictGRPC),
 	}
 	for _, w := range c.Workers {
-		specs = append(specs, spec{
-			name: w, bin: filepath.Join(bin, "worker"),
-			env: env("CICADA_WORKER_ID="+w,
-				"CICADA_WORKER_CAPACITY="+strconv.Itoa(o.WorkerCapacity),
-				durEnv("CICADA_WORKER_LEASE_TTL", o.LeaseTTL),
-				durEnv("CICADA_WORKER_RENEW_EVERY", o.RenewEvery),
-				durEnv("CICADA_WORKER_ACK_EXTEND", o.AckExtend)),
-			ready: logReady("worker ready"),
-		})
+		specs = append(specs, component(w, "worker", c.logReady(w, "worker ready"),
+			"CICADA_WORKER_ID="+w,
+			"CICADA_WORKER_CAPACITY="+strconv.Itoa(o.WorkerCapacity),
+			durEnv("CICADA_WORKER_LEASE_TTL", o.LeaseTTL),
+			durEnv("CICADA_WORKER_RENEW_EVERY", o.RenewEvery),
+			durEnv("CICADA_WORKER_ACK_EXTEND", o.AckExtend)))
 	}
 	if err := c.stage(ctx, o.ReadyTimeout, nil, specs...); err != nil {
 		return nil, err
@@ -346,8 +312,8 @@ func withDefaults(o Options) Options {
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// durEnv is KEY=d, or an empty entry (ignored by exec) to keep the
-// binary's default when d is zero.
+// durEnv is KEY=d, or an empty entry (dropped) to keep the binary's
+// default when d is zero.
 func durEnv(key string, d time.Duration) string {
 	if d <= 0 {
 		return ""
@@ -379,13 +345,12 @@ func build(ctx context.Context, root, bin string) error {
 	return nil
 }
 
-// spec is one process to start.
+// spec is one process to start: its command line (Spec; Dir and LogPath
+// are the cluster's) and when it is ready.
 type spec struct {
-	name  string
-	bin   string
-	args  []string
-	env   []string
-	ready func(ctx context.Context, logPath string) error
+	name string
+	proc.Spec
+	ready proc.Check
 }
 
 // stage starts specs at once and waits until each is ready, within
@@ -395,21 +360,21 @@ func (c *Cluster) stage(ctx context.Context, timeout time.Duration, kind error, 
 	defer cancel()
 	errc := make(chan error, len(specs))
 	for _, s := range specs {
-		logPath := filepath.Join(c.Dir, "logs", s.name+".log")
-		var env []string
-		for _, e := range s.env {
-			if e != "" {
-				env = append(env, e)
-			}
-		}
-		p, err := start(s.name, s.bin, s.args, env, c.Dir, logPath, filepath.Join(c.Dir, s.name+".pid"))
+		s.Dir, s.LogPath = c.Dir, c.LogPath(s.name)
+		p, err := start(c.Dir, s.name, s.Spec)
 		if err != nil {
 			return wrapKind(kind, err)
 		}
 		c.mu.Lock()
 		c.procs[s.name] = p
 		c.mu.Unlock()
-		go func() { errc <- waitReady(ctx, p, logPath, s.ready) }()
+		go func() {
+			if err := p.WaitReady(ctx, s.ready); err != nil {
+				errc <- fmt.Errorf("%s: %w; see %s:\n%s", s.name, err, s.LogPath, tail(s.LogPath, 20))
+				return
+			}
+			errc <- nil
+		}()
 	}
 	var errs []error
 	for range specs {
@@ -430,24 +395,6 @@ func wrapKind(kind, err error) error {
 	return fmt.Errorf("cluster up: %w: %w", kind, err)
 }
 
-// waitReady polls ready until it succeeds, the process exits, or ctx ends.
-func waitReady(ctx context.Context, p *proc, logPath string, ready func(context.Context, string) error) error {
-	var last error
-	for {
-		if last = ready(ctx, logPath); last == nil {
-			return nil
-		}
-		if p.exited() {
-			return fmt.Errorf("%s exited before it was ready: see %s:\n%s", p.name, logPath, tail(logPath, 20))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last: %v); see %s:\n%s", p.name, ctx.Err(), last, logPath, tail(logPath, 20))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // tail returns the last n lines of a log, for error messages.
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
@@ -461,43 +408,11 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func tcpReady(address string) func(context.Context, string) error {
-	return func(ctx context.Context, _ string) error {
-		var d net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		conn, err := d.DialContext(dctx, "tcp", address)
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}
-}
-
-func httpReady(url string, status int) func(context.Context, string) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	return func(ctx context.Context, _ string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != status {
-			return fmt.Errorf("GET %s: %s, want %d", url, resp.Status, status)
-		}
-		return nil
-	}
-}
-
-// logReady waits for line in the process's log: a component says it is
-// ready once it has connected to the emulators.
-func logReady(line string) func(context.Context, string) error {
-	return func(_ context.Context, logPath string) error {
+// logReady is ready once line is in the log of process name: a component
+// says it is ready once it has connected to the emulators.
+func (c *Cluster) logReady(name, line string) proc.Check {
+	logPath := c.LogPath(name)
+	return func(context.Context) error {
 		b, err := os.ReadFile(logPath)
 		if err != nil {
 			return err
@@ -540,7 +455,7 @@ func (c *Cluster) Names() []string {
 
 // PID is the process id of name, from its PID file.
 func (c *Cluster) PID(name string) (int, error) {
-	return readPID(filepath.Join(c.Dir, name+".pid"))
+	return readPID(pidPath(c.Dir, name))
 }
 
 // LogPath is the log file of name.
@@ -564,15 +479,8 @@ func (c *Cluster) signal(name string, sig syscall.Signal, within time.Duration) 
 	if ours(pid, c.Dir) == nil {
 		return fmt.Errorf("signal %s: pid %d is not running", name, pid)
 	}
-	if err := syscall.Kill(-pid, sig); err != nil {
-		return fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
-	}
-	deadline := time.Now().Add(within)
-	for len(groupMembers(pid)) > 0 {
-		if !time.Now().Before(deadline) {
-			return fmt.Errorf("signal %s (pid %d): still running after %v", name, pid, within)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := proc.Signal(pid, sig, within); err != nil {
+		return fmt.Errorf("signal %s: %w", name, err)
 	}
 	return nil
 }

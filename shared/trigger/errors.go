@@ -1,0 +1,139 @@
+package trigger
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/plan"
+)
+
+// Kind is why the trigger refused or failed a request. It is what a caller
+// of Service.Create branches on; httpStatus turns it into the answer's
+// status.
+type Kind uint8
+
+// Kinds of Error. The zero Kind is an internal error.
+const (
+	KindInternal         Kind = iota // a bug, or a configuration the trigger cannot work with
+	KindInvalid                      // not a plan the trigger can run, or a bad Idempotency-Key
+	KindForbidden                    // the plan aims at a host outside the allow-list
+	KindNotFound                     // no such path, run or file
+	KindMethodNotAllowed             // the path exists, not with this method
+	KindTooLarge                     // the body is over Config.MaxBody
+	KindOverLimit                    // a valid plan over an operator limit
+	KindKeyReused                    // an Idempotency-Key already bound to another plan
+	KindUnavailable                  // the bucket or the bus failed
+)
+
+// httpStatus is the status of each Kind: the one place the trigger's
+// refusals become HTTP statuses (the package doc lists them).
+func httpStatus(k Kind) int {
+	switch k {
+	case KindInvalid:
+		return http.StatusBadRequest
+	case KindForbidden:
+		return http.StatusForbidden
+	case KindNotFound:
+		return http.StatusNotFound
+	case KindMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case KindOverLimit, KindKeyReused:
+		return http.StatusUnprocessableEntity
+	case KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Error is a refusal or failure of the trigger, with what a client needs
+// to correct its request.
+type Error struct {
+	Kind Kind
+	// Message is the "error" of the answer's body.
+	Message string
+	// Problems names each offending field of the plan with its reason
+	// (KindInvalid, KindForbidden, KindOverLimit).
+	Problems []plan.Problem
+	// Err is the cause, when another error is.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" && e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// PublishError is a run stored whose shard messages did not all go out.
+// The run stays: the aggregator's failure detector publishes the shards
+// nobody took by the start time. Its Kind is KindUnavailable.
+type PublishError struct {
+	RunID     string
+	StartAt   time.Time
+	Shards    int
+	Published int
+	Err       error
+}
+
+func (e *PublishError) Error() string { return e.Err.Error() }
+
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// KindOf is err's Kind: an Error's own, KindUnavailable for a
+// PublishError, KindInternal for anything else.
+func KindOf(err error) Kind {
+	var e *Error
+	var pe *PublishError
+	switch {
+	case errors.As(err, &pe):
+		return KindUnavailable
+	case errors.As(err, &e):
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// publishFailure is the 503 body when a run was stored but not every
+// shard message went out.
+type publishFailure struct {
+	Error     string    `json:"error"`
+	RunID     string    `json:"run_id"`
+	StartAt   time.Time `json:"start_at"`
+	StatusURL string    `json:"status_url"`
+	Shards    int       `json:"shards"`
+	Published int       `json:"published"`
+	Note      string    `json:"note"`
+}
+
+// fail answers err: its status by httpStatus(KindOf(err)), its body
+// {"error", "problems"}, or for a PublishError the run it stored.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := httpStatus(KindOf(err))
+	var pe *PublishError
+	if errors.As(err, &pe) {
+		statusURL := h.runURL(r, pe.RunID)
+		w.Header().Set("Location", statusURL)
+		writeJSON(w, code, publishFailure{
+			Error:     pe.Error(),
+			RunID:     pe.RunID,
+			StartAt:   pe.StartAt,
+			StatusURL: statusURL,
+			Shards:    pe.Shards,
+			Published: pe.Published,
+			Note:      "the run is stored; the aggregator's failure detector publishes the shards nobody took by the start time",
+		})
+		return
+	}
+	body := errorBody{Error: err.Error()}
+	var e *Error
+	if errors.As(err, &e) {
+		body.Problems = e.Problems
+	}
+	writeJSON(w, code, body)
+}
