@@ -11,6 +11,7 @@ require (
 	github.com/go-analyze/charts v0.6.4
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/kelseyhightower/envconfig v1.4.0
+	github.com/klauspost/compress v1.19.2
 	github.com/zclconf/go-cty v1.19.0
 	go.uber.org/zap v1.28.0
 	go.yaml.in/yaml/v3 v3.0.6

@@ -49,6 +49,8 @@ type State struct {
 	// then fail, not incomplete.
 	AbortReason string
 	HasReport   bool
+	// Unplaced are the shards nobody drives (from the failure detector).
+	Unplaced []report.Unplaced
 	// Now, when set, limits a live report's coverage to the slices that
 	// are past: a slice still to come is not missing yet.
 	Now time.Time
@@ -204,6 +206,7 @@ func (s *State) Report(final bool) *report.Report {
 		Shards: p.Shards, NumSlices: n, PlannedIntended: planned,
 		Slices: s.Slices,
 	})
+	cov.Unplaced = s.Unplaced
 	rep.Coverage = &cov
 	if final {
 		s.Judge(rep)
@@ -296,6 +299,11 @@ func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, f
 		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, name), files[name], contentType(name)); err != nil {
 			return fmt.Errorf("write %s of run %s: %w", name, rep.RunID, err)
 		}
+	}
+	// The run is no longer active. A marker left behind by a failed
+	// delete only costs a sweep that finds the report and stops.
+	if err := st.Delete(ctx, runs.ActivePath(rep.RunID), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("clear active marker of run %s: %w", rep.RunID, err)
 	}
 	return nil
 }

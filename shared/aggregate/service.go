@@ -20,7 +20,7 @@ import (
 // Config is the aggregator's configuration (prefix CICADA_AGGREGATOR).
 type Config struct {
 	Grace       time.Duration `envconfig:"GRACE" default:"30s" desc:"how long after a run's end (or a cancel) stragglers may still write slices"`
-	PickupGrace time.Duration `envconfig:"PICKUP_GRACE" default:"10s" desc:"a shard nobody leased this long after the start is published again"`
+	PickupGrace time.Duration `envconfig:"PICKUP_GRACE" default:"2s" desc:"a shard nobody leased this long after the start is published again (workers lease a shard as soon as they receive it, before the start)"`
 	Sweep       time.Duration `envconfig:"SWEEP" default:"2s" desc:"how often every active run is checked, events or not"`
 	LiveEvery   time.Duration `envconfig:"LIVE_EVERY" default:"1s" desc:"how often live.json of a run with new events is rewritten"`
 	Republish   time.Duration `envconfig:"REPUBLISH" default:"15s" desc:"least time between two republications of one shard"`
@@ -45,6 +45,9 @@ type Service struct {
 	mu        sync.Mutex
 	dirty     map[string][]report.ShardSlice // run -> slices named by events since the last update
 	republish map[string]time.Time           // run/shard -> last republication (a hint only)
+	// unplaced is, per run, each shard nobody drives and since when, as
+	// the last sweep saw it.
+	unplaced map[string][]report.Unplaced
 
 	// trackers and listed are touched only by Run's goroutine.
 	trackers map[string]*Tracker
@@ -62,7 +65,7 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 		}
 	}
 	def(&cfg.Grace, 30*time.Second)
-	def(&cfg.PickupGrace, 10*time.Second)
+	def(&cfg.PickupGrace, 2*time.Second)
 	def(&cfg.Sweep, 2*time.Second)
 	def(&cfg.LiveEvery, time.Second)
 	def(&cfg.Republish, 15*time.Second)
@@ -70,6 +73,7 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 	return &Service{
 		cfg: cfg, st: st, b: b, log: log, now: now,
 		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},
+		unplaced: map[string][]report.Unplaced{},
 		trackers: map[string]*Tracker{}, listed: map[string]time.Time{},
 	}
 }
@@ -165,36 +169,25 @@ func (s *Service) sweep(ctx context.Context) {
 func (s *Service) forget(id string) {
 	delete(s.trackers, id)
 	delete(s.listed, id)
+	s.mu.Lock()
+	delete(s.unplaced, id)
+	s.mu.Unlock()
 }
 
-// activeRuns lists the runs that have no report yet.
+// activeRuns lists the runs that have no report yet: one short listing
+// of the active-run markers, however many runs the bucket holds.
 func (s *Service) activeRuns(ctx context.Context) ([]string, error) {
-	names, err := s.st.List(ctx, runs.Root)
+	names, err := s.st.List(ctx, runs.ActivePrefix)
 	if err != nil {
 		return nil, err
 	}
-	seen, final := map[string]bool{}, map[string]bool{}
-	var ids []string
+	ids := make([]string, 0, len(names))
 	for _, n := range names {
-		id, ok := runs.RunIDFromPath(n)
-		switch {
-		case !ok:
-		case n == runs.RunPath(id):
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		case n == runs.ReportPath(id, report.FileJSON):
-			final[id] = true
+		if id, err := runs.ParseActivePath(n); err == nil {
+			ids = append(ids, id)
 		}
 	}
-	out := ids[:0]
-	for _, id := range ids {
-		if !final[id] {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return ids, nil
 }
 
 // update aggregates one run and, on a sweep, republishes lost shards.
@@ -221,6 +214,11 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 		return
 	}
 	if st.HasReport {
+		// Final already (by another aggregator, or a write whose marker
+		// delete failed): make sure the marker goes.
+		if err := s.st.Delete(ctx, runs.ActivePath(id), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.Warn("clear active marker", zap.Error(err))
+		}
 		s.forget(id)
 		return
 	}
@@ -243,6 +241,19 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	} else if n > 0 {
 		log.Debug("sealed slices", zap.Int("count", n))
 	}
+	if sweep {
+		if err := st.LoadLeases(ctx, s.st); err != nil {
+			log.Warn("read leases", zap.Error(err))
+			sweep = false
+		} else {
+			s.mu.Lock()
+			s.unplaced[id] = s.findUnplaced(st, now)
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	st.Unplaced = s.unplaced[id]
+	s.mu.Unlock()
 	st.Now = now
 	rep := st.Report(final)
 	if final {
@@ -268,12 +279,31 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	}
 	s.abort(ctx, st, rep, now, log)
 	if sweep {
-		if err := st.LoadLeases(ctx, s.st); err != nil {
-			log.Warn("read leases", zap.Error(err))
-			return
-		}
 		s.detect(ctx, st, now, log)
 	}
+}
+
+// findUnplaced lists the shards of a started run that nobody drives at now:
+// not done, and never leased, or leased by a worker that stopped renewing
+// or handed it back. Since is the lease's expiry, or the run's start.
+func (s *Service) findUnplaced(st *State, now time.Time) []report.Unplaced {
+	if st.Cancelled || now.Before(st.Run.StartAt.Add(s.cfg.PickupGrace)) || !now.Before(st.Run.End) {
+		return nil
+	}
+	var out []report.Unplaced
+	for shard := range st.Plan.Shards {
+		if st.Done[shard] {
+			continue
+		}
+		rec, leased := st.Leases[shard]
+		switch {
+		case !leased:
+			out = append(out, report.Unplaced{Shard: shard, Since: st.Run.StartAt, Reason: "never picked up (no worker with room)"})
+		case !rec.Live(now):
+			out = append(out, report.Unplaced{Shard: shard, Since: rec.Expires, Reason: "no worker with room took it over"})
+		}
+	}
+	return out
 }
 
 // abort cancels a running run once a per-slice threshold with

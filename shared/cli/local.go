@@ -28,6 +28,7 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	servePredict := fs.Bool("serve-predict", false, "also serve the sample predict service (CICADA_PREDICT_* addresses)")
 	out := fs.String("out", "out", "directory for the runs' report files (<out>/<run-id>/, <out>/latest)")
 	verbose := fs.Bool("verbose", false, "log the pipeline's components to stderr")
+	bucket := fs.String("bucket", filepath.Join(".cicada", "bucket"), "directory of the local bucket (kept after the run; cicada aggregate --bucket-dir reads it)")
 	paths, err := parseMany(fs, args)
 	if err != nil {
 		return err
@@ -58,12 +59,13 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stopPipeline()
 	e, stop, err := pipeline.StartEmbedded(pctx, pipeline.Options{
 		Workers: *workers, Worker: worker.Config{Capacity: *capacity}, Trigger: tcfg, ServePredict: *servePredict, Predict: penv.Predict, Log: log,
+		BucketDir: *bucket,
 	})
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(stdout, "cicada local: trigger %s, %d workers × %d shards, in-process Pub/Sub and bucket\n", e.TriggerURL, *workers, *capacity)
+	fmt.Fprintf(stdout, "cicada local: trigger %s, %d workers × %d shards, in-process Pub/Sub, bucket in %s\n", e.TriggerURL, *workers, *capacity, *bucket)
 
 	c := newClient(e.TriggerURL)
 	var failed error

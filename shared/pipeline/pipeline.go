@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ type Options struct {
 	ServePredict bool
 	Predict      predict.Config
 	Log          *zap.Logger
+	// BucketDir is the directory of the bucket (store.Disk), which keeps
+	// the runs after the process ends; empty means a temporary directory
+	// removed by stop.
+	BucketDir string
 }
 
 // Embedded is a running pipeline in this process.
@@ -46,8 +51,8 @@ type Embedded struct {
 }
 
 // StartEmbedded runs the trigger, the workers and the aggregator in this
-// process against in-process Pub/Sub (pstest) and Cloud Storage
-// (fakestorage), through the real client libraries. stop ends everything
+// process against in-process Pub/Sub (pstest, through the real client
+// library) and a bucket on local disk (store.Disk). stop ends everything
 // and waits for it; it also runs when setup fails half-way.
 func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), err error) {
 	log := o.Log
@@ -79,11 +84,19 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		}()
 	}
 
-	st, _, closeStore, err := store.NewInProcess("cicada-local")
-	if err != nil {
-		return nil, stop, fmt.Errorf("in-process bucket: %w", err)
+	// A bucket on disk: its operations cost the same however many slice
+	// objects a run writes (fakestorage's scan the whole bucket).
+	dir := o.BucketDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cicada-bucket-"); err != nil {
+			return nil, stop, fmt.Errorf("bucket directory: %w", err)
+		}
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 	}
-	cleanups = append(cleanups, closeStore)
+	st, err := store.NewDisk(dir)
+	if err != nil {
+		return nil, stop, fmt.Errorf("bucket: %w", err)
+	}
 	b, closeBus, err := bus.NewInProcess(ctx)
 	if err != nil {
 		return nil, stop, fmt.Errorf("in-process Pub/Sub: %w", err)

@@ -136,6 +136,23 @@ type Coverage struct {
 	// Corrupt lists slice objects that could not be decoded; they count
 	// as missing.
 	Corrupt []CorruptSlice `json:"corrupt,omitempty"`
+	// Unplaced lists the shards no worker drives while they should be
+	// driven: a shard that cannot be placed is reported, never silent.
+	Unplaced []Unplaced `json:"unplaced,omitempty"`
+}
+
+// Unplaced is a shard nobody drives, since when, and why as far as the
+// aggregator can tell.
+type Unplaced struct {
+	Shard  int       `json:"shard"`
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
+}
+
+// String says it as a verdict reason: "shard 2: no worker with room since
+// 06:48:06".
+func (u Unplaced) String() string {
+	return fmt.Sprintf("shard %d: %s since %s", u.Shard, u.Reason, u.Since.UTC().Format("15:04:05"))
 }
 
 // ShardSlice names one slice of one shard.
@@ -202,13 +219,24 @@ func Build(in Input) *Report {
 	rows := make([]SliceRow, n)
 	merged := make([]*slice.Result, n)
 	total := &slice.Result{RunID: in.RunID, Start: in.Start, End: in.End}
+	own := make([]bool, n) // merged[k] is Build's own, not an input
 	for _, r := range results {
 		m := merged[r.Index]
-		if m == nil {
-			m = &slice.Result{RunID: in.RunID, Index: r.Index}
-			merged[r.Index] = m
+		switch {
+		case m == nil:
+			// The only result of its index so far (always, for results
+			// already merged per slice): shared, not copied, since
+			// nothing writes to a report's results. A second one gets a
+			// copy to merge into.
+			merged[r.Index] = r
+		case !own[r.Index]:
+			c := &slice.Result{RunID: in.RunID, Index: r.Index}
+			c.Merge(m)
+			c.Merge(r)
+			merged[r.Index], own[r.Index] = c, true
+		default:
+			m.Merge(r)
 		}
-		m.Merge(r)
 		// Results are distinct per (shard, index), so each is one more shard.
 		rows[r.Index].ShardsReporting += max(r.ShardsReporting, 1)
 		total.Merge(r)

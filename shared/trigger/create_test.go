@@ -427,8 +427,8 @@ func TestCreateBackendDown(t *testing.T) {
 		if got.RunID == "" || got.Published != 0 || got.Shards != 2 || !strings.Contains(got.Error, "publish shard") || !strings.Contains(got.Note, "failure detector") {
 			t.Errorf("503 body = %+v, want run id, 0 of 2 published, the error and the note", got)
 		}
-		if objs := e.objects(t); len(objs) != 2 {
-			t.Errorf("objects = %v, want the run's plan.json and run.json kept", objs)
+		if objs := e.objects(t); len(objs) != 3 {
+			t.Errorf("objects = %v, want the run's plan.json, run.json and active marker kept", objs)
 		}
 	})
 	t.Run("store closed: 503, nothing published, key released", func(t *testing.T) {

@@ -343,6 +343,10 @@ func (s *Service) storeRun(ctx context.Context, run runs.Run, planJSON []byte) e
 		}
 		return fmt.Errorf("store run %s: %w", run.ID, err)
 	}
+	// The aggregator finds active runs by this marker alone.
+	if _, err := s.st.Put(ctx, runs.ActivePath(run.ID), []byte(run.ID), "text/plain"); err != nil {
+		return fmt.Errorf("mark run %s active: %w", run.ID, err)
+	}
 	return nil
 }
 

@@ -213,7 +213,7 @@ func TestServiceCreateBackendDown(t *testing.T) {
 		if pe.RunID != c.RunID || !pe.StartAt.Equal(c.StartAt) || pe.Shards != 10 || pe.Published != 0 || !strings.Contains(pe.Error(), "publish shard") {
 			t.Errorf("PublishError %+v, Created %+v: want the run, 0 of 10 published and the cause", pe, c)
 		}
-		if got := e.objects(t); fmt.Sprint(got) != fmt.Sprint([]string{runs.PlanPath(c.RunID), runs.RunPath(c.RunID)}) {
+		if got := e.objects(t); fmt.Sprint(got) != fmt.Sprint([]string{runs.ActivePath(c.RunID), runs.PlanPath(c.RunID), runs.RunPath(c.RunID)}) {
 			t.Errorf("objects %v, want the run's plan.json and run.json kept", got)
 		}
 	})

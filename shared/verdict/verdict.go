@@ -115,6 +115,11 @@ func incompleteReasons(p *plan.Plan, rep *report.Report) []string {
 	default:
 		why = append(why, fmt.Sprintf("run not finished (status %q)", rep.Status))
 	}
+	if rep.Coverage != nil {
+		for _, u := range rep.Coverage.Unplaced {
+			why = append(why, u.String())
+		}
+	}
 	expected, received := coverage(p, rep)
 	if expected > 0 {
 		pct := float64(received) / float64(expected) * 100
