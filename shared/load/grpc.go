@@ -74,9 +74,9 @@ var grpcCodeNames = [17]string{
 	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 }
 
-// waitReady waits until every channel is connected, or the deadline. A
-// channel that is not ready then keeps trying; its calls fail meanwhile.
-func (g *grpcProto) waitReady(deadline time.Time) {
+// warm waits until every channel is connected, or the deadline. A channel
+// that is not ready then keeps trying; its calls fail meanwhile.
+func (g *grpcProto) warm(deadline time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for _, cc := range g.conns {
@@ -89,6 +89,8 @@ func (g *grpcProto) waitReady(deadline time.Time) {
 }
 
 func (g *grpcProto) shared() bool { return true }
+
+func (g *grpcProto) eventLoop() *plainHTTP { return nil }
 
 func (g *grpcProto) close() error {
 	for _, c := range g.conns {
@@ -112,6 +114,9 @@ type grpcConn struct {
 }
 
 func (c *grpcConn) closeConn() {}
+
+// warm has nothing of its own to open: the protocol warms the channels.
+func (c *grpcConn) warm(time.Time) {}
 
 func (c *grpcConn) do(i int, deadline time.Time) result {
 	// One allocation for both messages; grpc-go keeps pointers to them.
