@@ -32,7 +32,7 @@ import (
 const (
 	leadTime   = 3 * time.Second
 	sliceLen   = time.Second
-	resumeWait = 30 * time.Second // the bound on a resume after kill -9
+	resumeWait = 30 * time.Second // bound on a shard's resume after kill -9
 	timerGrid  = 2 * time.Millisecond
 )
 

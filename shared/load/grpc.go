@@ -27,14 +27,16 @@ type grpcProto struct {
 	conns  []*grpc.ClientConn
 	next   atomic.Uint32
 	keys   [17]string // "grpc:OK" ... indexed by code
+	ok     [17]bool   // the plan's success rule, indexed by code
 }
 
 // newGRPC opens the channels; method is the full method name with its
 // leading slash, as newProtocol normalizes it.
-func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int) (*grpcProto, error) {
+func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool) (*grpcProto, error) {
 	g := &grpcProto{method: method, reqs: reqs}
 	for c, name := range grpcCodeNames {
 		g.keys[c] = "grpc:" + name
+		g.ok[c] = success(g.keys[c])
 	}
 	if len(headers) > 0 {
 		g.md = metadata.New(headers)
@@ -131,7 +133,7 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	// Bytes are the messages' own; HTTP/2 framing is not counted.
 	r := result{sent: int64(len(req.b)), recv: int64(resp.n)}
 	if err == nil {
-		r.outcome, r.ok = c.g.keys[codes.OK], true
+		r.outcome, r.ok = c.g.keys[codes.OK], c.g.ok[codes.OK]
 		return r
 	}
 	st, _ := status.FromError(err)
@@ -139,7 +141,7 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	if code > 16 {
 		code = codes.Unknown
 	}
-	r.outcome, r.err = c.g.keys[code], err
+	r.outcome, r.ok, r.err = c.g.keys[code], c.g.ok[code], err
 	if code == codes.DeadlineExceeded {
 		r.outcome = outcomeTimeout
 	}

@@ -103,7 +103,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success)
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }
