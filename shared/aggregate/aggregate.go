@@ -49,6 +49,8 @@ type State struct {
 	// then fail, not incomplete.
 	AbortReason string
 	HasReport   bool
+	// Failed are the shards that could not run at all, with the reason.
+	Failed []report.FailedShard
 	// Unplaced are the shards nobody drives (from the failure detector).
 	Unplaced []report.Unplaced
 	// Now, when set, limits a live report's coverage to the slices that
@@ -89,7 +91,25 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 	for _, name := range done {
 		if n, err := runs.ParseDonePath(id, name); err == nil {
 			s.Done[n] = true
+			continue
 		}
+		n, err := runs.ParseFailedPath(id, name)
+		if err != nil {
+			continue
+		}
+		var f runs.ShardFailure
+		o, err := t.st.Get(ctx, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("read failed-shard marker of run %s: %w", id, err)
+		}
+		if err == nil {
+			_ = json.Unmarshal(o.Data, &f) // a marker is a failure, reason or not
+		}
+		if f.Reason == "" {
+			f.Reason = "failed (no reason recorded)"
+		}
+		s.Done[n] = true // it will not run: nothing to wait for
+		s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: f.Reason})
 	}
 	o, err := t.st.Get(ctx, runs.CancelPath(id))
 	switch {
@@ -207,6 +227,7 @@ func (s *State) Report(final bool) *report.Report {
 		Slices: s.Slices,
 	})
 	cov.Unplaced = s.Unplaced
+	cov.Failed = s.Failed
 	rep.Coverage = &cov
 	if final {
 		s.Judge(rep)

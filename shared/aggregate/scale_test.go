@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,4 +328,36 @@ func syntheticShapes(tb testing.TB, st store.Store, id string) []*cicadav1.Slice
 		tb.Fatal(err)
 	}
 	return []*cicadav1.SliceResult{&m}
+}
+
+// TestFailedShardVerdict: a shard that could not run ends the run as
+// soon as the others are done, with verdict error and the reason.
+func TestFailedShardVerdict(t *testing.T) {
+	t.Parallel()
+	st, err := store.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const id = "20261201-020000-failed"
+	start := synthRun(t, st, id, 3, 4, 50, -1)
+	for shard := range 2 {
+		if _, err := st.Create(ctx, runs.DonePath(id, shard), []byte(`{}`), "application/json"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reason := "target.auth: secret projects/p/secrets/key/versions/1: permission denied"
+	if _, err := st.Create(ctx, runs.FailedPath(id, 2), runs.Encode(runs.ShardFailure{Worker: "w", Reason: reason}), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	rep, final, err := Once(ctx, st, id, start.Add(time.Second), time.Second, false)
+	if err != nil || !final {
+		t.Fatalf("Once: final %v, %v; want final (every shard done or failed)", final, err)
+	}
+	if rep.Verdict != report.VerdictError || len(rep.VerdictReasons) != 1 || !strings.Contains(rep.VerdictReasons[0], reason) {
+		t.Errorf("verdict %s %v, want error naming %q", rep.Verdict, rep.VerdictReasons, reason)
+	}
+	if len(rep.Coverage.Failed) != 1 || rep.Coverage.Failed[0].Shard != 2 {
+		t.Errorf("coverage.failed = %+v, want shard 2", rep.Coverage.Failed)
+	}
 }

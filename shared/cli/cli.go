@@ -61,6 +61,8 @@ func verdictExit(rep *report.Report) error {
 		return ExitError{Code: ExitFail, Err: fmt.Errorf("run %s failed: %s", rep.RunID, why)}
 	case report.VerdictIncomplete:
 		return ExitError{Code: ExitIncomplete, Err: fmt.Errorf("run %s incomplete: %s", rep.RunID, why)}
+	case report.VerdictError:
+		return ExitError{Code: ExitErr, Err: fmt.Errorf("run %s could not be carried out: %s", rep.RunID, why)}
 	}
 	return ExitError{Code: ExitIncomplete, Err: fmt.Errorf("run %s has no verdict (status %s)", rep.RunID, rep.Status)}
 }

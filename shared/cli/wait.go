@@ -143,6 +143,8 @@ func verdictErr(rep *report.Report, phase string) error {
 		code = ExitFail
 	case report.VerdictIncomplete:
 		code = ExitIncomplete
+	case report.VerdictError:
+		code = ExitErr
 	case "":
 		what = rep.Status
 		switch rep.Status {

@@ -149,6 +149,8 @@ func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt 
 		d.Verdict, d.VerdictClass = "FAIL", "fail"
 	case rep.Verdict == VerdictIncomplete:
 		d.Verdict, d.VerdictClass = "INCOMPLETE", "incomplete"
+	case rep.Verdict == VerdictError:
+		d.Verdict, d.VerdictClass = "ERROR", "fail"
 	default:
 		d.Verdict, d.VerdictClass = "no verdict", "running"
 	}

@@ -106,12 +106,12 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	if rep.Verdict == VerdictIncomplete {
+	if rep.Verdict == VerdictIncomplete || rep.Verdict == VerdictError {
 		reasons := rep.VerdictReasons
 		if len(reasons) == 0 {
-			reasons = []string{"the run is incomplete"}
+			reasons = []string{"the run is " + rep.Verdict}
 		}
-		msg := "incomplete: " + strings.Join(reasons, "; ")
+		msg := rep.Verdict + ": " + strings.Join(reasons, "; ")
 		suite.Cases = append(suite.Cases, junitCase{
 			Name: JUnitCoverageCase, Classname: class, Time: seconds,
 			Failure: &junitFailure{Message: msg, Type: "incomplete", Body: strings.Join(reasons, "\n")},

@@ -93,6 +93,10 @@ const (
 	VerdictPass       = "pass"
 	VerdictFail       = "fail"
 	VerdictIncomplete = "incomplete"
+	// VerdictError: the run could not be carried out as planned (a shard
+	// refused its plan, a credential could not be had); nothing is said of
+	// the target.
+	VerdictError = "error"
 )
 
 // ThresholdResult is one threshold judged.
@@ -136,9 +140,17 @@ type Coverage struct {
 	// Corrupt lists slice objects that could not be decoded; they count
 	// as missing.
 	Corrupt []CorruptSlice `json:"corrupt,omitempty"`
+	// Failed lists the shards that could not run at all, and why.
+	Failed []FailedShard `json:"failed,omitempty"`
 	// Unplaced lists the shards no worker drives while they should be
 	// driven: a shard that cannot be placed is reported, never silent.
 	Unplaced []Unplaced `json:"unplaced,omitempty"`
+}
+
+// FailedShard is a shard that could not run, and why.
+type FailedShard struct {
+	Shard  int    `json:"shard"`
+	Reason string `json:"reason"`
 }
 
 // Unplaced is a shard nobody drives, since when, and why as far as the

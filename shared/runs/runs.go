@@ -51,6 +51,11 @@ func SlicePath(id string, shard, k int) string {
 func DonePrefix(id string) string          { return Prefix(id) + "shards/" }
 func DonePath(id string, shard int) string { return DonePrefix(id) + strconv.Itoa(shard) + ".done" }
 
+// FailedPath is the marker of a shard that cannot run at all (a refused
+// plan, a credential that cannot be had): it holds a ShardFailure, and the
+// report says why instead of showing a silent gap.
+func FailedPath(id string, shard int) string { return DonePrefix(id) + strconv.Itoa(shard) + ".failed" }
+
 // MergedPrefix holds the sealed slices: one object per slice index, every
 // shard's result of that slice merged (written once by the aggregator).
 func MergedPrefix(id string) string      { return Prefix(id) + "merged/" }
@@ -113,6 +118,11 @@ func ParseDonePath(id, name string) (int, error) {
 	return parseShardPath("done marker", name, DonePrefix(id), ".done", func(shard int) string { return DonePath(id, shard) })
 }
 
+// ParseFailedPath returns the shard of a failed-shard marker name.
+func ParseFailedPath(id, name string) (int, error) {
+	return parseShardPath("failed-shard marker", name, DonePrefix(id), ".failed", func(shard int) string { return FailedPath(id, shard) })
+}
+
 // parseShardPath reads the shard number between prefix and suffix, and
 // accepts only the name that build gives back for it: no sign, no leading
 // zero, nothing nested.
@@ -171,6 +181,14 @@ type Event struct {
 	Slice  int       `json:"slice,omitempty"`
 	Worker string    `json:"worker"`
 	Time   time.Time `json:"time"`
+}
+
+// ShardFailure is a failed-shard marker's content (FailedPath).
+type ShardFailure struct {
+	Worker string    `json:"worker"`
+	Time   time.Time `json:"time"`
+	// Reason says why, for the report: "target.auth: secret ... denied".
+	Reason string `json:"reason"`
 }
 
 // Cancel is the cancel marker's content (CancelPath). The trigger writes it

@@ -89,6 +89,15 @@ func judge(p *plan.Plan, rep *report.Report, abort string) {
 		rep.VerdictReasons = append([]string{abort}, failed...)
 		return
 	}
+	if rep.Coverage != nil && len(rep.Coverage.Failed) > 0 {
+		// A shard that could not run says nothing about the target.
+		var why []string
+		for _, f := range rep.Coverage.Failed {
+			why = append(why, fmt.Sprintf("shard %d failed: %s", f.Shard, f.Reason))
+		}
+		rep.Verdict, rep.VerdictReasons = report.VerdictError, why
+		return
+	}
 	if incomplete := incompleteReasons(p, rep); len(incomplete) > 0 {
 		// Thresholds are shown but not judged: they would blame the
 		// target for what is missing or for the generator's lag.
