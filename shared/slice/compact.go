@@ -26,7 +26,7 @@ type Compact struct {
 	// head holds the counters, outcomes and samples; its histograms are nil.
 	head Result
 	// Exactly one pair is set: dense while open, packed once packed.
-	dLat, dSvc       *hdrhistogram.Histogram
+	dLat, dSvc       counts
 	latency, service *hdrhistogram.PackedHistogram
 	shards           []int // ascending, distinct
 	// Corrupt lists the objects of this index that could not be decoded;
@@ -70,8 +70,8 @@ func (c *Compact) Reported() int { return len(c.shards) + len(c.Corrupt) }
 func NewCompact(runID string, index int) *Compact {
 	return &Compact{
 		head: Result{RunID: runID, Index: index},
-		dLat: NewHistogram(),
-		dSvc: NewHistogram(),
+		dLat: newCounts(),
+		dSvc: newCounts(),
 	}
 }
 
@@ -81,9 +81,7 @@ func (c *Compact) Pack() {
 	if c.dLat == nil {
 		return
 	}
-	c.latency, c.service = newPacked(), newPacked()
-	c.latency.MergeFrom(c.dLat)
-	c.service.MergeFrom(c.dSvc)
+	c.latency, c.service = c.dLat.packed(), c.dSvc.packed()
 	c.dLat, c.dSvc = nil, nil
 }
 
@@ -95,9 +93,9 @@ func (c *Compact) unpack() {
 	if c.dLat != nil {
 		return
 	}
-	c.dLat, c.dSvc = NewHistogram(), NewHistogram()
-	c.latency.MergeInto(c.dLat)
-	c.service.MergeInto(c.dSvc)
+	c.dLat, c.dSvc = newCounts(), newCounts()
+	c.dLat.addPacked(c.latency)
+	c.dSvc.addPacked(c.service)
 	c.latency, c.service = nil, nil
 }
 
@@ -228,8 +226,8 @@ func (c *Compact) AddPiece(p *Piece, shard int) error {
 	}
 	c.unpack()
 	c.mergeHead(&p.head)
-	addBuckets(c.dLat, p.lat)
-	addBuckets(c.dSvc, p.svc)
+	c.dLat.add(p.lat)
+	c.dSvc.add(p.svc)
 	c.shards = insertSorted(c.shards, shard)
 	return nil
 }
@@ -318,11 +316,11 @@ func (c *Compact) Merge(o *Compact) error {
 	c.unpack()
 	c.mergeHead(&o.head)
 	if o.Packed() {
-		o.latency.MergeInto(c.dLat)
-		o.service.MergeInto(c.dSvc)
+		c.dLat.addPacked(o.latency)
+		c.dSvc.addPacked(o.service)
 	} else {
-		c.dLat.Merge(o.dLat)
-		c.dSvc.Merge(o.dSvc)
+		c.dLat.addCounts(o.dLat)
+		c.dSvc.addCounts(o.dSvc)
 	}
 	for _, s := range o.shards {
 		c.shards = insertSorted(c.shards, s)
@@ -345,7 +343,7 @@ func (c *Compact) Result() *Result {
 		c.latency.MergeInto(r.Latency)
 		c.service.MergeInto(r.Service)
 	} else {
-		r.Latency, r.Service = c.dLat.Clone(), c.dSvc.Clone()
+		r.Latency, r.Service = c.dLat.hist(), c.dSvc.hist()
 	}
 	return &r
 }
@@ -361,7 +359,7 @@ func cloneOutcomes(m map[string]int64) map[string]int64 {
 // Bytes is an estimate of the memory c holds, for capacity planning.
 func (c *Compact) Bytes() int {
 	if !c.Packed() {
-		return c.dLat.ByteSize() + c.dSvc.ByteSize() + 8*len(c.shards) + 256
+		return 16*len(c.dLat) + 8*len(c.shards) + 256
 	}
 	return c.latency.GetMemorySize() + c.service.GetMemorySize() + 8*len(c.shards) + 256
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 	"io"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -143,11 +144,16 @@ func parsePayload(p []byte, dst []bucket) ([]bucket, int64, error) {
 	var idx int32
 	var total int64
 	for len(p) > 0 {
-		u, n := binary.Uvarint(p)
-		if n <= 0 {
-			return dst, 0, fmt.Errorf("%w: bad varint at index %d", errPayload, idx)
+		var u uint64
+		if p[0] < 0x80 { // most counts and runs fit one byte
+			u, p = uint64(p[0]), p[1:]
+		} else {
+			var n int
+			if u, n = binary.Uvarint(p); n <= 0 {
+				return dst, 0, fmt.Errorf("%w: bad varint at index %d", errPayload, idx)
+			}
+			p = p[n:]
 		}
-		p = p[n:]
 		v := int64(u>>1) ^ -int64(u&1)
 		switch {
 		case v < 0:
@@ -179,4 +185,64 @@ func addBuckets(h *hdrhistogram.Histogram, bs []bucket) {
 		// The value maps back to the same index in the same geometry.
 		_ = h.RecordValues(valueAt(b.index), b.count)
 	}
+}
+
+// indexOf is the counts index of value v (>= 1) in the slice geometry, as
+// hdrhistogram's countsIndexFor computes it; valueAt's inverse.
+func indexOf(v int64) int32 {
+	pow2Ceiling := 64 - bits.LeadingZeros64(uint64(v)|(subBucketCount-1))
+	bucket := int32(pow2Ceiling - (subBucketHalfCountMag + 1))
+	sub := int32(v >> bucket)
+	return (bucket+1)<<subBucketHalfCountMag + sub - subBucketHalfCount
+}
+
+// counts is a dense counts array of the slice geometry: adding a decoded
+// object's buckets to it is one addition each, where a Histogram's
+// RecordValues works out every index again.
+type counts []int64
+
+func newCounts() counts { return make(counts, countsLen) }
+
+func (c counts) add(bs []bucket) {
+	for _, b := range bs {
+		c[b.index] += b.count
+	}
+}
+
+func (c counts) addPacked(p *hdrhistogram.PackedHistogram) {
+	p.ForEachBucket(func(v, n int64) bool {
+		if i := indexOf(v); i >= 0 && i < countsLen {
+			c[i] += n
+		}
+		return true
+	})
+}
+
+func (c counts) addCounts(o counts) {
+	for i, n := range o {
+		c[i] += n
+	}
+}
+
+// hist returns c as a Histogram of the slice geometry.
+func (c counts) hist() *hdrhistogram.Histogram {
+	h := NewHistogram()
+	for i, n := range c {
+		if n > 0 {
+			_ = h.RecordValues(valueAt(int32(i)), n)
+		}
+	}
+	return h
+}
+
+// packed returns c as a PackedHistogram; buckets come in ascending order,
+// so each is appended.
+func (c counts) packed() *hdrhistogram.PackedHistogram {
+	p := newPacked()
+	for i, n := range c {
+		if n > 0 {
+			_ = p.RecordValues(valueAt(int32(i)), n)
+		}
+	}
+	return p
 }

@@ -104,3 +104,23 @@ func FuzzDecodeBuckets(f *testing.F) {
 		}
 	})
 }
+
+// TestIndexOf: indexOf inverts valueAt over every counts index, and agrees
+// with hdrhistogram on values inside buckets.
+func TestIndexOf(t *testing.T) {
+	t.Parallel()
+	for i := range countsLen {
+		if got := indexOf(valueAt(i)); got != i {
+			t.Fatalf("indexOf(valueAt(%d) = %d) = %d", i, valueAt(i), got)
+		}
+	}
+	for _, v := range []int64{1, 2, 2047, 2048, 2049, 4097, 123_456, 59_999_999, HighestUS} {
+		h := NewHistogram()
+		_ = h.RecordValue(v)
+		got := NewHistogram()
+		_ = got.RecordValues(valueAt(indexOf(v)), 1)
+		if !got.Equals(h) {
+			t.Errorf("value %d: index %d is not hdrhistogram's bucket", v, indexOf(v))
+		}
+	}
+}
