@@ -52,6 +52,7 @@ type Service struct {
 	// trackers and listed are touched only by Run's goroutine.
 	trackers map[string]*Tracker
 	listed   map[string]time.Time // run -> last full listing of its slices
+	nextLive map[string]time.Time // run -> earliest next live update
 }
 
 // NewService returns an aggregator; now may be nil for time.Now.
@@ -74,7 +75,7 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 		cfg: cfg, st: st, b: b, log: log, now: now,
 		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},
 		unplaced: map[string][]report.Unplaced{},
-		trackers: map[string]*Tracker{}, listed: map[string]time.Time{},
+		trackers: map[string]*Tracker{}, listed: map[string]time.Time{}, nextLive: map[string]time.Time{},
 	}
 }
 
@@ -102,7 +103,21 @@ func (s *Service) Run(ctx context.Context) error {
 			s.dirty = map[string][]report.ShardSlice{}
 			s.mu.Unlock()
 			for id, hints := range dirty {
+				if time.Now().Before(s.nextLive[id]) {
+					// Too soon after a costly update: keep the hints for
+					// the next tick.
+					s.mu.Lock()
+					s.dirty[id] = append(s.dirty[id], hints...)
+					s.mu.Unlock()
+					continue
+				}
+				began := time.Now()
 				s.update(ctx, id, hints, false)
+				// Decoding new objects costs in proportion to them, but a
+				// live report costs in proportion to the run's slices: a
+				// long, wide run updates less often, so the aggregator
+				// spends at most a fifth of its time on live reports.
+				s.nextLive[id] = began.Add(5 * time.Since(began))
 			}
 		case <-sweep.C:
 			s.sweep(ctx)
@@ -169,6 +184,7 @@ func (s *Service) sweep(ctx context.Context) {
 func (s *Service) forget(id string) {
 	delete(s.trackers, id)
 	delete(s.listed, id)
+	delete(s.nextLive, id)
 	s.mu.Lock()
 	delete(s.unplaced, id)
 	s.mu.Unlock()
