@@ -17,6 +17,9 @@ type Accepted struct {
 	RunID     string    `json:"run_id"`
 	StartAt   time.Time `json:"start_at"`
 	StatusURL string    `json:"status_url"`
+	// Note is Created.Note: the run stands although not every shard
+	// message went out.
+	Note string `json:"note,omitempty"`
 }
 
 // idempotencyKey is the request's Idempotency-Key, or, for a Cloud
@@ -62,7 +65,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 		code = http.StatusOK
 	}
-	writeJSON(w, code, Accepted{RunID: c.RunID, StartAt: c.StartAt, StatusURL: statusURL})
+	writeJSON(w, code, Accepted{RunID: c.RunID, StartAt: c.StartAt, StatusURL: statusURL, Note: c.Note})
 }
 
 // readPlan reads and parses the body, refusing one over Config.MaxBody,
