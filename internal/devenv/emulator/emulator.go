@@ -119,7 +119,7 @@ func (p *Proc) Restart(ctx context.Context) error {
 	if err := p.Stop(); err != nil {
 		return fmt.Errorf("restart emulator on %s: %w", p.Addr, err)
 	}
-	np, err := Rerun(ctx, p.spec, p.ready)
+	np, err := rerun(ctx, p.spec, p.ready)
 	if err != nil {
 		return fmt.Errorf("restart emulator on %s: %w", p.Addr, err)
 	}
@@ -127,18 +127,18 @@ func (p *Proc) Restart(ctx context.Context) error {
 	return nil
 }
 
-// rerunAttempts and rerunPause bound Rerun's retries while the port is
+// rerunAttempts and rerunPause bound rerun's retries while the port is
 // still held by the process just stopped.
 const (
 	rerunAttempts = 5
 	rerunPause    = 500 * time.Millisecond
 )
 
-// Rerun starts spec again, on the address it names, and waits until
+// rerun starts spec again, on the address it names, and waits until
 // ready: the way back of an emulator stopped on purpose. A start that
 // exits before it is ready (its port not yet free) is tried again a few
 // times.
-func Rerun(ctx context.Context, spec proc.Spec, ready proc.Check) (*proc.Proc, error) {
+func rerun(ctx context.Context, spec proc.Spec, ready proc.Check) (*proc.Proc, error) {
 	for attempt := 1; ; attempt++ {
 		np, err := proc.Start(spec)
 		if err != nil {
