@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,6 +31,21 @@ func (e *env) missingTopology(t *testing.T) []string {
 	return missing
 }
 
+// logLines counts the lines of process name's log.
+func (e *env) logLines(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(e.c.LogPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+// maxLogLinesAfterRestart bounds what a component may log from the
+// emulator restart to the end of the next run (about 10 s): a pull loop
+// that retried without pause would log thousands of lines.
+const maxLogLinesAfterRestart = 300
+
 // TestPubSubRestartMidRun restarts the Pub/Sub emulator in the middle of
 // a run, which loses every topic, subscription and message, and submits
 // another run right after: the trigger and the aggregator (CICADA_SETUP)
@@ -41,6 +59,11 @@ func TestPubSubRestartMidRun(t *testing.T) {
 
 	// In the middle of the first run, with slices being written.
 	e.waitSlices(t, first.RunID, 1, first.StartAt.Add(2*sliceLen+sliceLen/2))
+	pullers := append([]string{cluster.NameAggregator}, e.c.Workers...)
+	linesBefore := map[string]int{}
+	for _, n := range append(slices.Clone(pullers), cluster.NameTrigger) {
+		linesBefore[n] = e.logLines(t, n)
+	}
 	restartedAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -68,6 +91,18 @@ func TestPubSubRestartMidRun(t *testing.T) {
 		f.status.Phase, rep.Status, rep.Coverage.Received, rep.Coverage.Expected, f.reportSeen.Sub(next.StartAt.Add(nextPlan.Duration())).Round(time.Millisecond))
 	if rep.Status != report.StatusCompleted || len(ck.missing) > 0 {
 		t.Errorf("second run %s with slices missing %v, want completed with every slice", rep.Status, ck.missing)
+	}
+
+	// Every component lived through the restart, and none spun.
+	for _, n := range append(slices.Clone(pullers), cluster.NameTrigger) {
+		if !e.c.Alive(n) {
+			t.Errorf("%s died after the emulator restart", n)
+		}
+		logged := e.logLines(t, n) - linesBefore[n]
+		t.Logf("%s logged %d lines from the restart to the second run's report", n, logged)
+		if logged > maxLogLinesAfterRestart {
+			t.Errorf("%s logged %d lines after the restart, want at most %d: a loop without pause?", n, logged, maxLogLinesAfterRestart)
+		}
 	}
 
 	// The first run's workers kept their leases through the restart: it
