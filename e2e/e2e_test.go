@@ -32,7 +32,7 @@ import (
 const (
 	leadTime   = 3 * time.Second
 	sliceLen   = time.Second
-	resumeWait = 30 * time.Second // the bound on a resume after kill -9
+	resumeWait = 30 * time.Second // bound on a shard's resume after kill -9
 	timerGrid  = 2 * time.Millisecond
 )
 
@@ -456,7 +456,7 @@ func logOverheads(t *testing.T, acc triggerapi.Accepted, p *plan.Plan, posted ti
 		fmt.Fprintf(&b, "  shard %d slice 0 (writer %s): lateness max %v mean %v\n", shard, s.Writer, lat, mean)
 		// The first request of a shard is due at its first arrival; it
 		// was sent at most lat after that.
-		first = min(first, sched.ShardArrival(0, shard, p.Shards)+lat)
+		first = min(first, sched.Shard(shard, p.Shards).Arrival(0)+lat)
 		if n == 0 {
 			maxLat, minLat, maxMean, minMean = lat, lat, mean, mean
 		}
@@ -550,7 +550,8 @@ func TestKill9WorkerMidRun(t *testing.T) {
 	sched := p.Schedule()
 	var bound, inFlightCap int64
 	for _, s := range victimShards {
-		bound += sched.ShardCountBefore(killed.Sub(acc.StartAt)+timerGrid, s, shards) - sched.ShardCountBefore(time.Duration(killSlice)*sliceLen, s, shards)
+		sh := sched.Shard(s, shards)
+		bound += sh.CountBefore(killed.Sub(acc.StartAt)+timerGrid) - sh.CountBefore(time.Duration(killSlice)*sliceLen)
 		inFlightCap += int64(p.Load.MaxInFlight)
 	}
 	diff := got - rep.Summary.Sent

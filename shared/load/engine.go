@@ -64,7 +64,7 @@ type Options struct {
 type Engine struct {
 	o        Options
 	p        *plan.Plan
-	sched    *plan.Schedule
+	sched    plan.ShardSchedule // the plan's schedule, bound to this shard
 	proto    protocol
 	texts    int
 	sliceDur time.Duration
@@ -117,7 +117,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		o:        o,
 		p:        p,
-		sched:    p.Schedule(),
+		sched:    p.Schedule().Shard(o.Shard, o.Shards),
 		texts:    len(o.Texts),
 		sliceDur: p.SliceDuration(),
 		dur:      p.Duration(),
@@ -194,8 +194,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { e.StopAt(max(e.SliceAt(time.Now()), 0)) })
 	defer stop()
 
-	if h, ok := e.proto.(*http1); ok && e.p.Load.Model == plan.ModelOpen && eventLoopAvailable && !e.o.Goroutines {
-		if err := e.runEventLoop(h); err != nil {
+	if w := e.proto.eventLoop(); w != nil && e.p.Load.Model == plan.ModelOpen && eventLoopAvailable && !e.o.Goroutines {
+		if err := e.runEventLoop(w); err != nil {
 			return err
 		}
 		return ctx.Err()
@@ -233,7 +233,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	next.Store(e.sched.ShardCountBefore(time.Duration(e.o.FirstSlice)*e.sliceDur, e.o.Shard, e.o.Shards))
+	next.Store(e.sched.CountBefore(time.Duration(e.o.FirstSlice) * e.sliceDur))
 	for i := range slots {
 		s := &slot{e: e, id: i, lane: e.lanes[i%len(e.lanes)], pool: pool}
 		if pool == nil {
@@ -283,22 +283,15 @@ func (e *Engine) openConns(slots int) []conn {
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(min(e.timeout, max(time.Until(e.o.Start), 100*time.Millisecond)))
 	for i := range conns {
-		conns[i] = e.proto.newConn()
-		if h, ok := conns[i].(*http1Conn); ok {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// Idle until the start, like a kept-alive connection:
-				// a close before it answers earns the same one retry.
-				if h.dial(deadline) == nil {
-					h.reused = true
-				}
-			}()
-		}
+		c := e.proto.newConn()
+		conns[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.warm(deadline)
+		}()
 	}
-	if g, ok := e.proto.(*grpcProto); ok {
-		g.waitReady(deadline)
-	}
+	e.proto.warm(deadline)
 	wg.Wait()
 	return conns
 }
@@ -308,9 +301,9 @@ func (e *Engine) maxShardUsers() int {
 	most := 0
 	var t time.Duration
 	for _, st := range e.p.Load.Stages {
-		most = max(most, e.sched.ShardUsersAt(t, e.o.Shard, e.o.Shards))
+		most = max(most, e.sched.UsersAt(t))
 		t += st.Duration.D()
-		most = max(most, e.sched.ShardUsersAt(t-1, e.o.Shard, e.o.Shards))
+		most = max(most, e.sched.UsersAt(t-1))
 	}
 	return max(most, 1)
 }
@@ -385,14 +378,14 @@ func (s *slot) sleepUntil(mono int64, k int) bool {
 func (s *slot) runOpen(next *atomic.Int64) {
 	e := s.e
 	s.cur = e.o.FirstSlice
-	last := e.sched.ShardCountBefore(e.dur, e.o.Shard, e.o.Shards)
+	last := e.sched.CountBefore(e.dur)
 	grace := int64(dropGrace)
 	for {
 		j := next.Add(1) - 1
 		if j >= last {
 			return
 		}
-		off := e.sched.ShardArrival(j, e.o.Shard, e.o.Shards)
+		off := e.sched.Arrival(j)
 		k := e.sliceOf(off)
 		if int64(k) >= e.stopAt.Load() {
 			return
@@ -406,7 +399,7 @@ func (s *slot) runOpen(next *atomic.Int64) {
 		if !s.sleepUntil(intended, k) {
 			return
 		}
-		s.send(k, j*int64(e.o.Shards)+int64(e.o.Shard), intended)
+		s.send(k, e.sched.Global(j), intended)
 	}
 }
 
@@ -475,8 +468,8 @@ func (s *slot) runClosed() {
 	e := s.e
 	s.cur = e.o.FirstSlice
 	think := e.p.Load.ThinkTime.D()
-	// Users pick texts in turn: user i's j-th request is global number
-	// (j·users + i)·shards + shard.
+	// Users pick texts in turn: user i's j-th request is the shard's
+	// request j·users + i.
 	users := int64(len(e.progress))
 	var j int64
 	for {
@@ -497,7 +490,7 @@ func (s *slot) runClosed() {
 			return
 		}
 		s.advance(k)
-		if e.sched.ShardUsersAt(off, e.o.Shard, e.o.Shards) <= s.id {
+		if e.sched.UsersAt(off) <= s.id {
 			// Not active now: look again shortly, and at the next slice.
 			wake := min(e.startMono+int64(time.Duration(k+1)*e.sliceDur), now+int64(10*time.Millisecond))
 			if !s.sleepUntil(wake, k) {
@@ -505,7 +498,7 @@ func (s *slot) runClosed() {
 			}
 			continue
 		}
-		s.send(k, (j*users+int64(s.id))*int64(e.o.Shards)+int64(e.o.Shard), now)
+		s.send(k, e.sched.Global(j*users+int64(s.id)), now)
 		j++
 		if think > 0 && !s.sleepUntil(monoNow()+int64(think), k) {
 			return

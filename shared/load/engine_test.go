@@ -243,8 +243,7 @@ func TestFixedRate(t *testing.T) {
 				t.Fatalf("got %d slices, want %d", len(got), 3*tt.shards)
 			}
 			for _, r := range got {
-				want := sched.ShardCountBefore(time.Duration(r.Index+1)*time.Second, r.Shard, tt.shards) -
-					sched.ShardCountBefore(time.Duration(r.Index)*time.Second, r.Shard, tt.shards)
+				want := sched.Shard(r.Shard, tt.shards).SliceIntended(r.Index, time.Second)
 				if r.Intended != want {
 					t.Errorf("shard %d slice %d: intended %d, want %d", r.Shard, r.Index, r.Intended, want)
 				}

@@ -17,8 +17,8 @@ import (
 //
 // Why: a goroutine per request in flight wakes the process twice per
 // request, once for its send time and once for its answer. On these
-// machines each wake-up costs 25-30 µs of CPU (PERF-NOTES.md: context
-// switches dominate a paced generator), so at 2000 req/s that design cost
+// machines each wake-up costs 25-30 µs of CPU (context switches dominate a
+// paced generator: see docs/engine.md), so at 2000 req/s that design cost
 // 65 µs per request, twice wrk2. The loop instead wakes on a grid of
 // pacingGrid: at each tick it collects every answer that has arrived and
 // sends every request due before the next tick. Its sockets are raw,
@@ -77,7 +77,7 @@ type evReq struct {
 
 type evLoop struct {
 	e       *Engine
-	h       *http1
+	h       *plainHTTP
 	sa      unix.Sockaddr
 	domain  int
 	conns   []*evConn
@@ -97,7 +97,7 @@ type evLoop struct {
 }
 
 // runEventLoop runs the open model on plain HTTP/1.1 (see pacingGrid).
-func (e *Engine) runEventLoop(h *http1) error {
+func (e *Engine) runEventLoop(h *plainHTTP) error {
 	ta, err := net.ResolveTCPAddr("tcp", h.addr)
 	if err != nil {
 		return fmt.Errorf("target address %s: %w", h.addr, err)
@@ -165,8 +165,8 @@ func (l *evLoop) run() {
 	e := l.e
 	grid := int64(pacingGrid)
 	maxInFlight := max(e.p.Load.MaxInFlight, 1)
-	next := e.sched.ShardCountBefore(time.Duration(e.o.FirstSlice)*e.sliceDur, e.o.Shard, e.o.Shards)
-	last := e.sched.ShardCountBefore(e.dur, e.o.Shard, e.o.Shards)
+	next := e.sched.CountBefore(time.Duration(e.o.FirstSlice) * e.sliceDur)
+	last := e.sched.CountBefore(e.dur)
 	scheduling := true
 	for {
 		now := monoNow()
@@ -184,7 +184,7 @@ func (l *evLoop) run() {
 				scheduling = false
 				break
 			}
-			off := e.sched.ShardArrival(next, e.o.Shard, e.o.Shards)
+			off := e.sched.Arrival(next)
 			k := e.sliceOf(off)
 			if k >= stopAt {
 				scheduling = false
@@ -194,7 +194,7 @@ func (l *evLoop) run() {
 			if intended >= now+grid {
 				break
 			}
-			r := evReq{g: next*int64(e.o.Shards) + int64(e.o.Shard), k: k, intended: intended, lag: max(now-intended, 0)}
+			r := evReq{g: e.sched.Global(next), k: k, intended: intended, lag: max(now-intended, 0)}
 			next++
 			if l.inFlight >= maxInFlight {
 				l.lane.drop(k)
@@ -212,7 +212,7 @@ func (l *evLoop) run() {
 		// flight.
 		low := int64(stopAt)
 		if scheduling {
-			low = min(low, int64(e.sliceOf(e.sched.ShardArrival(next, e.o.Shard, e.o.Shards))))
+			low = min(low, int64(e.sliceOf(e.sched.Arrival(next))))
 		}
 		busyLow := l.lowestBusy()
 		busy := busyLow != 1<<63-1
@@ -231,7 +231,7 @@ func (l *evLoop) run() {
 		// Sleep until the next tick that has something to do.
 		wake := int64(1<<63 - 1)
 		if scheduling {
-			at := e.startMono + int64(e.sched.ShardArrival(next, e.o.Shard, e.o.Shards))
+			at := e.startMono + int64(e.sched.Arrival(next))
 			wake = e.startMono + (at-e.startMono)/grid*grid
 		}
 		if busy {

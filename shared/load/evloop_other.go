@@ -6,6 +6,6 @@ import "errors"
 
 const eventLoopAvailable = false
 
-func (e *Engine) runEventLoop(*http1) error {
+func (e *Engine) runEventLoop(*plainHTTP) error {
 	return errors.New("the event loop needs Linux")
 }

@@ -430,7 +430,7 @@ func TestOpenModelEnginesAgree(t *testing.T) {
 			// for one of the 10 connections, never drops one.
 			p := testPlan(tg.url, tt.rate, 2*time.Second, 500*time.Millisecond, 10, 1000)
 			p.Shards = tt.shards
-			sched := p.Schedule()
+			sched := p.Schedule().Shard(tt.shard, tt.shards)
 			var got [2][]*slice.Result
 			var wg sync.WaitGroup
 			start := time.Now().Add(150 * time.Millisecond)
@@ -453,8 +453,7 @@ func TestOpenModelEnginesAgree(t *testing.T) {
 			for i := range loop {
 				a, b := loop[i], gor[i]
 				k := tt.from + i
-				want := sched.ShardCountBefore(time.Duration(k+1)*p.SliceDuration(), tt.shard, tt.shards) -
-					sched.ShardCountBefore(time.Duration(k)*p.SliceDuration(), tt.shard, tt.shards)
+				want := sched.SliceIntended(k, p.SliceDuration())
 				if a.Index != k || b.Index != k {
 					t.Errorf("slice %d: indexes %d and %d", k, a.Index, b.Index)
 				}

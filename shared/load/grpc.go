@@ -27,14 +27,16 @@ type grpcProto struct {
 	conns  []*grpc.ClientConn
 	next   atomic.Uint32
 	keys   [17]string // "grpc:OK" ... indexed by code
+	ok     [17]bool   // the plan's success rule, indexed by code
 }
 
 // newGRPC opens the channels; method is the full method name with its
 // leading slash, as newProtocol normalizes it.
-func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int) (*grpcProto, error) {
+func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool) (*grpcProto, error) {
 	g := &grpcProto{method: method, reqs: reqs}
 	for c, name := range grpcCodeNames {
 		g.keys[c] = "grpc:" + name
+		g.ok[c] = success(g.keys[c])
 	}
 	if len(headers) > 0 {
 		g.md = metadata.New(headers)
@@ -74,9 +76,9 @@ var grpcCodeNames = [17]string{
 	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 }
 
-// waitReady waits until every channel is connected, or the deadline. A
-// channel that is not ready then keeps trying; its calls fail meanwhile.
-func (g *grpcProto) waitReady(deadline time.Time) {
+// warm waits until every channel is connected, or the deadline. A channel
+// that is not ready then keeps trying; its calls fail meanwhile.
+func (g *grpcProto) warm(deadline time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for _, cc := range g.conns {
@@ -89,6 +91,8 @@ func (g *grpcProto) waitReady(deadline time.Time) {
 }
 
 func (g *grpcProto) shared() bool { return true }
+
+func (g *grpcProto) eventLoop() *plainHTTP { return nil }
 
 func (g *grpcProto) close() error {
 	for _, c := range g.conns {
@@ -113,6 +117,9 @@ type grpcConn struct {
 
 func (c *grpcConn) closeConn() {}
 
+// warm has nothing of its own to open: the protocol warms the channels.
+func (c *grpcConn) warm(time.Time) {}
+
 func (c *grpcConn) do(i int, deadline time.Time) result {
 	// One allocation for both messages; grpc-go keeps pointers to them.
 	msgs := &[2]rawMsg{{b: c.g.reqs[i%len(c.g.reqs)]}}
@@ -126,7 +133,7 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	// Bytes are the messages' own; HTTP/2 framing is not counted.
 	r := result{sent: int64(len(req.b)), recv: int64(resp.n)}
 	if err == nil {
-		r.outcome, r.ok = c.g.keys[codes.OK], true
+		r.outcome, r.ok = c.g.keys[codes.OK], c.g.ok[codes.OK]
 		return r
 	}
 	st, _ := status.FromError(err)
@@ -134,7 +141,7 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	if code > 16 {
 		code = codes.Unknown
 	}
-	r.outcome, r.err = c.g.keys[code], err
+	r.outcome, r.ok, r.err = c.g.keys[code], c.g.ok[code], err
 	if code == codes.DeadlineExceeded {
 		r.outcome = outcomeTimeout
 	}

@@ -26,11 +26,17 @@ var errProtocol = errors.New("malformed HTTP response")
 // at a time, so the wait for a free connection is visible to the engine and
 // counted as latency rather than hidden inside a client pool.
 type http1 struct {
-	addr    string
+	plainHTTP
+	dialer net.Dialer
+	raw    bool
+}
+
+// plainHTTP is a plain http:// target with its requests serialized ahead:
+// what http1's conns and the event loop both send.
+type plainHTTP struct {
+	addr    string   // host:port
 	reqs    [][]byte // one fully serialized request per data text
 	head    bool     // HEAD responses carry no body
-	dialer  net.Dialer
-	raw     bool
 	outcome *statusTable
 }
 
@@ -74,7 +80,7 @@ func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]b
 		}
 		fmt.Fprintf(&hdr, "%s: %s\r\n", k, headers[k])
 	}
-	h := &http1{addr: addr, head: method == "HEAD", raw: true, outcome: newStatusTable(expect)}
+	h := &http1{plainHTTP: plainHTTP{addr: addr, head: method == "HEAD", outcome: newStatusTable(expect)}, raw: true}
 	h.dialer.KeepAlive = 30 * time.Second
 	if len(bodies) == 0 {
 		bodies = [][]byte{nil}
@@ -97,6 +103,11 @@ func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]b
 func (h *http1) shared() bool { return false }
 func (h *http1) close() error { return nil }
 
+// warm has nothing shared to wait for: each conn dials its own.
+func (h *http1) warm(time.Time) {}
+
+func (h *http1) eventLoop() *plainHTTP { return &h.plainHTTP }
+
 func (h *http1) newConn() conn {
 	return &http1Conn{h: h}
 }
@@ -112,6 +123,15 @@ func (c *http1Conn) closeConn() {
 	if c.c != nil {
 		c.c.Close()
 		c.c = nil
+	}
+}
+
+// warm dials ahead of the start. The connection then sits idle until its
+// first request, like a kept-alive one, so a close by the server before it
+// answers earns the same one retry.
+func (c *http1Conn) warm(deadline time.Time) {
+	if c.dial(deadline) == nil {
+		c.reused = true
 	}
 }
 

@@ -565,7 +565,7 @@ func FuzzReadResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true)
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		src := bytes.NewReader(data)
-		c := &http1Conn{h: &http1{head: head, outcome: newStatusTable(nil)}, br: bufio.NewReaderSize(src, 16<<10)}
+		c := &http1Conn{h: &http1{plainHTTP: plainHTTP{head: head, outcome: newStatusTable(nil)}}, br: bufio.NewReaderSize(src, 16<<10)}
 		type out struct {
 			code int
 			n    int64

@@ -12,7 +12,7 @@ import (
 
 // httpStd drives https:// targets with net/http, which negotiates HTTP/2
 // by ALPN where the target speaks it. It costs more CPU per request than
-// http1 (PERF-NOTES.md), which is why plain http:// does not use it.
+// http1 (see docs/engine.md), which is why plain http:// does not use it.
 type httpStd struct {
 	client  *http.Client
 	url     string
@@ -63,10 +63,17 @@ func (h *httpStd) close() error {
 }
 func (h *httpStd) newConn() conn { return stdConn{h} }
 
+// warm opens nothing ahead: the Transport dials on the first requests.
+func (h *httpStd) warm(time.Time) {}
+
+func (h *httpStd) eventLoop() *plainHTTP { return nil }
+
 // stdConn adapts the shared client to one goroutine's conn.
 type stdConn struct{ h *httpStd }
 
 func (c stdConn) closeConn() {}
+
+func (c stdConn) warm(time.Time) {}
 
 func (c stdConn) do(i int, deadline time.Time) result { return c.h.do(i, deadline) }
 

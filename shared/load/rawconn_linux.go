@@ -13,9 +13,9 @@ import (
 // non-blocking socket, inside the netpoller's RawConn callbacks. Ordinary Go
 // I/O marks every read and write as a possibly blocking syscall; on a
 // generator pinned to one core that hands the P to the monitor thread and
-// costs about 0.6 context switches per request (PERF-NOTES.md). The netpoller
-// still parks the goroutine until the socket is ready, and deadlines still
-// work, because RawConn.Read/Write honour them.
+// costs about 0.6 context switches per request (see docs/engine.md). The
+// netpoller still parks the goroutine until the socket is ready, and
+// deadlines still work, because RawConn.Read/Write honour them.
 type rawConn struct {
 	net.Conn
 	rc syscall.RawConn

@@ -338,7 +338,7 @@ func TestRespParserMatchesBufio(t *testing.T) {
 		if !untilEOF {
 			stream += next // a pipelined answer must not be eaten
 		}
-		c := &http1Conn{h: &http1{head: head}, br: bufio.NewReaderSize(strings.NewReader(stream), 16<<10)}
+		c := &http1Conn{h: &http1{plainHTTP: plainHTTP{head: head}}, br: bufio.NewReaderSize(strings.NewReader(stream), 16<<10)}
 		code, n, keep, err := c.readResponse()
 		if err != nil {
 			t.Fatalf("case %d: bufio parser failed on a valid answer: %v\n%q", i, err, resp)

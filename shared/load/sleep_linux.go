@@ -16,7 +16,8 @@ import (
 // precision. The runtime's timers sleep in whole milliseconds, and that
 // lateness would be charged to the target as latency (wrk2 shows a 0.7 ms
 // floor for the same reason). A non-blocking timerfd polled by the netpoller
-// wakes within microseconds (PERF-NOTES.md: median send lateness 0.035 ms).
+// wakes within microseconds (median send lateness 0.035 ms: see
+// docs/engine.md).
 // One sleeper belongs to one goroutine.
 type sleeper struct {
 	f      *os.File
@@ -64,7 +65,7 @@ func (s *sleeper) arm(mono int64) bool {
 // wait blocks until the armed timer expires.
 func (s *sleeper) wait() {
 	// A raw read: os.File's Read would enter syscall state and wake the
-	// runtime's monitor thread on every sleep (PERF-NOTES.md). The first
+	// runtime's monitor thread on every sleep (see docs/engine.md). The first
 	// read must be tried even though it will mostly say EAGAIN: RawRead
 	// clears the poller's readiness before calling back, so an expiry the
 	// poller saw in between would otherwise be lost.

@@ -18,6 +18,9 @@ import (
 
 // protocol opens connections to one target. Protocols know nothing of
 // pacing: the engine decides when a request goes, a conn only sends it.
+// What the engine asks of a protocol beyond sending (warming up before the
+// start, whether the event loop can drive it) goes through this interface,
+// once per run or per connection, never per request.
 type protocol interface {
 	// newConn returns a connection for one goroutine. For a shared
 	// protocol, several goroutines may hold conns backed by one channel.
@@ -25,6 +28,14 @@ type protocol interface {
 	// shared reports whether one conn serves many requests at once
 	// (gRPC and HTTP/2 multiplex; HTTP/1.1 does not).
 	shared() bool
+	// warm waits until deadline at most for what the protocol's conns
+	// share (gRPC's channels) to connect, so that the first requests do not
+	// pay for it. What is not ready then keeps trying.
+	warm(deadline time.Time)
+	// eventLoop returns the target as ready HTTP/1.1 bytes over plain TCP,
+	// which the event loop sends on its own sockets (see pacingGrid), or
+	// nil when the protocol needs its own client.
+	eventLoop() *plainHTTP
 	close() error
 }
 
@@ -34,6 +45,11 @@ type conn interface {
 	// do sends pre-built request i and waits for its answer until deadline.
 	// It never panics and returns failures as outcomes.
 	do(i int, deadline time.Time) result
+	// warm opens the connection ahead of the start, until deadline at
+	// most, so that the first request does not pay for a handshake. A
+	// failure is left for the first request to retry and record. The
+	// engine warms its conns concurrently, before any do.
+	warm(deadline time.Time)
 	closeConn()
 }
 
@@ -87,7 +103,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success)
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }

@@ -34,7 +34,7 @@ shards: 2
 	fmt.Println("rate at 5s:", s.RateAt(5*time.Second), "total:", s.Total())
 	for k := range 3 {
 		fmt.Printf("slice %d: %d intended (shard 0: %d, shard 1: %d)\n", k, s.SliceIntended(k, p.Slice.D()),
-			s.ShardSliceIntended(k, p.Slice.D(), 0, 2), s.ShardSliceIntended(k, p.Slice.D(), 1, 2))
+			s.Shard(0, 2).SliceIntended(k, p.Slice.D()), s.Shard(1, 2).SliceIntended(k, p.Slice.D()))
 	}
 	bodies, _ := p.Target.RenderBodies([]string{`say "hi"`})
 	fmt.Println(string(bodies[0]))

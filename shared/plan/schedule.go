@@ -207,13 +207,6 @@ func (s *Schedule) CountBefore(t time.Duration) int64 {
 // Total returns the number of requests the plan holds: CountBefore(Duration()).
 func (s *Schedule) Total() int64 { return s.total }
 
-// ShardCountBefore returns how many of shard's requests (global requests i
-// with i % shards == shard) are intended before t. It returns 0 for an
-// invalid shard.
-func (s *Schedule) ShardCountBefore(t time.Duration, shard, shards int) int64 {
-	return shardCount(s.CountBefore(t), int64(shard), int64(shards))
-}
-
 // shardCount returns the number of i < n with i % shards == shard.
 func shardCount(n, shard, shards int64) int64 {
 	if shards < 1 || shard < 0 || shard >= shards || n <= shard {
@@ -222,18 +215,75 @@ func shardCount(n, shard, shards int64) int64 {
 	return (n - shard + shards - 1) / shards
 }
 
-// ShardArrival returns the intended offset of shard's j-th request, global
-// request j*shards+shard, or Never if there is none.
-func (s *Schedule) ShardArrival(j int64, shard, shards int) time.Duration {
-	if shards < 1 || shard < 0 || shard >= shards || j < 0 || j > (math.MaxInt64-int64(shard))/int64(shards) {
-		return Never
-	}
-	return s.Arrival(j*int64(shards) + int64(shard))
+// ShardSchedule is one shard's share of a Schedule: the global requests i
+// with i % shards == shard, numbered j = 0, 1, … in order, and the users u
+// with u % shards == shard. Get it with Schedule.Shard. It is a small value,
+// immutable and safe for concurrent use; the zero value holds nothing.
+type ShardSchedule struct {
+	s             *Schedule
+	shard, shards int64 // shards is 0 for an invalid shard: it holds nothing
+	maxJ          int64 // the largest j whose global number fits in an int64
 }
 
-// ShardTotal returns how many requests shard sends over the whole plan.
-func (s *Schedule) ShardTotal(shard, shards int) int64 {
-	return shardCount(s.total, int64(shard), int64(shards))
+// Shard binds the schedule to shard of shards, 0 ≤ shard < shards. An
+// invalid shard holds no requests and no users.
+func (s *Schedule) Shard(shard, shards int) ShardSchedule {
+	if shards < 1 || shard < 0 || shard >= shards {
+		return ShardSchedule{}
+	}
+	sh, n := int64(shard), int64(shards)
+	return ShardSchedule{s: s, shard: sh, shards: n, maxJ: (math.MaxInt64 - sh) / n}
+}
+
+// Global returns the global request number of the shard's j-th request:
+// j*shards + shard.
+func (h ShardSchedule) Global(j int64) int64 { return j*h.shards + h.shard }
+
+// Arrival returns the intended offset of the shard's j-th request, or Never
+// if there is none.
+func (h ShardSchedule) Arrival(j int64) time.Duration {
+	if h.shards == 0 || j < 0 || j > h.maxJ {
+		return Never
+	}
+	return h.s.Arrival(j*h.shards + h.shard)
+}
+
+// CountBefore returns how many of the shard's requests are intended before t.
+func (h ShardSchedule) CountBefore(t time.Duration) int64 {
+	if h.shards == 0 {
+		return 0
+	}
+	return shardCount(h.s.CountBefore(t), h.shard, h.shards)
+}
+
+// Total returns how many requests the shard sends over the whole plan.
+func (h ShardSchedule) Total() int64 {
+	if h.shards == 0 {
+		return 0
+	}
+	return shardCount(h.s.total, h.shard, h.shards)
+}
+
+// SliceIntended returns the number of the shard's requests intended in slice
+// k, [k*slice, (k+1)*slice) clipped to the plan.
+func (h ShardSchedule) SliceIntended(k int, slice time.Duration) int64 {
+	if h.shards == 0 {
+		return 0
+	}
+	from, to, ok := h.s.sliceBounds(k, slice)
+	if !ok {
+		return 0
+	}
+	return h.CountBefore(to) - h.CountBefore(from)
+}
+
+// UsersAt returns how many of the closed model's users at t belong to the
+// shard: users u < Schedule.UsersAt(t) with u % shards == shard.
+func (h ShardSchedule) UsersAt(t time.Duration) int {
+	if h.shards == 0 {
+		return 0
+	}
+	return int(shardCount(int64(h.s.UsersAt(t)), h.shard, h.shards))
 }
 
 // sliceBounds returns slice k's [from, to) clipped to the plan, ok false if
@@ -257,15 +307,6 @@ func (s *Schedule) SliceIntended(k int, slice time.Duration) int64 {
 	return s.CountBefore(to) - s.CountBefore(from)
 }
 
-// ShardSliceIntended returns the number of shard's requests intended in slice k.
-func (s *Schedule) ShardSliceIntended(k int, slice time.Duration, shard, shards int) int64 {
-	from, to, ok := s.sliceBounds(k, slice)
-	if !ok {
-		return 0
-	}
-	return s.ShardCountBefore(to, shard, shards) - s.ShardCountBefore(from, shard, shards)
-}
-
 // UsersAt returns the closed model's users for the whole plan at t: a linear
 // ramp within each stage, rounded down (0 outside the plan).
 func (s *Schedule) UsersAt(t time.Duration) int {
@@ -287,12 +328,6 @@ func (s *Schedule) UsersAt(t time.Duration) int {
 		q++ // floor of a negative fraction
 	}
 	return int(g.u0 - int64(q))
-}
-
-// ShardUsersAt returns how many of the users at t belong to shard: users
-// u < UsersAt(t) with u % shards == shard.
-func (s *Schedule) ShardUsersAt(t time.Duration, shard, shards int) int {
-	return int(shardCount(int64(s.UsersAt(t)), int64(shard), int64(shards)))
 }
 
 func abs(x int64) int64 {

@@ -102,12 +102,15 @@ func TestScheduleConstant1000(t *testing.T) {
 		t.Errorf("SliceIntended(10, 1s) past the plan = %d, want 0", got)
 	}
 	for shard, want := range []int64{3334, 3333, 3333} {
-		if got := s.ShardTotal(shard, 3); got != want {
-			t.Errorf("ShardTotal(%d, 3) = %d, want %d", shard, got, want)
+		if got := s.Shard(shard, 3).Total(); got != want {
+			t.Errorf("Shard(%d, 3).Total() = %d, want %d", shard, got, want)
 		}
 	}
-	if got, want := s.ShardArrival(2, 1, 3), s.Arrival(7); got != want || got != 7*time.Millisecond {
-		t.Errorf("ShardArrival(2, 1, 3) = %v, want Arrival(7) = %v = 7ms", got, want)
+	if got, want := s.Shard(1, 3).Arrival(2), s.Arrival(7); got != want || got != 7*time.Millisecond {
+		t.Errorf("Shard(1, 3).Arrival(2) = %v, want Arrival(7) = %v = 7ms", got, want)
+	}
+	if got := s.Shard(1, 3).Global(2); got != 7 {
+		t.Errorf("Shard(1, 3).Global(2) = %d, want 7", got)
 	}
 }
 
@@ -115,12 +118,33 @@ func TestShardCountInvalid(t *testing.T) {
 	t.Parallel()
 	s := NewSchedule([]Stage{st(time.Second, 100)})
 	for _, tt := range []struct{ shard, shards int }{{0, 0}, {-1, 4}, {4, 4}} {
-		if got := s.ShardCountBefore(time.Second, tt.shard, tt.shards); got != 0 {
-			t.Errorf("ShardCountBefore(1s, %d, %d) = %d, want 0", tt.shard, tt.shards, got)
+		h := s.Shard(tt.shard, tt.shards)
+		if got := h.CountBefore(time.Second); got != 0 {
+			t.Errorf("Shard(%d, %d).CountBefore(1s) = %d, want 0", tt.shard, tt.shards, got)
 		}
-		if got := s.ShardArrival(0, tt.shard, tt.shards); got != Never {
-			t.Errorf("ShardArrival(0, %d, %d) = %v, want Never", tt.shard, tt.shards, got)
+		if got := h.Arrival(0); got != Never {
+			t.Errorf("Shard(%d, %d).Arrival(0) = %v, want Never", tt.shard, tt.shards, got)
 		}
+		if got := h.Total(); got != 0 {
+			t.Errorf("Shard(%d, %d).Total() = %d, want 0", tt.shard, tt.shards, got)
+		}
+		if got := h.SliceIntended(0, time.Second); got != 0 {
+			t.Errorf("Shard(%d, %d).SliceIntended(0, 1s) = %d, want 0", tt.shard, tt.shards, got)
+		}
+		if got := h.UsersAt(0); got != 0 {
+			t.Errorf("Shard(%d, %d).UsersAt(0) = %d, want 0", tt.shard, tt.shards, got)
+		}
+	}
+	var zero ShardSchedule
+	if got := zero.Arrival(0); got != Never {
+		t.Errorf("zero ShardSchedule Arrival(0) = %v, want Never", got)
+	}
+	if got := s.Shard(0, 1).Arrival(math.MaxInt64); got != Never {
+		t.Errorf("Shard(0, 1).Arrival(MaxInt64) = %v, want Never", got)
+	}
+	// j*3 wraps around to 2, a request the plan holds: j is out of range.
+	if got := s.Shard(0, 3).Arrival((1<<64 + 2) / 3); got != Never {
+		t.Errorf("Shard(0, 3).Arrival((2^64+2)/3) = %v, want Never", got)
 	}
 	for _, tt := range []struct {
 		k     int
@@ -248,17 +272,17 @@ func checkSchedule(t *testing.T, l Load, shardCounts []int, slice time.Duration,
 			b := min(time.Duration(k)*slice, D)
 			var atB int64
 			for sh := range shards {
-				atB += s.ShardCountBefore(b, sh, shards)
+				atB += s.Shard(sh, shards).CountBefore(b)
 			}
 			if want := s.CountBefore(b); atB != want {
-				t.Fatalf("%s shards %d: sum of ShardCountBefore(%v) = %d, CountBefore = %d", desc, shards, b, atB, want)
+				t.Fatalf("%s shards %d: sum of Shard.CountBefore(%v) = %d, CountBefore = %d", desc, shards, b, atB, want)
 			}
 			if k == nSlices {
 				break
 			}
 			var inSlice int64
 			for sh := range shards {
-				inSlice += s.ShardSliceIntended(k, slice, sh, shards)
+				inSlice += s.Shard(sh, shards).SliceIntended(k, slice)
 			}
 			if want := s.SliceIntended(k, slice); inSlice != want {
 				t.Fatalf("%s shards %d: slice %d: sum over shards = %d, SliceIntended = %d", desc, shards, k, inSlice, want)
@@ -270,10 +294,10 @@ func checkSchedule(t *testing.T, l Load, shardCounts []int, slice time.Duration,
 		}
 		var shardTotals int64
 		for sh := range shards {
-			shardTotals += s.ShardTotal(sh, shards)
+			shardTotals += s.Shard(sh, shards).Total()
 		}
 		if shardTotals != total {
-			t.Fatalf("%s shards %d: sum of ShardTotal = %d, Total() = %d", desc, shards, shardTotals, total)
+			t.Fatalf("%s shards %d: sum of Shard.Total = %d, Total() = %d", desc, shards, shardTotals, total)
 		}
 	}
 
@@ -376,15 +400,15 @@ func TestScheduleUsers(t *testing.T) {
 		for _, shards := range []int{1, 3, 4, 64} {
 			sum := 0
 			for sh := range shards {
-				sum += s.ShardUsersAt(at, sh, shards)
+				sum += s.Shard(sh, shards).UsersAt(at)
 			}
 			if want := s.UsersAt(at); sum != want {
-				t.Errorf("at %v, %d shards: sum of ShardUsersAt = %d, want %d", at, shards, sum, want)
+				t.Errorf("at %v, %d shards: sum of Shard.UsersAt = %d, want %d", at, shards, sum, want)
 			}
 		}
 	}
-	if got := s.ShardUsersAt(15*time.Second, 1, 4); got != 3 { // users 1, 5, 9
-		t.Errorf("ShardUsersAt(15s, 1, 4) = %d, want 3", got)
+	if got := s.Shard(1, 4).UsersAt(15 * time.Second); got != 3 { // users 1, 5, 9
+		t.Errorf("Shard(1, 4).UsersAt(15s) = %d, want 3", got)
 	}
 	long := NewSchedule([]Stage{{Duration: Duration(24 * time.Hour), Users: 0}, {Duration: Duration(24 * time.Hour), Users: 100000}})
 	if got := long.UsersAt(24*time.Hour + 12*time.Hour); got != 50000 {

@@ -7,20 +7,13 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/triggerapi"
 )
 
 // Accepted is the body of POST /runs's answer.
-type Accepted struct {
-	RunID     string    `json:"run_id"`
-	StartAt   time.Time `json:"start_at"`
-	StatusURL string    `json:"status_url"`
-	// Note is Created.Note: the run stands although not every shard
-	// message went out.
-	Note string `json:"note,omitempty"`
-}
+type Accepted = triggerapi.Accepted
 
 // idempotencyKey is the request's Idempotency-Key, or, for a Cloud
 // Scheduler job (which cannot send a header that changes per run), its job

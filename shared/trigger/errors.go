@@ -22,7 +22,7 @@ const (
 	KindTooLarge                     // the body is over Config.MaxBody
 	KindOverLimit                    // a valid plan over an operator limit
 	KindKeyReused                    // an Idempotency-Key already bound to another plan
-	KindUnavailable                  // the bucket or the bus failed; nothing was started
+	KindUnavailable                  // the bucket or the bus failed
 )
 
 // httpStatus is the status of each Kind: the one place the trigger's

@@ -24,8 +24,8 @@ func FuzzHandler(f *testing.F) {
 	e := newEnv(f, testConfig())
 	codes := []int{200, 202, 400, 403, 404, 405, 409, 413, 422, 503}
 	f.Fuzz(func(t *testing.T, method, path, contentType, body string) {
-		if u, err := url.ParseRequestURI(path); err != nil || u.Path != path || !validMethod(method) {
-			t.Skip() // not a request a server would hand over
+		if u, err := url.ParseRequestURI(path); err != nil || u.Path != path || !validMethod(method) || strings.ContainsAny(path, " \t") {
+			t.Skip() // not a request a server would hand over (httptest panics on a space)
 		}
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", contentType)

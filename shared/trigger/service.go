@@ -108,11 +108,7 @@ type idempotencyRecord struct {
 var errKeyReused = errors.New("Idempotency-Key already used for a different plan")
 
 // IdempotencyPath is the object that ties an Idempotency-Key to its run.
-// The key is hashed: it is the client's text, not a safe object name.
-func IdempotencyPath(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "idempotency/" + hex.EncodeToString(sum[:])
-}
+func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
 // allow-list, the operator's limits), claims the Idempotency-Key, stores
