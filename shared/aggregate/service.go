@@ -218,6 +218,10 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	now := s.now()
 	list := len(hints) >= maxHints || now.Sub(s.listed[id]) >= s.cfg.Relist
 	if err := t.Sync(ctx, hints, list); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.dropStale(ctx, id, now, log)
+			return
+		}
 		log.Warn("read run", zap.Error(err))
 		return
 	}
@@ -297,6 +301,26 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	if sweep {
 		s.detect(ctx, st, now, log)
 	}
+}
+
+// staleMarker is how long an active-run marker may wait for its run.json:
+// the trigger writes the marker just before run.json, and deletes both when
+// it withdraws a run.
+const staleMarker = time.Minute
+
+// dropStale deletes the active-run marker of a run without run.json once
+// it is older than staleMarker (a trigger that died while storing it).
+func (s *Service) dropStale(ctx context.Context, id string, now time.Time, log *zap.Logger) {
+	s.forget(id)
+	obj, err := s.st.Get(ctx, runs.ActivePath(id))
+	if err != nil || now.Sub(obj.Updated) < staleMarker {
+		return
+	}
+	if err := s.st.Delete(ctx, runs.ActivePath(id), obj.Generation); err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Warn("delete stale active-run marker", zap.Error(err))
+		return
+	}
+	log.Info("deleted an active-run marker without run.json", zap.Time("written", obj.Updated))
 }
 
 // findUnplaced lists the shards of a started run that nobody drives at now:
