@@ -16,6 +16,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -33,7 +34,7 @@ func start(t *testing.T, workers int) *Embedded {
 		Workers:      workers,
 		Worker:       worker.Config{Capacity: 2, LeaseTTL: 10 * time.Second, RenewEvery: 500 * time.Millisecond},
 		Aggregator:   aggregate.Config{Grace: 10 * time.Second, Sweep: 300 * time.Millisecond, LiveEvery: 200 * time.Millisecond, PickupGrace: 2 * time.Second, Republish: time.Second},
-		Trigger:      trigger.Config{AllowedTargets: []string{"127.0.0.1"}, LeadTime: time.Second, MaxBody: 1 << 20},
+		Trigger:      trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}}, LeadTime: time.Second, MaxBody: 1 << 20},
 		ServePredict: true,
 		Predict:      predict.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"},
 		Log:          testLog(t),

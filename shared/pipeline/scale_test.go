@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/aggregate"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -33,8 +34,8 @@ func BenchmarkEmbedded200Shards(b *testing.B) {
 			Workers:    4,
 			Worker:     worker.Config{Capacity: shards / 4, LeaseTTL: 10 * time.Second, RenewEvery: 2 * time.Second},
 			Aggregator: aggregate.Config{Grace: 5 * time.Second},
-			Trigger: trigger.Config{AllowedTargets: []string{"127.0.0.1"}, LeadTime: 5 * time.Second, MaxBody: 1 << 20,
-				MaxShards: shards, MaxRate: 10000, MaxDuration: time.Hour},
+			Trigger: trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxShards: shards, MaxRate: 10000, MaxDuration: time.Hour},
+				LeadTime: 5 * time.Second, MaxBody: 1 << 20},
 			ServePredict: true,
 			Predict:      predict.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"},
 		})

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/template"
 )
 
 // MaxDataFileSize bounds the texts file read by Texts: the whole corpus is
@@ -101,9 +100,6 @@ func readTexts(path string) ([]string, error) {
 	return texts, nil
 }
 
-// templateFuncs are the functions available in body and request templates.
-var templateFuncs = template.FuncMap{"json": jsonString}
-
 // jsonString renders v as JSON without HTML escaping, so that
 // {"text": {{json .Text}}} quotes any text safely.
 func jsonString(v any) (string, error) {
@@ -116,53 +112,16 @@ func jsonString(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-func parseTemplate(text string) (*template.Template, error) {
-	t, err := template.New("body").Funcs(templateFuncs).Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("invalid template: %w", err)
-	}
-	return t, nil
-}
-
+// renderSample renders a template against SampleText within the package's
+// bounds, as validation does.
 func renderSample(text string) ([]byte, error) {
 	t, err := parseTemplate(text)
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, TemplateData{Text: SampleText}); err != nil {
+	w := &boundedWriter{max: MaxRenderedBody}
+	if err := t.Execute(w, TemplateData{Text: SampleText}); err != nil {
 		return nil, fmt.Errorf("template fails on a sample text: %w", err)
 	}
-	return b.Bytes(), nil
-}
-
-// RenderBodies renders the HTTP body (or the gRPC request JSON) once per
-// text, so that the load engine never runs a template on the hot path.
-// Without a template every body is nil. For gRPC each rendering must be
-// valid JSON.
-func (t *Target) RenderBodies(texts []string) ([][]byte, error) {
-	src, field := t.Body, "body"
-	if t.Protocol == ProtocolGRPC {
-		src, field = t.Request, "request"
-	}
-	out := make([][]byte, len(texts))
-	if src == "" {
-		return out, nil
-	}
-	tmpl, err := parseTemplate(src)
-	if err != nil {
-		return nil, fmt.Errorf("render target.%s: %w", field, err)
-	}
-	var b bytes.Buffer
-	for i, text := range texts {
-		b.Reset()
-		if err := tmpl.Execute(&b, TemplateData{Text: text, Index: i}); err != nil {
-			return nil, fmt.Errorf("render target.%s for text %d: %w", field, i, err)
-		}
-		if t.Protocol == ProtocolGRPC && !json.Valid(b.Bytes()) {
-			return nil, fmt.Errorf("render target.%s for text %d: not valid JSON: %q", field, i, truncate(b.String(), 80))
-		}
-		out[i] = bytes.Clone(b.Bytes())
-	}
-	return out, nil
+	return w.buf.Bytes(), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // Env is everything the trigger function (functions/trigger) reads from
@@ -32,19 +33,18 @@ const (
 )
 
 // Config is the operator's side of the trigger: what plans it accepts and
-// where it puts them; the field Trigger of Env (CICADA_TRIGGER_*). A zero
-// limit means only the plan package's own bound applies.
+// where it puts them; the field Trigger of Env (CICADA_TRIGGER_*). Its
+// Rules (the allow-list and the limits, CICADA_TRIGGER_ALLOWED_TARGETS,
+// CICADA_TRIGGER_MAX_*) are those of shared/policy, which the workers hold
+// plans to as well; a zero limit means only the plan package's own bound
+// applies.
 type Config struct {
-	AllowedTargets []string      `envconfig:"ALLOWED_TARGETS" default:"127.0.0.1,localhost" desc:"comma-separated target hosts a plan may aim at: host (any port), host:port, *.domain (its subdomains) or * (anything); compared as written, never resolved (also read from CICADA_ALLOWED_TARGETS)"`
-	MaxRate        float64       `envconfig:"MAX_RATE" default:"10000" desc:"highest open-model rate (req/s, whole plan) of any stage; 0 = no operator limit"`
-	MaxUsers       int           `envconfig:"MAX_USERS" default:"10000" desc:"most closed-model users (whole plan) of any stage; 0 = no operator limit"`
-	MaxDuration    time.Duration `envconfig:"MAX_DURATION" default:"1h" desc:"longest total duration of a plan's stages; 0 = no operator limit"`
-	MaxShards      int           `envconfig:"MAX_SHARDS" default:"100" desc:"most shards a plan may ask for; 0 = no operator limit"`
-	MaxBody        int64         `envconfig:"MAX_BODY" default:"1048576" desc:"largest plan body accepted, in bytes (413 beyond)"`
-	LeadTime       time.Duration `envconfig:"LEAD_TIME" default:"10s" desc:"least time between accepting a plan and its start, for workers to pick up their shards; the plan's start_delay wins when longer"`
-	Bucket         string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
-	Project        string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
-	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
+	policy.Rules
+	MaxBody   int64         `envconfig:"MAX_BODY" default:"1048576" desc:"largest plan body accepted, in bytes (413 beyond)"`
+	LeadTime  time.Duration `envconfig:"LEAD_TIME" default:"10s" desc:"least time between accepting a plan and its start, for workers to pick up their shards; the plan's start_delay wins when longer"`
+	Bucket    string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
+	Project   string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
+	PublicURL string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
 }
 
 // ReadEnv reads the trigger's configuration, honouring
@@ -57,7 +57,7 @@ func ReadEnv() (Env, error) {
 	}
 	if _, ok := os.LookupEnv(allowedTargetsVar); !ok {
 		if v, ok := os.LookupEnv(allowedTargetsAlias); ok {
-			e.Trigger.AllowedTargets = splitList(v)
+			e.Trigger.AllowedTargets = policy.SplitList(v)
 		}
 	}
 	if err := e.Trigger.Check(); err != nil {
@@ -67,22 +67,14 @@ func ReadEnv() (Env, error) {
 }
 
 // Check rejects a configuration the handler cannot work with: negative
-// limits and allow-list patterns that cannot match anything.
+// limits and allow-list entries that cannot match anything.
 func (c Config) Check() error {
-	var probs []string
-	if c.MaxRate < 0 || c.MaxUsers < 0 || c.MaxDuration < 0 || c.MaxShards < 0 {
-		probs = append(probs, "limits must be >= 0")
-	}
+	probs := c.Rules.Check()
 	if c.MaxBody <= 0 {
 		probs = append(probs, fmt.Sprintf("MAX_BODY must be > 0, got %d", c.MaxBody))
 	}
 	if c.LeadTime < 0 {
 		probs = append(probs, fmt.Sprintf("LEAD_TIME must be >= 0, got %v", c.LeadTime))
-	}
-	for _, p := range c.AllowedTargets {
-		if _, err := parsePattern(p); err != nil {
-			probs = append(probs, err.Error())
-		}
 	}
 	if len(probs) > 0 {
 		return fmt.Errorf("trigger config: %s", strings.Join(probs, "; "))
@@ -90,12 +82,7 @@ func (c Config) Check() error {
 	return nil
 }
 
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+// newPolicy is the trigger's policy of c.
+func newPolicy(c Config) (*policy.Policy, error) {
+	return policy.New(c.Rules, "trigger", config.Prefix+"_TRIGGER_")
 }

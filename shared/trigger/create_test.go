@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
 )
@@ -183,7 +184,7 @@ func TestCreateRejected(t *testing.T) {
 		},
 		{
 			name:        "host allowed only on another port",
-			cfg:         Config{AllowedTargets: []string{"127.0.0.1:9000"}, MaxBody: 1 << 20},
+			cfg:         Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1:9000"}}, MaxBody: 1 << 20},
 			body:        planJSON(1, ""),
 			contentType: "application/json",
 			code:        http.StatusForbidden,

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 func TestHTTPStatus(t *testing.T) {
@@ -107,7 +108,7 @@ func TestConfigError(t *testing.T) {
 		want string
 	}{
 		{"no store or bus", Deps{Config: testConfig()}, "Deps.Store and Deps.Bus are required"},
-		{"bad allow-list", Deps{Config: Config{AllowedTargets: []string{"a*b"}}}, `allowed target "a*b"`},
+		{"bad allow-list", Deps{Config: Config{Rules: policy.Rules{AllowedTargets: []string{"a*b"}}}}, `allowed target "a*b"`},
 	}
 	for _, tt := range tests {
 		if _, err := NewService(tt.deps); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
 )
@@ -55,13 +56,15 @@ type env struct {
 // testConfig is the configuration most tests use.
 func testConfig() Config {
 	return Config{
-		AllowedTargets: []string{"127.0.0.1", "localhost"},
-		MaxRate:        1000,
-		MaxUsers:       100,
-		MaxDuration:    time.Hour,
-		MaxShards:      16,
-		MaxBody:        1 << 20,
-		LeadTime:       10 * time.Second,
+		Rules: policy.Rules{
+			AllowedTargets: []string{"127.0.0.1", "localhost"},
+			MaxRate:        1000,
+			MaxUsers:       100,
+			MaxDuration:    time.Hour,
+			MaxShards:      16,
+		},
+		MaxBody:  1 << 20,
+		LeadTime: 10 * time.Second,
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
@@ -44,12 +44,12 @@ const publishers = 16
 // against the operator's configuration, binds an Idempotency-Key, stores
 // the run and publishes its shards. NewHandler serves it over HTTP.
 type Service struct {
-	st    store.Store
-	bus   bus.Bus
-	cfg   Config
-	allow allowList
-	now   func() time.Time
-	log   *zap.Logger
+	st  store.Store
+	bus bus.Bus
+	cfg Config
+	pol *policy.Policy
+	now func() time.Time
+	log *zap.Logger
 }
 
 // NewService returns the Service over d. It fails on an allow-list
@@ -63,7 +63,7 @@ func NewService(d Deps) (*Service, error) {
 		s.log = zap.NewNop()
 	}
 	var err error
-	if s.allow, err = newAllowList(d.Config.AllowedTargets); err != nil {
+	if s.pol, err = newPolicy(d.Config); err != nil {
 		return nil, err
 	}
 	if d.Store == nil || d.Bus == nil {
@@ -110,8 +110,9 @@ var errKeyReused = errors.New("Idempotency-Key already used for a different plan
 // IdempotencyPath is the object that ties an Idempotency-Key to its run.
 func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
-// Create starts the run of sub: it checks the plan (data.file, the
-// allow-list, the operator's limits), claims the Idempotency-Key, stores
+// Create starts the run of sub: it checks the plan against the trigger's
+// policy (data.file, the allow-list, the operator's limits, its template
+// rendered against every text: see check), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
 // short when ctx is cancelled, only bounded by its deadline and
@@ -132,14 +133,8 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 	if p == nil {
 		return Created{}, &Error{Kind: KindInvalid, Message: "no plan"}
 	}
-	if err := checkData(p); err != nil {
+	if err := s.check(p); err != nil {
 		return Created{}, err
-	}
-	if err := s.checkTarget(p); err != nil {
-		return Created{}, err
-	}
-	if probs := s.limits(p); len(probs) > 0 {
-		return Created{}, &Error{Kind: KindOverLimit, Message: "plan over this trigger's limits", Problems: probs}
 	}
 	planJSON, err := json.Marshal(p)
 	if err != nil {
@@ -277,67 +272,36 @@ func checkKey(key string) error {
 	return nil
 }
 
-// checkData refuses a plan that reads its texts from a file: a worker
-// would read that path on its own disk, where the submitter's file is not,
-// and anything else must not be readable.
-func checkData(p *plan.Plan) error {
-	if p.Data.File == "" {
-		return nil
-	}
-	return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: []plan.Problem{{
-		Path:   "data.file",
-		Reason: "not accepted by the trigger, which cannot read the submitter's files: inline the texts as data.texts",
-	}}}
-}
+// renderTimeout bounds rendering a plan's template against its texts.
+const renderTimeout = 5 * time.Second
 
-// checkTarget refuses a plan aimed at a host the allow-list does not name.
-func (s *Service) checkTarget(p *plan.Plan) error {
-	path, host, port, err := targetHost(p.Target)
-	if err != nil {
-		return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: []plan.Problem{{Path: path, Reason: err.Error()}}, Err: err}
-	}
-	if s.allow.allows(host, port) {
-		return nil
-	}
-	msg := fmt.Sprintf("target host %s of %s (%s) is not allowed by this trigger; allowed targets: %s",
-		host, path, net.JoinHostPort(host, port), s.allow)
-	return &Error{Kind: KindForbidden, Message: msg, Problems: []plan.Problem{{Path: path, Reason: msg}}}
-}
-
-// limits lists every way p goes over the operator's limits.
-func (s *Service) limits(p *plan.Plan) []plan.Problem {
-	var probs []plan.Problem
-	add := func(path, format string, args ...any) {
-		probs = append(probs, plan.Problem{Path: path, Reason: fmt.Sprintf(format, args...)})
-	}
-	c := s.cfg
-	if c.MaxRate > 0 && p.Load.Model == plan.ModelOpen {
-		if p.Load.StartRate != nil && *p.Load.StartRate > c.MaxRate {
-			add("load.start_rate", "%g req/s is over this trigger's limit of %g req/s", *p.Load.StartRate, c.MaxRate)
-		}
-		for i, st := range p.Load.Stages {
-			if st.Rate > c.MaxRate {
-				add(fmt.Sprintf("load.stages[%d].rate", i), "%g req/s is over this trigger's limit of %g req/s", st.Rate, c.MaxRate)
-			}
+// check holds p to the trigger's policy (shared/policy): data.file and a
+// target that cannot be read are invalid (400), a target outside the
+// allow-list forbidden (403), a plan over a limit refused (422), each
+// with every problem of its kind; then it renders p's template against
+// every text, within the policy's limits and renderTimeout, and refuses
+// the first text that fails (400, at data.texts[i]).
+func (s *Service) check(p *plan.Plan) error {
+	byKind := map[policy.Kind][]plan.Problem{}
+	var forbidden string
+	for _, pr := range s.pol.Check(p) {
+		byKind[pr.Kind] = append(byKind[pr.Kind], pr.Plan())
+		if pr.Kind == policy.KindForbidden && forbidden == "" {
+			forbidden = pr.Reason
 		}
 	}
-	if c.MaxUsers > 0 && p.Load.Model == plan.ModelClosed {
-		if p.Load.StartUsers != nil && *p.Load.StartUsers > c.MaxUsers {
-			add("load.start_users", "%d users is over this trigger's limit of %d", *p.Load.StartUsers, c.MaxUsers)
-		}
-		for i, st := range p.Load.Stages {
-			if st.Users > c.MaxUsers {
-				add(fmt.Sprintf("load.stages[%d].users", i), "%d users is over this trigger's limit of %d", st.Users, c.MaxUsers)
-			}
-		}
+	switch {
+	case len(byKind[policy.KindInvalid]) > 0:
+		return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: byKind[policy.KindInvalid]}
+	case len(byKind[policy.KindForbidden]) > 0:
+		return &Error{Kind: KindForbidden, Message: forbidden, Problems: byKind[policy.KindForbidden]}
+	case len(byKind[policy.KindOverLimit]) > 0:
+		return &Error{Kind: KindOverLimit, Message: "plan over this trigger's limits", Problems: byKind[policy.KindOverLimit]}
 	}
-	if d := p.Duration(); c.MaxDuration > 0 && d > c.MaxDuration {
-		add("load.stages", "total duration %v is over this trigger's limit of %v", d, c.MaxDuration)
+	if pr := s.pol.CheckRender(p, time.Now().Add(renderTimeout)); pr != nil {
+		return &Error{Kind: KindInvalid, Message: "invalid plan: its template does not render every text", Problems: []plan.Problem{pr.Plan()}}
 	}
-	if c.MaxShards > 0 && p.Shards > c.MaxShards {
-		add("shards", "%d shards is over this trigger's limit of %d", p.Shards, c.MaxShards)
-	}
-	return probs
+	return nil
 }
 
 // claimKey binds key to rec. It returns rec's generation when this request
