@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/slice"
 )
 
@@ -58,6 +59,11 @@ type Options struct {
 	// request in flight instead of the event loop (see pacingGrid): exact
 	// send times at about twice the CPU per request.
 	Goroutines bool
+	// Guard checks every connection's address as it is dialed (each name
+	// resolved once, its addresses checked, one of them dialed) and bounds
+	// rendering the requests; a refused dial is the outcome error:refused.
+	// nil checks nothing (cicada run: the user is the operator).
+	Guard *policy.Guard
 }
 
 // Engine drives one shard. Create it with New, then call Run once.
@@ -133,7 +139,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, err := newProtocol(&p.Target, o.Texts, conns)
+	pr, err := newProtocol(&p.Target, o.Texts, conns, o.Guard)
 	if err != nil {
 		return nil, err
 	}

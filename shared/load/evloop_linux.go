@@ -3,14 +3,18 @@
 package load
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // The open model over plain HTTP/1.1 runs as one event loop per shard.
@@ -80,6 +84,7 @@ type evLoop struct {
 	h       *plainHTTP
 	sa      unix.Sockaddr
 	domain  int
+	refused error // the guard refused sa: every dial fails with it
 	conns   []*evConn
 	pending []evReq // due, waiting for a free connection (FIFO)
 	// inFlight counts requests pending or on a connection, kept as they
@@ -96,22 +101,30 @@ type evLoop struct {
 	realOff int64
 }
 
+// resolveTimeout bounds resolving the target's name before a run.
+const resolveTimeout = 10 * time.Second
+
 // runEventLoop runs the open model on plain HTTP/1.1 (see pacingGrid).
 func (e *Engine) runEventLoop(h *plainHTTP) error {
-	ta, err := net.ResolveTCPAddr("tcp", h.addr)
-	if err != nil {
+	// The name is resolved once, for the whole run, and the guard checks
+	// the address every connection of the run then dials. A refused
+	// address is every request's outcome (error:refused), not a failed
+	// run.
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	ta, err := h.guard.Resolve(ctx, "tcp", h.addr)
+	cancel()
+	var refused error
+	if errors.Is(err, policy.ErrRefused) {
+		refused, ta = err, netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	} else if err != nil {
 		return fmt.Errorf("target address %s: %w", h.addr, err)
 	}
 	var sa unix.Sockaddr
 	domain := unix.AF_INET
-	if ip4 := ta.IP.To4(); ip4 != nil {
-		s := &unix.SockaddrInet4{Port: ta.Port}
-		copy(s.Addr[:], ip4)
-		sa = s
+	if ip := ta.Addr().Unmap(); ip.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ta.Port()), Addr: ip.As4()}
 	} else {
-		s := &unix.SockaddrInet6{Port: ta.Port}
-		copy(s.Addr[:], ta.IP.To16())
-		sa, domain = s, unix.AF_INET6
+		sa, domain = &unix.SockaddrInet6{Port: int(ta.Port()), Addr: ip.As16()}, unix.AF_INET6
 	}
 	sl, err := newSleeper()
 	if err != nil {
@@ -121,7 +134,7 @@ func (e *Engine) runEventLoop(h *plainHTTP) error {
 	e.sleepMu.Lock()
 	e.sleepers = append(e.sleepers, sl)
 	e.sleepMu.Unlock()
-	l := &evLoop{e: e, h: h, sa: sa, domain: domain, lane: e.lanes[0], sl: sl, buf: make([]byte, 64<<10), oob: make([]byte, 128)}
+	l := &evLoop{e: e, h: h, sa: sa, domain: domain, refused: refused, lane: e.lanes[0], sl: sl, buf: make([]byte, 64<<10), oob: make([]byte, 128)}
 	l.iov.Base = &l.buf[0]
 	l.iov.SetLen(len(l.buf))
 	l.msg.Iov = &l.iov
@@ -282,7 +295,7 @@ func (l *evLoop) assign(now int64) {
 		l.pending = l.pending[1:]
 		if c.state == evClosed {
 			if err := l.dial(c, now); err != nil {
-				l.fail(r, outcomeConnect, err, 0)
+				l.fail(r, classifyDial(err), err, 0)
 				continue
 			}
 			if c.state == evConnecting {
@@ -326,6 +339,9 @@ func (c *evConn) close() {
 func (l *evLoop) dial(c *evConn, now int64) error {
 	c.close()
 	c.req, c.reused = evReq{}, false
+	if l.refused != nil {
+		return l.refused
+	}
 	fd, err := unix.Socket(l.domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
@@ -422,7 +438,7 @@ func (l *evLoop) write(c *evConn) {
 func (l *evLoop) retry(c *evConn, r evReq) {
 	r.retried = true
 	if err := l.dial(c, monoNow()); err != nil {
-		l.fail(r, outcomeConnect, err, 0)
+		l.fail(r, classifyDial(err), err, 0)
 		return
 	}
 	if c.state == evConnecting {

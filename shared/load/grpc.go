@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // grpcProto drives unary calls over a pool of grpc-go channels. Requests are
@@ -28,11 +31,14 @@ type grpcProto struct {
 	next   atomic.Uint32
 	keys   [17]string // "grpc:OK" ... indexed by code
 	ok     [17]bool   // the plan's success rule, indexed by code
+	// refused is the last dial the guard refused: a call that fails
+	// UNAVAILABLE meanwhile is recorded as error:refused with its reason.
+	refused atomic.Pointer[error]
 }
 
 // newGRPC opens the channels; method is the full method name with its
 // leading slash, as newProtocol normalizes it.
-func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool) (*grpcProto, error) {
+func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool, guard *policy.Guard) (*grpcProto, error) {
 	g := &grpcProto{method: method, reqs: reqs}
 	for c, name := range grpcCodeNames {
 		g.keys[c] = "grpc:" + name
@@ -43,14 +49,18 @@ func newGRPC(address, method string, headers map[string]string, reqs [][]byte, c
 	}
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := guard.Dial(ctx, &d, "tcp", addr)
+		if errors.Is(err, policy.ErrRefused) {
+			g.refused.Store(&err)
+		}
 		if err != nil {
 			return nil, err
 		}
+		g.refused.Store(nil)
 		return wrapRaw(c), nil
 	}
 	for range channels {
-		cc, err := grpc.NewClient(address,
+		cc, err := grpc.NewClient(grpcTarget(address, guard),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithContextDialer(dial),
 			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
@@ -65,6 +75,17 @@ func newGRPC(address, method string, headers map[string]string, reqs [][]byte, c
 		g.conns = append(g.conns, cc)
 	}
 	return g, nil
+}
+
+// grpcTarget is the target of a channel to address: with a guard, grpc-go
+// passes the name as written to the dialer (passthrough), which resolves
+// it once and checks the address it dials; grpc-go's own resolver would
+// hand it addresses looked up without the guard's resolver.
+func grpcTarget(address string, guard *policy.Guard) string {
+	if guard == nil {
+		return address
+	}
+	return "passthrough:///" + address
 }
 
 // grpcCodeNames are the canonical status code names of the gRPC spec
@@ -140,6 +161,12 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	code := st.Code()
 	if code > 16 {
 		code = codes.Unknown
+	}
+	if code == codes.Unavailable {
+		if rf := c.g.refused.Load(); rf != nil {
+			r.outcome, r.err = outcomeRefused, *rf
+			return r
+		}
 	}
 	r.outcome, r.ok, r.err = c.g.keys[code], c.g.ok[code], err
 	if code == codes.DeadlineExceeded {

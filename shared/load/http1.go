@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 var errEOF = io.EOF
@@ -34,9 +37,10 @@ type http1 struct {
 // plainHTTP is a plain http:// target with its requests serialized ahead:
 // what http1's conns and the event loop both send.
 type plainHTTP struct {
-	addr    string   // host:port
-	reqs    [][]byte // one fully serialized request per data text
-	head    bool     // HEAD responses carry no body
+	addr    string        // host:port
+	guard   *policy.Guard // checks every dial; nil checks nothing
+	reqs    [][]byte      // one fully serialized request per data text
+	head    bool          // HEAD responses carry no body
 	outcome *statusTable
 }
 
@@ -138,7 +142,9 @@ func (c *http1Conn) warm(deadline time.Time) {
 func (c *http1Conn) dial(deadline time.Time) error {
 	d := c.h.dialer
 	d.Deadline = deadline
-	nc, err := d.Dial("tcp", c.h.addr)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	nc, err := c.h.guard.Dial(ctx, &d, "tcp", c.h.addr)
+	cancel()
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // httpStd drives https:// targets with net/http, which negotiates HTTP/2
 // by ALPN where the target speaks it. It costs more CPU per request than
 // http1 (see docs/engine.md), which is why plain http:// does not use it.
 type httpStd struct {
+	guard   *policy.Guard // checks every dial; nil checks nothing
 	client  *http.Client
 	url     string
 	method  string
@@ -23,10 +26,11 @@ type httpStd struct {
 }
 
 func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, insecureTLS bool) *httpStd {
+	h := &httpStd{}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
+			c, err := h.guard.Dial(ctx, &d, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -40,7 +44,7 @@ func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, 
 	// Redirects are answers, not instructions: following one could aim the
 	// load at a host the operator never allowed.
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	h := &httpStd{client: &http.Client{Transport: tr, CheckRedirect: noRedirect}, url: url, method: method, headers: http.Header{}, bodies: bodies, outcome: newStatusTable(expect)}
+	*h = httpStd{client: &http.Client{Transport: tr, CheckRedirect: noRedirect}, url: url, method: method, headers: http.Header{}, bodies: bodies, outcome: newStatusTable(expect)}
 	for k, v := range headers {
 		h.headers.Set(k, v)
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // Outcome keys for failures that never produced a protocol status. They are
@@ -18,6 +19,7 @@ import (
 const (
 	outcomeTimeout  = "error:timeout"  // no answer before the request's timeout
 	outcomeConnect  = "error:connect"  // could not open a connection
+	outcomeRefused  = "error:refused"  // the operator's policy refused the address (shared/policy)
 	outcomeReset    = "error:reset"    // the peer reset or closed the connection mid-request
 	outcomeProtocol = "error:protocol" // the answer was not valid HTTP
 	outcomeIO       = "error:io"       // any other transport error
@@ -68,6 +70,9 @@ func isTimeout(err error) bool {
 }
 
 func classifyDial(err error) string {
+	if errors.Is(err, policy.ErrRefused) {
+		return outcomeRefused
+	}
 	if isTimeout(err) {
 		return outcomeTimeout
 	}
@@ -76,6 +81,8 @@ func classifyDial(err error) string {
 
 func classifyIO(err error) string {
 	switch {
+	case errors.Is(err, policy.ErrRefused):
+		return outcomeRefused
 	case isTimeout(err):
 		return outcomeTimeout
 	case errors.Is(err, errProtocol):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -14,17 +15,23 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // resolveMethod finds the request type of a gRPC method through the
 // target's server reflection service, so that any unary method can be
 // load-tested with a JSON request template, as with grpcurl.
-func resolveMethod(ctx context.Context, address, method string) (protoreflect.MessageDescriptor, error) {
+func resolveMethod(ctx context.Context, address, method string, guard *policy.Guard) (protoreflect.MessageDescriptor, error) {
 	svc, name, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	if !ok || svc == "" || name == "" {
 		return nil, fmt.Errorf("method %q: want /package.Service/Method", method)
 	}
-	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return guard.Dial(ctx, &d, "tcp", addr)
+	}
+	cc, err := grpc.NewClient(grpcTarget(address, guard), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dial))
 	if err != nil {
 		return nil, err
 	}

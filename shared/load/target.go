@@ -14,6 +14,7 @@ import (
 
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 // protocol opens connections to one target. Protocols know nothing of
@@ -57,10 +58,10 @@ type conn interface {
 // knows without reflection.
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
-// newProtocol builds the target's requests from the texts, once, and opens
-// the protocol.
-func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
-	bodies, err := t.RenderBodies(texts)
+// newProtocol builds the target's requests from the texts, once, within
+// g's limits, and opens the protocol, whose every dial goes through g.
+func newProtocol(t *plan.Target, texts []string, conns int, g *policy.Guard) (protocol, error) {
+	bodies, err := t.Render(texts, g.RenderLimits())
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
 	}
@@ -72,9 +73,16 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		}
 		switch u.Scheme {
 		case "http":
-			return newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
+			h, err := newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
+			if err != nil {
+				return nil, err
+			}
+			h.guard = g
+			return h, nil
 		case "https":
-			return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false), nil
+			h := newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false)
+			h.guard = g
+			return h, nil
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:
@@ -86,8 +94,12 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		// comes from the target's server reflection.
 		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
 		if method != predictMethod {
-			ctx, cancel := context.WithTimeout(context.Background(), reflectTimeout)
-			in, err = resolveMethod(ctx, t.Address, method)
+			deadline := time.Now().Add(reflectTimeout)
+			if dl := g.Deadline(); !dl.IsZero() && dl.Before(deadline) {
+				deadline = dl // the engine is prepared by then
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			in, err = resolveMethod(ctx, t.Address, method, g)
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("target.method %s: %w", method, err)
@@ -103,7 +115,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, g)
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }
