@@ -506,6 +506,7 @@ func checkSpotPools(m *module) []string {
 		}
 		vars := a.Expr.Variables()
 		var name hcl.TraverseAttr
+		ok = false
 		if len(vars) == 1 && vars[0].RootName() == "var" && len(vars[0]) == 2 {
 			name, ok = vars[0][1].(hcl.TraverseAttr)
 		}
@@ -757,6 +758,10 @@ variable "spot" {
 resource "google_container_node_pool" "p" {
   node_config { spot = var.spot }
 }`, "node_config.spot = var.spot, whose default is not true"},
+		{"spot from an expression", checkSpotPools, `
+resource "google_container_node_pool" "p" {
+  node_config { spot = local.spot }
+}`, "node_config.spot is neither a literal nor a variable"},
 		{"spot off", checkSpotPools, `
 resource "google_container_node_pool" "p" {
   node_config { spot = false }
