@@ -69,6 +69,16 @@ type Config struct {
 // refuses.
 const passOnPause = time.Second
 
+// passesAttr is the message attribute counting how often shard work was
+// passed on (Worker.passOn). After maxPasses it is dropped, as Pub/Sub's
+// dead letter policy would drop a message nacked as often: the aggregator
+// publishes a shard nobody drives again, so work for a fleet without room
+// does not pile up.
+const (
+	passesAttr = "passes"
+	maxPasses  = bus.MaxDeliveryAttempts
+)
+
 // stopMargin is the time left before the kill (Config.StopGrace) for the
 // last slice's in-flight requests and its write.
 const stopMargin = time.Second
@@ -332,14 +342,21 @@ func (w *Worker) handle(ctx context.Context, msg bus.Message, work runs.ShardWor
 // passOn hands a message this worker will not drive to another worker at
 // once: published again, then acked. A nack would do on the emulators, but
 // on Pub/Sub the subscription's retry policy delays a nacked message by a
-// growing backoff and its dead letter policy drops it after a few
-// deliveries. Work for a run that is over is dropped.
+// growing backoff, and its dead letter policy drops it after a few
+// deliveries. Work for a run that is over, or passed on maxPasses times
+// already, is dropped.
 func (w *Worker) passOn(ctx context.Context, msg bus.Message, work runs.ShardWork, log *zap.Logger) {
+	passes, _ := strconv.Atoi(msg.Attributes()[passesAttr])
+	if passes >= maxPasses {
+		log.Warn("shard work dropped: no worker took it", zap.Int("passes", passes), zap.String("reason", work.Reason))
+		_ = msg.Ack(ctx)
+		return
+	}
 	if w.runOver(ctx, work.RunID) {
 		_ = msg.Ack(ctx)
 		return
 	}
-	if err := w.publishWork(ctx, work); err != nil {
+	if err := w.publishWork(ctx, work, passesAttr, strconv.Itoa(passes+1)); err != nil {
 		log.Warn("pass shard work on", zap.Error(err))
 		_ = msg.Nack(ctx)
 		return
@@ -363,8 +380,14 @@ func (w *Worker) runOver(ctx context.Context, id string) bool {
 	return !w.now().Before(run.End)
 }
 
-func (w *Worker) publishWork(ctx context.Context, work runs.ShardWork) error {
-	_, err := w.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": work.RunID, "shard": strconv.Itoa(work.Shard)})
+// publishWork publishes work on the shards topic, with the attributes the
+// aggregator gives it and extra key-value pairs.
+func (w *Worker) publishWork(ctx context.Context, work runs.ShardWork, extra ...string) error {
+	attrs := map[string]string{"run_id": work.RunID, "shard": strconv.Itoa(work.Shard)}
+	for i := 0; i+1 < len(extra); i += 2 {
+		attrs[extra[i]] = extra[i+1]
+	}
+	_, err := w.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), attrs)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -848,5 +849,61 @@ func TestLostLease(t *testing.T) {
 	}
 	if got := e.redelivered(t, quiet); got != nil {
 		t.Errorf("message %s came back: want it acked (the new holder has the shard)", got)
+	}
+}
+
+// TestPassOn: work a worker will not take goes back on the topic at once,
+// counted, until it went around maxPasses times or its run is over.
+func TestPassOn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		passes     string // the message's attribute; "" = none
+		runOver    bool
+		wantPasses string // of the message published again; "" = none
+	}{
+		{name: "first pass", wantPasses: "1"},
+		{name: "passed on before", passes: "4", wantPasses: "5"},
+		{name: "passed on too often: dropped", passes: strconv.Itoa(maxPasses)},
+		{name: "run over: dropped", runOver: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			const id = "run-pass"
+			start := time.Now().Add(time.Minute)
+			if tt.runOver {
+				start = time.Now().Add(-time.Minute)
+			}
+			e.writeRun(t, id, start, time.Second)
+			work := runs.ShardWork{RunID: id, Shard: 0, Reason: ReasonStart}
+			attrs := map[string]string{}
+			if tt.passes != "" {
+				attrs[passesAttr] = tt.passes
+			}
+			if _, err := e.b.Publish(context.Background(), bus.ShardsTopic, runs.Encode(work), attrs); err != nil {
+				t.Fatal(err)
+			}
+			msg := e.pullWork(t)
+			e.w.passOn(context.Background(), msg, work, zap.NewNop())
+
+			ctx, cancel := context.WithTimeout(context.Background(), quiet)
+			defer cancel()
+			again, err := e.b.Pull(ctx, bus.ShardsSub, 0)
+			switch {
+			case tt.wantPasses == "" && err == nil:
+				t.Errorf("work published again (%s, %v), want it dropped", again.Data(), again.Attributes())
+			case tt.wantPasses != "" && err != nil:
+				t.Errorf("no work published again (%v), want it passed on", err)
+			case tt.wantPasses != "":
+				if string(again.Data()) != string(runs.Encode(work)) || again.Attributes()[passesAttr] != tt.wantPasses || again.Attributes()["run_id"] != id {
+					t.Errorf("published again %s with %v, want the same work with %s=%s", again.Data(), again.Attributes(), passesAttr, tt.wantPasses)
+				}
+				if again.ID() == msg.ID() {
+					t.Error("the same message came back: want it acked and a new one published")
+				}
+			}
+		})
 	}
 }
