@@ -121,12 +121,26 @@ func withDefaultLeases(o *cluster.Options) {
 // planJSON is an open-model plan at the cluster's predict service, with
 // its texts inline (the trigger refuses data.file).
 func planJSON(url string, shards int, rate float64, dur time.Duration) string {
+	return planJSONWith(url, shards, rate, dur, "")
+}
+
+// planJSONWith is planJSON with more top-level fields (`"a": 1, "b": 2`).
+func planJSONWith(url string, shards int, rate float64, dur time.Duration, extra string) string {
+	if extra != "" {
+		extra = ", " + extra
+	}
 	return fmt.Sprintf(`{"name": "e2e", "target": {"protocol": "http", "url": %q, "body": "{\"text\": {{json .Text}}}",
 		"expect_status": [200], "timeout": "2s", "connections": 4},
 		"data": {"texts": ["the striker scored twice", "shares fell after the earnings", "a new chip doubles battery life"]},
 		"load": {"model": "open", "stages": [{"duration": %q, "rate": %g}], "max_in_flight": 50},
-		"slice": %q, "shards": %d}`, url, dur.String(), rate, sliceLen.String(), shards)
+		"slice": %q, "shards": %d%s}`, url, dur.String(), rate, sliceLen.String(), shards, extra)
 }
+
+// sharedMachineLateness is the max_lateness of a plan whose verdict a test
+// checks: on a machine shared with other work (two cores, a Java emulator)
+// a worker that wakes from a sleep may wait tens of milliseconds for a CPU,
+// which the default 50 ms would judge a saturated generator.
+const sharedMachineLateness = 250 * time.Millisecond
 
 // api is the trigger's client, as the CLI uses it.
 func (e *env) api() *triggerapi.Client { return triggerapi.New(e.c.TriggerURL) }
@@ -651,7 +665,8 @@ func (e *env) waitPlaced(t *testing.T, id string, shards, perWorker int) map[int
 func TestSigtermWorkerHandsOver(t *testing.T) {
 	e := startCluster(t)
 	const shards, rate, dur = 3, 150.0, 16 * time.Second
-	acc, p, _ := e.submit(t, planJSON(e.c.PredictURL+"/v1/predict", shards, rate, dur))
+	acc, p, _ := e.submit(t, planJSONWith(e.c.PredictURL+"/v1/predict", shards, rate, dur,
+		fmt.Sprintf(`"max_lateness": %q`, sharedMachineLateness.String())))
 
 	e.waitSlices(t, acc.RunID, 1, acc.StartAt.Add(3*sliceLen+sliceLen/2))
 	type stop struct {
@@ -712,6 +727,14 @@ func TestSigtermWorkerHandsOver(t *testing.T) {
 				s, before.Writer, st.boundary-1, at.Writer, st.boundary, late, time.Duration(at.SumLatenessUS/max(at.Sent, 1))*time.Microsecond)
 		}
 	}
+	// For comparison: how late the generator was in the other slices.
+	var other time.Duration
+	for key, sl := range ck.bySlot {
+		if !slices.ContainsFunc(stops, func(st stop) bool { return key[1] == st.boundary }) {
+			other = max(other, time.Duration(sl.MaxLatenessUS)*time.Microsecond)
+		}
+	}
+	t.Logf("max lateness in the slices that are not a hand-over's first: %v", other)
 	after := e.holders(t, acc.RunID, shards)
 	for s, r := range after {
 		from := "its first slice"
