@@ -97,7 +97,7 @@ func TestGuardedDials(t *testing.T) {
 			t.Run(k.name+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
 				tg := countAccepts(t)
-				pol, err := policy.New(policy.Rules{AllowedTargets: c.list}, "worker", "CICADA_WORKER_")
+				pol, err := policy.New(policy.Rules{AllowedTargets: c.list}, policy.Worker)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -119,8 +119,9 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		return nil, stop, fmt.Errorf("listen for the trigger: %w", err)
 	}
 	e.TriggerURL = "http://" + ln.Addr().String()
+	tcfg, wcfg := localPolicies(o.Trigger, o.Worker, ln.Addr().String())
 	srv := &http.Server{
-		Handler:           trigger.NewHandler(trigger.Deps{Store: st, Bus: b, Config: o.Trigger, Log: log.Named("trigger")}),
+		Handler:           trigger.NewHandler(trigger.Deps{Store: st, Bus: b, Config: tcfg, Log: log.Named("trigger")}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	goRun("trigger", func(ctx context.Context) error { return serve(ctx, srv, ln) })
@@ -130,7 +131,7 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		workers = 2
 	}
 	for i := range workers {
-		cfg := o.Worker
+		cfg := wcfg
 		cfg.ID = fmt.Sprintf("local-worker-%d", i+1)
 		w := worker.New(cfg, st, b, log.Named(cfg.ID), nil)
 		goRun(cfg.ID, w.Run)
@@ -138,6 +139,22 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 	agg := aggregate.NewService(o.Aggregator, st, b, log.Named("aggregator"), nil)
 	goRun("aggregator", agg.Run)
 	return e, stop, nil
+}
+
+// localPolicies are the trigger's and the workers' configurations of an
+// embedded pipeline: one operator, so workers without Rules of their own
+// hold plans to the trigger's; and both refuse the trigger's own address
+// (triggerAddr), which an allow-list of 127.0.0.1 would otherwise let a
+// plan aim at.
+func localPolicies(t trigger.Config, w worker.Config, triggerAddr string) (trigger.Config, worker.Config) {
+	if w.Rules == nil {
+		r := t.Rules
+		w.Rules, w.MaxPlanShards = &r, t.MaxShards
+	}
+	t.Rules = t.Rules.Refusing(triggerAddr)
+	r := w.Rules.Refusing(triggerAddr)
+	w.Rules = &r
+	return t, w
 }
 
 // serve serves srv on ln until ctx ends, then shuts it down within a bound.

@@ -34,8 +34,8 @@ func BenchmarkEmbedded200Shards(b *testing.B) {
 			Workers:    4,
 			Worker:     worker.Config{Capacity: shards / 4, LeaseTTL: 10 * time.Second, RenewEvery: 2 * time.Second},
 			Aggregator: aggregate.Config{Grace: 5 * time.Second},
-			Trigger: trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxShards: shards, MaxRate: 10000, MaxDuration: time.Hour},
-				LeadTime: 5 * time.Second, MaxBody: 1 << 20},
+			Trigger: trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxRate: 10000, MaxDuration: time.Hour},
+				LeadTime: 5 * time.Second, MaxBody: 1 << 20, MaxShards: shards},
 			ServePredict: true,
 			Predict:      predict.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"},
 		})

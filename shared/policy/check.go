@@ -38,27 +38,40 @@ func (p Problem) String() string { return p.Plan().String() }
 // Plan is the problem as the plan package states problems.
 func (p Problem) Plan() plan.Problem { return plan.Problem{Path: p.Path, Reason: p.Reason} }
 
+// Owner names the component a Policy speaks for, so that a problem names
+// the variable that widens it.
+type Owner struct {
+	Name      string // in reasons: "this trigger's limit"
+	Prefix    string // of its variables: "CICADA_TRIGGER_"
+	ShardsVar string // the variable of Rules.MaxShards, after Prefix
+}
+
+// The owners of the policies: the trigger's and the worker's, whose
+// MAX_SHARDS is how many shards it drives at once.
+var (
+	Trigger = Owner{Name: "trigger", Prefix: "CICADA_TRIGGER_", ShardsVar: "MAX_SHARDS"}
+	Worker  = Owner{Name: "worker", Prefix: "CICADA_WORKER_", ShardsVar: "MAX_PLAN_SHARDS"}
+)
+
 // Policy is Rules ready to check plans with. It is safe for concurrent use.
 type Policy struct {
 	rules  Rules
 	allow  AllowList
 	who    string
 	prefix string
+	shards string
 }
 
-// New checks r and returns its Policy. who names the component in the
-// problems' reasons ("this trigger's limit"), prefix its variables
-// ("CICADA_TRIGGER_"), so that a problem names the variable that widens
-// it.
-func New(r Rules, who, prefix string) (*Policy, error) {
-	if err := r.checkErr(who); err != nil {
+// New checks r and returns its Policy, speaking for o.
+func New(r Rules, o Owner) (*Policy, error) {
+	if err := r.checkErr(o.Name); err != nil {
 		return nil, err
 	}
 	a, err := ParseAllowList(r.AllowedTargets)
 	if err != nil {
-		return nil, fmt.Errorf("%s policy: %w", who, err)
+		return nil, fmt.Errorf("%s policy: %w", o.Name, err)
 	}
-	return &Policy{rules: r, allow: a, who: who, prefix: prefix}, nil
+	return &Policy{rules: r, allow: a, who: o.Name, prefix: o.Prefix, shards: o.ShardsVar}, nil
 }
 
 // Rules returns the rules p was made of.
@@ -154,7 +167,7 @@ func (p *Policy) limits(pl *plan.Plan) []Problem {
 		over("load.stages", "MAX_DURATION", "total duration %v is over %s of %v", d, who, r.MaxDuration)
 	}
 	if r.MaxShards > 0 && pl.Shards > r.MaxShards {
-		over("shards", "MAX_SHARDS", "%d shards is over %s of %d", pl.Shards, who, r.MaxShards)
+		over("shards", p.shards, "%d shards is over %s of %d", pl.Shards, who, r.MaxShards)
 	}
 	if r.MaxConnections > 0 && t.Connections > r.MaxConnections {
 		over("target.connections", "MAX_CONNECTIONS", "%d connections per shard is over %s of %d", t.Connections, who, r.MaxConnections)

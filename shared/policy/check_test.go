@@ -34,7 +34,7 @@ func closedPlan(t *testing.T) *plan.Plan {
 
 func workerPolicy(t *testing.T, r Rules) *Policy {
 	t.Helper()
-	p, err := New(r, "worker", "CICADA_WORKER_")
+	p, err := New(r, Worker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestCheck(t *testing.T) {
 		{"closed rate", true, func(p *plan.Plan) { p.Load.Stages[0].Users = 5000; p.Load.ThinkTime = plan.Duration(time.Millisecond) }, KindOverLimit, "load.think_time", "CICADA_WORKER_MAX_RATE",
 			"5000 users every 1ms is up to 5e+06 req/s, over this worker's limit of 10000 req/s"},
 		{"duration", false, func(p *plan.Plan) { p.Load.Stages[0].Duration = plan.Duration(2 * time.Hour) }, KindOverLimit, "load.stages", "CICADA_WORKER_MAX_DURATION", "total duration 2h0m0s"},
-		{"shards", false, func(p *plan.Plan) { p.Shards = 101 }, KindOverLimit, "shards", "CICADA_WORKER_MAX_SHARDS", "101 shards"},
+		{"shards", false, func(p *plan.Plan) { p.Shards = 101 }, KindOverLimit, "shards", "CICADA_WORKER_MAX_PLAN_SHARDS", "101 shards"},
 		{"connections", false, func(p *plan.Plan) { p.Target.Connections = 1001; p.Load.MaxInFlight = 1001 }, KindOverLimit, "target.connections", "CICADA_WORKER_MAX_CONNECTIONS", "1001 connections per shard"},
 		{"total connections", false, func(p *plan.Plan) { p.Target.Connections = 500; p.Shards = 21 }, KindOverLimit, "target.connections", "CICADA_WORKER_MAX_TOTAL_CONNECTIONS", "500 connections × 21 shards = 10500"},
 		{"max in flight", false, func(p *plan.Plan) { p.Load.MaxInFlight = 1_000_000 }, KindOverLimit, "load.max_in_flight", "CICADA_WORKER_MAX_IN_FLIGHT", "1000000 requests in flight"},
@@ -176,6 +176,7 @@ func TestDefaultRules(t *testing.T) {
 	if err := config.Read(&env); err != nil {
 		t.Fatal(err)
 	}
+	env.Rules.MaxShards = 100 // each component reads it under its own name
 	if fmt.Sprint(env.Rules) != fmt.Sprint(DefaultRules()) {
 		t.Errorf("tag defaults %+v, DefaultRules %+v", env.Rules, DefaultRules())
 	}
@@ -197,7 +198,7 @@ func TestRulesCheck(t *testing.T) {
 		{Rules{AllowedTargets: []string{"10.0.0.0/40"}}, "bad CIDR"},
 	}
 	for _, tt := range tests {
-		if _, err := New(tt.rules, "worker", "CICADA_WORKER_"); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := New(tt.rules, Worker); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%+v) = %v, want an error saying %q", tt.rules, err, tt.want)
 		}
 	}

@@ -81,7 +81,7 @@ func TestGuardDial(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := policy.New(policy.Rules{AllowedTargets: tt.list}, "worker", "CICADA_WORKER_")
+			p, err := policy.New(policy.Rules{AllowedTargets: tt.list}, policy.Worker)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestGuardDial(t *testing.T) {
 
 	t.Run("one resolution per dial", func(t *testing.T) {
 		// Not parallel with the others: it counts the stub's questions.
-		p, err := policy.New(policy.Rules{AllowedTargets: []string{"*.example", "127.0.0.1"}}, "worker", "CICADA_WORKER_")
+		p, err := policy.New(policy.Rules{AllowedTargets: []string{"*.example", "127.0.0.1"}}, policy.Worker)
 		if err != nil {
 			t.Fatal(err)
 		}

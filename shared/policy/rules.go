@@ -24,9 +24,12 @@ type Rules struct {
 	MaxRate        float64  `envconfig:"MAX_RATE" default:"10000" desc:"highest rate (req/s, whole plan) of any open-model stage, and of a closed model's users / think_time; 0 = no operator limit"`
 	MaxUsers       int      `envconfig:"MAX_USERS" default:"10000" desc:"most closed-model users (whole plan) of any stage; 0 = no operator limit"`
 	// MaxDuration bounds the sum of the plan's stages.
-	MaxDuration    time.Duration `envconfig:"MAX_DURATION" default:"1h" desc:"longest total duration of a plan's stages; 0 = no operator limit"`
-	MaxShards      int           `envconfig:"MAX_SHARDS" default:"100" desc:"most shards a plan may ask for; 0 = no operator limit"`
-	MaxConnections int           `envconfig:"MAX_CONNECTIONS" default:"1000" desc:"most target.connections (per shard); 0 = no operator limit"`
+	MaxDuration time.Duration `envconfig:"MAX_DURATION" default:"1h" desc:"longest total duration of a plan's stages; 0 = no operator limit"`
+	// MaxShards is the most shards a plan may ask for. Each component reads
+	// it under its own name (Owner.ShardsVar): the worker's MAX_SHARDS is
+	// how many shards it drives at once.
+	MaxShards      int `ignored:"true"`
+	MaxConnections int `envconfig:"MAX_CONNECTIONS" default:"1000" desc:"most target.connections (per shard); 0 = no operator limit"`
 	// MaxTotalConnections bounds connections × shards: what the target
 	// sees at once.
 	MaxTotalConnections int           `envconfig:"MAX_TOTAL_CONNECTIONS" default:"10000" desc:"most target.connections × shards, the plan's connections in all; 0 = no operator limit"`
@@ -37,7 +40,7 @@ type Rules struct {
 	// MaxRenderedBody and MaxRenderedTotal bound what a plan's templates
 	// make of its texts, which every worker holds in memory.
 	MaxRenderedBody  int64 `envconfig:"MAX_RENDERED_BODY" default:"1048576" desc:"largest body (or gRPC request JSON) a template may render for one text, in bytes; 0 = the plan package's bound (16 MiB)"`
-	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"67108864" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (256 MiB)"`
+	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"16777216" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (256 MiB)"`
 }
 
 // DefaultRules are the Rules of an environment that sets none of them (the
@@ -56,7 +59,7 @@ func DefaultRules() Rules {
 		MaxStartDelay:       15 * time.Minute,
 		MaxRequests:         36_000_000,
 		MaxRenderedBody:     1 << 20,
-		MaxRenderedTotal:    64 << 20,
+		MaxRenderedTotal:    16 << 20,
 	}
 }
 
@@ -82,7 +85,7 @@ func (r Rules) Check() []string {
 	neg("MAX_RATE", r.MaxRate < 0 || r.MaxRate != r.MaxRate)
 	neg("MAX_USERS", r.MaxUsers < 0)
 	neg("MAX_DURATION", r.MaxDuration < 0)
-	neg("MAX_SHARDS", r.MaxShards < 0)
+	neg("the shards limit", r.MaxShards < 0)
 	neg("MAX_CONNECTIONS", r.MaxConnections < 0)
 	neg("MAX_TOTAL_CONNECTIONS", r.MaxTotalConnections < 0)
 	neg("MAX_IN_FLIGHT", r.MaxInFlight < 0)

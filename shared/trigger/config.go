@@ -40,6 +40,8 @@ const (
 // applies.
 type Config struct {
 	policy.Rules
+	// MaxShards is Rules.MaxShards, read under the trigger's own name.
+	MaxShards int           `envconfig:"MAX_SHARDS" default:"100" desc:"most shards a plan may ask for; 0 = no operator limit"`
 	MaxBody   int64         `envconfig:"MAX_BODY" default:"1048576" desc:"largest plan body accepted, in bytes (413 beyond)"`
 	LeadTime  time.Duration `envconfig:"LEAD_TIME" default:"10s" desc:"least time between accepting a plan and its start, for workers to pick up their shards; the plan's start_delay wins when longer"`
 	Bucket    string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
@@ -70,6 +72,9 @@ func ReadEnv() (Env, error) {
 // limits and allow-list entries that cannot match anything.
 func (c Config) Check() error {
 	probs := c.Rules.Check()
+	if c.MaxShards < 0 {
+		probs = append(probs, "MAX_SHARDS must be >= 0")
+	}
 	if c.MaxBody <= 0 {
 		probs = append(probs, fmt.Sprintf("MAX_BODY must be > 0, got %d", c.MaxBody))
 	}
@@ -84,5 +89,7 @@ func (c Config) Check() error {
 
 // newPolicy is the trigger's policy of c.
 func newPolicy(c Config) (*policy.Policy, error) {
-	return policy.New(c.Rules, "trigger", config.Prefix+"_TRIGGER_")
+	r := c.Rules
+	r.MaxShards = c.MaxShards
+	return policy.New(r, policy.Trigger)
 }

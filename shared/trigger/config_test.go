@@ -22,7 +22,8 @@ func TestReadEnv(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(c Config) error {
-				want := Config{Rules: policy.DefaultRules(), MaxBody: 1 << 20, LeadTime: 10 * time.Second}
+				want := Config{Rules: policy.DefaultRules(), MaxShards: 100, MaxBody: 1 << 20, LeadTime: 10 * time.Second}
+				want.Rules.MaxShards = 0 // read as Config.MaxShards
 				if fmt.Sprint(c) != fmt.Sprint(want) {
 					return fmt.Errorf("got %+v, want %+v", c, want)
 				}

@@ -61,10 +61,10 @@ func testConfig() Config {
 			MaxRate:        1000,
 			MaxUsers:       100,
 			MaxDuration:    time.Hour,
-			MaxShards:      16,
 		},
-		MaxBody:  1 << 20,
-		LeadTime: 10 * time.Second,
+		MaxShards: 16,
+		MaxBody:   1 << 20,
+		LeadTime:  10 * time.Second,
 	}
 }
 

@@ -1,6 +1,9 @@
 package worker
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/logging"
 )
@@ -14,10 +17,16 @@ type Env struct {
 	Worker Config `envconfig:"WORKER"`
 }
 
-// ReadEnv reads the worker binary's configuration. Defaults that depend
-// on the machine (the worker's ID) are applied by New.
+// ReadEnv reads the worker binary's configuration and checks its policy
+// (CICADA_WORKER_ALLOWED_TARGETS, CICADA_WORKER_MAX_*). Defaults that
+// depend on the machine (the worker's ID) are applied by New.
 func ReadEnv() (Env, error) {
 	var e Env
-	err := config.Read(&e)
-	return e, err
+	if err := config.Read(&e); err != nil {
+		return Env{}, err
+	}
+	if probs := e.Worker.policyRules().Check(); len(probs) > 0 {
+		return Env{}, fmt.Errorf("worker config: %s", strings.Join(probs, "; "))
+	}
+	return e, nil
 }

@@ -24,7 +24,6 @@ type shardRun struct {
 	shard int
 	lease *lease.Lease
 	log   *zap.Logger
-	e     *load.Engine
 	p     *plan.Plan
 	run   runs.Run
 	first int       // the first slice this worker sends
@@ -32,6 +31,13 @@ type shardRun struct {
 
 	leaseMu sync.Mutex  // orders the lease's writes: renewals and the hand-over
 	lost    atomic.Bool // the lease went elsewhere: stopped at once
+
+	// The lease is renewed while the engine is prepared: a stop asked for
+	// before the engine exists waits for it (setEngine).
+	engMu      sync.Mutex
+	e          *load.Engine
+	pending    int  // the lowest slice a stop asked for before e
+	hasPending bool // whether one did
 
 	handOnce sync.Once
 	handAt   time.Time   // when the successor starts; set before handing
@@ -99,7 +105,7 @@ func (r *shardRun) guard(ctx context.Context) (stop func()) {
 			}
 			if r.cancelled(ctx) {
 				r.log.Info("run cancelled: stopping at the next slice boundary")
-				r.e.StopAt(max(r.e.SliceAt(now)+1, 0))
+				r.stopAt(max(r.sliceAt(now)+1, 0))
 			}
 		}
 	}()
@@ -132,7 +138,40 @@ func (r *shardRun) cancelled(ctx context.Context) bool {
 // stopNow stops sending at once: the current slice is not written.
 func (r *shardRun) stopNow(now time.Time) {
 	r.lost.Store(true)
-	r.e.StopAt(max(r.e.SliceAt(now), 0))
+	r.stopAt(max(r.sliceAt(now), 0))
+}
+
+// sliceAt is the slice the wall-clock time t falls in, negative before the
+// run's start, as the engine's SliceAt says.
+func (r *shardRun) sliceAt(t time.Time) int {
+	d := t.Sub(r.run.StartAt)
+	if d < 0 {
+		return -1
+	}
+	return int(d / r.p.SliceDuration())
+}
+
+// stopAt stops the engine at the start of slice k (the lowest k wins);
+// before the engine exists, when it is set.
+func (r *shardRun) stopAt(k int) {
+	r.engMu.Lock()
+	defer r.engMu.Unlock()
+	switch {
+	case r.e != nil:
+		r.e.StopAt(k)
+	case !r.hasPending || k < r.pending:
+		r.pending, r.hasPending = k, true
+	}
+}
+
+// setEngine gives r its engine, with any stop asked for meanwhile.
+func (r *shardRun) setEngine(e *load.Engine) {
+	r.engMu.Lock()
+	defer r.engMu.Unlock()
+	r.e = e
+	if r.hasPending {
+		e.StopAt(r.pending)
+	}
 }
 
 // handOver stops the shard to hand it over, asked at now (a SIGTERM): it
@@ -151,7 +190,7 @@ func (r *shardRun) handOver(now time.Time) {
 		}
 		r.handAt = at
 		r.handing.Store(true)
-		r.e.StopAt(stop)
+		r.stopAt(stop)
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.HandOverLead)
 		defer cancel()
 		r.leaseMu.Lock()

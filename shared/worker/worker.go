@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/load"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
 )
@@ -56,6 +58,14 @@ type Config struct {
 	StopGrace    time.Duration `envconfig:"STOP_GRACE" default:"15s" desc:"time between SIGTERM and SIGKILL (15 s for a Spot VM's pods on GKE); a hand-over boundary beyond it is not waited for: the shard is then handed over inside the slice"`
 	Warmup       time.Duration `envconfig:"WARMUP" default:"500ms" desc:"a shard resumed in mid-run starts sending this long after its lease is taken, inside the current slice when that slice is not written"`
 	AckExtend    time.Duration `envconfig:"ACK_EXTEND" default:"60s" desc:"ack deadline kept on the shard message while it is driven"`
+	// Rules are the worker's own policy (CICADA_WORKER_ALLOWED_TARGETS,
+	// CICADA_WORKER_MAX_*), which every plan is held to before it runs
+	// (see policy.go); nil means policy.DefaultRules.
+	*policy.Rules
+	MaxPlanShards int `envconfig:"MAX_PLAN_SHARDS" default:"100" desc:"most shards a plan may ask for (the trigger's CICADA_TRIGGER_MAX_SHARDS); 0 = no operator limit"`
+	// Resolver resolves target names for the dial checks; nil is the
+	// system's (tests set a stub).
+	Resolver *net.Resolver `ignored:"true"`
 }
 
 // passOnPause is how long a worker that could not take a message waits
@@ -439,6 +449,9 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		log.Info("shard message after the run's end; nothing to drive")
 		return finished
 	}
+	if w.refuse(bg, work, p, run, now, log) {
+		return finished // the shard ends failed, with the reason
+	}
 	// The holder names this attempt, not just this worker: a worker that
 	// gets a shard's message twice must not take its own lease twice.
 	holder := fmt.Sprintf("%s#%d", w.cfg.ID, w.attempts.Add(1))
@@ -468,23 +481,26 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 
 	r := &shardRun{w: w, id: id, shard: shard, lease: l, log: log, p: p, run: run, first: first, begin: begin}
 	if first < p.NumSlices() {
-		e, err := load.New(load.Options{
+		// The lease is renewed from before the preparation on, which
+		// prepare bounds (see policy.go).
+		stopGuard := r.guard(bg)
+		e, err := w.prepare(r, load.Options{
 			Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
 			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write,
 		})
 		if err != nil {
-			log.Error("set up load", zap.Error(err))
+			stopGuard()
+			w.failShard(bg, id, shard, err.Error(), log)
 			_ = l.Release(bg)
 			return finished // the plan cannot run here: retrying will not help
 		}
-		r.e = e
+		r.setEngine(e)
 		w.track(r, true)
 		if ctx.Err() != nil {
 			// The stop came before this shard was tracked: handOverAll
 			// missed it.
 			r.handOver(w.now())
 		}
-		stopGuard := r.guard(bg)
 		_ = e.Run(bg)
 		stopGuard()
 		w.track(r, false)

@@ -289,6 +289,9 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 
+	// Plans may aim at 127.0.0.1, but not at the cluster's own services:
+	// the trigger and the emulators (the bucket, Pub/Sub) listen there too.
+	allowed := fmt.Sprintf("127.0.0.1,!%s,!%s,!%s", addr(o.Ports.Trigger), addr(o.Ports.GCS), addr(o.Ports.PubSub))
 	specs := []spec{
 		// Ready on a well-formed id that cannot exist: 404 JSON once the
 		// handler reached the bucket.
@@ -298,7 +301,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 			"FUNCTION_TARGET=Trigger",
 			"CICADA_TRIGGER_PROJECT="+o.Project,
 			"CICADA_TRIGGER_BUCKET="+o.Bucket,
-			"CICADA_TRIGGER_ALLOWED_TARGETS=127.0.0.1",
+			"CICADA_TRIGGER_ALLOWED_TARGETS="+allowed,
 			durEnv("CICADA_TRIGGER_LEAD_TIME", o.LeadTime)),
 		component(NamePredict, "predict", proc.HTTPReady(c.PredictURL+"/healthz", http.StatusOK),
 			"CICADA_PREDICT_HTTP_ADDR="+addr(o.Ports.PredictHTTP),
@@ -307,6 +310,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	for _, w := range c.Workers {
 		specs = append(specs, puller(w, "worker", nil,
 			"CICADA_WORKER_ID="+w,
+			"CICADA_WORKER_ALLOWED_TARGETS="+allowed,
 			"CICADA_WORKER_CAPACITY="+strconv.Itoa(o.WorkerCapacity),
 			durEnv("CICADA_WORKER_LEASE_TTL", o.LeaseTTL),
 			durEnv("CICADA_WORKER_RENEW_EVERY", o.RenewEvery),

@@ -1,0 +1,218 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/lease"
+	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
+	"github.com/cicadaload/cicada/shared/policy/policytest"
+	"github.com/cicadaload/cicada/shared/runs"
+)
+
+// TestRefusedPlans writes plans straight into the bucket, as anyone with
+// write access to it could, and hands their shard to a worker: each plan
+// the worker's policy refuses sends no request, takes no lease, and ends
+// its shard failed with the reason, which names the field and the
+// variable that widens the limit.
+func TestRefusedPlans(t *testing.T) {
+	t.Parallel()
+	secret := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(secret, []byte("the worker's secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dns := policytest.NewDNS(t, map[string][]string{"predict.test": {"127.0.0.1"}})
+	tests := []struct {
+		name  string
+		rules *policy.Rules
+		edit  func(p *plan.Plan, url string)
+		want  []string
+	}{
+		{"target outside the allow-list", &policy.Rules{AllowedTargets: []string{"predict.example"}}, nil,
+			[]string{"target.url", "is not allowed by this worker", "allowed targets: predict.example"}},
+		{"the trigger's own port", nil, func(p *plan.Plan, url string) {}, nil}, // filled below
+		{"rate over the limit", &policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxRate: 10}, nil,
+			[]string{"load.stages[0].rate", "50 req/s is over this worker's limit of 10 req/s (CICADA_WORKER_MAX_RATE)"}},
+		{"data.file", nil, func(p *plan.Plan, _ string) { p.Data = plan.Data{File: secret, Order: plan.OrderSequential} },
+			[]string{"data.file: not accepted by the worker"}},
+		{"connections", &policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxConnections: 5}, func(p *plan.Plan, _ string) { p.Target.Connections = 6 },
+			[]string{"target.connections", "CICADA_WORKER_MAX_CONNECTIONS"}},
+		{"start far ahead", &policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxStartDelay: time.Minute}, nil, nil}, // start set below
+		{"rendered body", &policy.Rules{AllowedTargets: []string{"127.0.0.1"}, MaxRenderedBody: 100},
+			func(p *plan.Plan, _ string) {
+				p.Data.Texts = []string{"short", strings.Repeat("long ", 30)}
+				p.Target.Body = `{{.Text}}`
+			},
+			[]string{"data.texts[1]: target.body: rendered body too large: more than 100 bytes", "CICADA_WORKER_MAX_RENDERED_BODY"}},
+		{"allowed name resolving to a refused address", &policy.Rules{AllowedTargets: []string{"*.test"}}, func(p *plan.Plan, url string) {
+			p.Target.URL = strings.Replace(url, "127.0.0.1", "predict.test", 1)
+		}, nil}, // the dial is refused: every request error:refused, checked below
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfg := testConfig()
+			cfg.Rules, cfg.Resolver = tt.rules, dns.Resolver()
+			_, port, _ := strings.Cut(strings.TrimPrefix(e.url, "http://"), ":")
+			start := time.Now().Add(300 * time.Millisecond)
+			want := tt.want
+			switch tt.name {
+			case "the trigger's own port":
+				r := policy.DefaultRules().Refusing("127.0.0.1:" + port)
+				cfg.Rules = &r
+				want = []string{"target.url", `is refused by "!127.0.0.1:` + port + `"`}
+			case "start far ahead":
+				start = time.Now().Add(10 * time.Minute)
+				want = []string{"start_at: the run starts 10m0s from now", "CICADA_WORKER_MAX_START_DELAY"}
+			}
+			e.w = New(cfg, e.st, e.b, testLog(t), nil)
+			const id = "run-refused"
+			p := e.writeRun(t, id, start, time.Second)
+			if tt.edit != nil {
+				tt.edit(p, e.url)
+				e.put(t, runs.PlanPath(id), runs.Encode(p)) // straight into the bucket: no trigger saw it
+			}
+			e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"}))
+			e.handle(t, context.Background(), e.pullWork(t), 15*time.Second)
+
+			if tt.name == "allowed name resolving to a refused address" {
+				// The plan passes; each dial is refused at the address.
+				var completed, refused int64
+				for _, r := range e.written(t, id) {
+					completed += r.Completed
+					refused += r.Outcomes["error:refused"]
+					if !strings.Contains(strings.Join(r.SampleErrors, " "), "127.0.0.1 is loopback") {
+						t.Errorf("slice %d sample errors %q, want the refusal's reason", r.Index, r.SampleErrors)
+					}
+				}
+				if completed == 0 || refused != completed {
+					t.Errorf("%d of %d requests error:refused, want all", refused, completed)
+				}
+				if n := e.hits.Load(); n != 0 {
+					t.Errorf("the target got %d requests", n)
+				}
+				return
+			}
+			if n := e.hits.Load(); n != 0 {
+				t.Errorf("the target got %d requests from a refused plan", n)
+			}
+			obj, err := e.st.Get(context.Background(), runs.FailedPath(id, 0))
+			if err != nil {
+				t.Fatalf("no failed-shard marker: %v", err)
+			}
+			var f runs.ShardFailure
+			if err := json.Unmarshal(obj.Data, &f); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("shard failed: %s", f.Reason)
+			for _, w := range want {
+				if !strings.Contains(f.Reason, w) {
+					t.Errorf("reason %q does not say %q", f.Reason, w)
+				}
+			}
+			if strings.Contains(f.Reason, "the worker's secret") {
+				t.Errorf("reason %q shows the file's contents", f.Reason)
+			}
+			if len(e.written(t, id)) != 0 || e.exists(t, runs.DonePath(id, 0)) {
+				t.Error("slices or a done marker written for a refused shard")
+			}
+			if tt.name != "rendered body" && e.exists(t, runs.LeasePath(id, 0)) {
+				t.Error("a lease was taken for a plan refused before")
+			}
+			n := 1
+			if tt.name == "rendered body" {
+				n = 2 // leased, then done
+			}
+			if evs := e.events(t, n, 5*time.Second); len(evs) != n || evs[n-1].Type != runs.EventDone {
+				t.Errorf("events %v, want a done event for the aggregator", evs)
+			}
+			if got := e.redelivered(t, quiet); got != nil {
+				t.Errorf("message %s came back: want it acked", got)
+			}
+		})
+	}
+}
+
+// TestSlowPreparation: a shard whose preparation hangs (a gRPC target
+// whose reflection never answers) holds its lease, renewed from before the
+// preparation on, and gives up within half the lease's life: the shard
+// ends failed with the reason, and the worker is free again.
+func TestSlowPreparation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // accepts and never answers
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	const id = "run-slow"
+	p := e.writeRun(t, id, time.Now().Add(5*time.Second), time.Second)
+	p.Target = plan.Target{Protocol: plan.ProtocolGRPC, Address: ln.Addr().String(), Method: "/hang.Service/Forever", Request: `{}`}
+	p.ApplyDefaults()
+	e.put(t, runs.PlanPath(id), runs.Encode(p))
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"}))
+	msg := e.pullWork(t)
+
+	cfg := testConfig() // LeaseTTL 2s, RenewEvery 200ms: preparation bounded by 1s
+	begin := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.handle(t, context.Background(), msg, 10*time.Second)
+	}()
+	var acquired, renewed time.Time
+	for time.Since(begin) < cfg.LeaseTTL/2 {
+		if rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0)); err == nil {
+			if acquired.IsZero() {
+				acquired = rec.Expires
+			} else if rec.Expires.After(acquired) {
+				renewed = rec.Expires
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	<-done
+	took := time.Since(begin)
+	if acquired.IsZero() || renewed.IsZero() {
+		t.Errorf("lease taken %v, renewed %v: want it renewed while the engine was prepared", acquired, renewed)
+	}
+	if took > cfg.LeaseTTL {
+		t.Errorf("the shard was given up after %v, want within half the lease's life (%v) and a little", took, cfg.LeaseTTL/2)
+	}
+	obj, err := e.st.Get(context.Background(), runs.FailedPath(id, 0))
+	if err != nil {
+		t.Fatalf("no failed-shard marker: %v", err)
+	}
+	var f runs.ShardFailure
+	err = json.Unmarshal(obj.Data, &f)
+	t.Logf("shard failed after %v: %s", took, f.Reason)
+	if err != nil || !strings.Contains(f.Reason, "set up load") || !strings.Contains(f.Reason, "hang.Service") {
+		t.Errorf("reason %q (%v), want the set-up failure", f.Reason, err)
+	}
+	if rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0)); err != nil || !rec.Released {
+		t.Errorf("lease %+v (%v), want released", rec, err)
+	}
+}
