@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,35 @@ func TestGuardedDials(t *testing.T) {
 					t.Errorf("sample errors %q do not say %q", m.SampleErrors, c.refused)
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkHTTP1DoGuarded is BenchmarkHTTP1Do's raw case with a guard on
+// the connection: the check runs when it dials, never per request, so the
+// two cost the same.
+func BenchmarkHTTP1DoGuarded(b *testing.B) {
+	body := []byte(`{"text": "the striker scored a late winner"}`)
+	h, err := newHTTP1(&url.URL{Scheme: "http", Host: "127.0.0.1:1", Path: "/v1/predict"}, "POST", nil, [][]byte{body}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.addr = startEchoServer(b, len(h.reqs[0]))
+	pol, err := policy.New(policy.Rules{AllowedTargets: []string{"127.0.0.1"}}, policy.Worker)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.guard = pol.Guard(time.Time{})
+	c := h.newConn().(*http1Conn)
+	defer c.closeConn()
+	deadline := time.Now().Add(time.Hour)
+	if r := c.do(0, deadline); !r.ok { // dial, and check, outside the loop
+		b.Fatalf("warm-up: %s: %v", r.outcome, r.err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := c.do(0, deadline); !r.ok {
+			b.Fatalf("%s: %v", r.outcome, r.err)
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (r Rules) Check() []string {
 	neg("MAX_RATE", r.MaxRate < 0 || r.MaxRate != r.MaxRate)
 	neg("MAX_USERS", r.MaxUsers < 0)
 	neg("MAX_DURATION", r.MaxDuration < 0)
-	neg("the shards limit", r.MaxShards < 0)
+	neg("the shards limit (the trigger's MAX_SHARDS, the worker's MAX_PLAN_SHARDS)", r.MaxShards < 0)
 	neg("MAX_CONNECTIONS", r.MaxConnections < 0)
 	neg("MAX_TOTAL_CONNECTIONS", r.MaxTotalConnections < 0)
 	neg("MAX_IN_FLIGHT", r.MaxInFlight < 0)
