@@ -220,7 +220,7 @@ func (s *State) Report(final bool) *report.Report {
 		end = s.Run.StartAt.Add(min(time.Duration(last+1)*p.SliceDuration(), p.Duration()))
 	}
 	rep := report.Build(report.Input{
-		RunID: s.Run.ID, PlanName: p.Name, Status: status,
+		RunID: s.Run.ID, PlanName: p.Name, SubmittedBy: s.Run.SubmittedBy, Status: status,
 		Start: s.Run.StartAt, End: end,
 		SliceDuration: p.SliceDuration(), PlanDuration: p.Duration(),
 		Shards: p.Shards, NumSlices: n, PlannedIntended: planned,

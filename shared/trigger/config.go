@@ -45,6 +45,8 @@ type Config struct {
 	Bucket         string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
 	Project        string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
 	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
+	// Access is who may do what, and from where (access.go, origin.go).
+	Access
 }
 
 // ReadEnv reads the trigger's configuration, honouring
@@ -79,6 +81,7 @@ func (c Config) Check() error {
 	if c.LeadTime < 0 {
 		probs = append(probs, fmt.Sprintf("LEAD_TIME must be >= 0, got %v", c.LeadTime))
 	}
+	probs = append(probs, c.Access.check()...)
 	for _, p := range c.AllowedTargets {
 		if _, err := parsePattern(p); err != nil {
 			probs = append(probs, err.Error())

@@ -103,7 +103,8 @@ func TestReadEnv(t *testing.T) {
 			name: "defaults",
 			check: func(c Config) error {
 				want := Config{AllowedTargets: []string{"127.0.0.1", "localhost"}, MaxRate: 10000, MaxUsers: 10000,
-					MaxDuration: time.Hour, MaxShards: 100, MaxBody: 1 << 20, LeadTime: 10 * time.Second}
+					MaxDuration: time.Hour, MaxShards: 100, MaxBody: 1 << 20, LeadTime: 10 * time.Second,
+					Access: Access{AllowedHosts: []string{}, Admins: []string{}, MaxActiveRuns: 20, MaxActiveRunsPerCaller: 5}}
 				if fmt.Sprint(c) != fmt.Sprint(want) {
 					return fmt.Errorf("got %+v, want %+v", c, want)
 				}

@@ -3,6 +3,8 @@ package trigger
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
 )
@@ -23,6 +25,10 @@ const (
 	KindOverLimit                    // a valid plan over an operator limit
 	KindKeyReused                    // an Idempotency-Key already bound to another plan
 	KindUnavailable                  // the bucket or the bus failed
+	KindUnauthenticated              // no caller identity where the trigger needs one
+	KindUnsupportedType              // a POST body declared neither JSON nor YAML
+	KindMisdirected                  // a Host the trigger does not answer to
+	KindBusy                         // over the operator's limit of runs at once
 )
 
 // httpStatus is the status of each Kind: the one place the trigger's
@@ -43,6 +49,14 @@ func httpStatus(k Kind) int {
 		return http.StatusUnprocessableEntity
 	case KindUnavailable:
 		return http.StatusServiceUnavailable
+	case KindUnauthenticated:
+		return http.StatusUnauthorized
+	case KindUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	case KindMisdirected:
+		return http.StatusMisdirectedRequest
+	case KindBusy:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -58,6 +72,9 @@ type Error struct {
 	Problems []plan.Problem
 	// Err is the cause, when another error is.
 	Err error
+	// RetryAfter, when set, is when the client may try again
+	// (KindBusy): the answer's Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -85,6 +102,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if errors.As(err, &e) {
 		body.Problems = e.Problems
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
+		}
+	}
+	if KindOf(err) == KindUnauthenticated {
+		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
 	writeJSON(w, httpStatus(KindOf(err)), body)
 }

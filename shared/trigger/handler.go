@@ -16,14 +16,23 @@
 //	    start time
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
 //	400 body not a valid plan (every problem with its field path), bad Idempotency-Key
-//	403 target host not in the allow-list (the host and the list are named)
+//	401 no caller identity where the trigger takes it from the platform
+//	    (Access.TrustPlatformIdentity)
+//	403 target host not in the allow-list (the host and the list are named);
+//	    a cross-site request (Origin, Sec-Fetch-Site) that changes
+//	    something; DELETE /runs/<id> or GET /runs/<id>/plan.json by
+//	    another principal than the run's submitter or an admin
 //	404 unknown path, invalid or unknown run id, absent file
 //	405 method not allowed here (Allow header says which are)
 //	409 DELETE of a run that already finished
 //	413 body larger than Config.MaxBody
+//	415 POST body declared neither JSON nor YAML (Content-Type)
+//	421 a Host the trigger does not answer to (Access.AllowedHosts)
 //	422 valid plan over an operator limit (rate, users, duration, shards;
 //	    every field path with its limit), or an Idempotency-Key reused
 //	    with another plan
+//	429 over the operator's limit of runs at once, in all or per
+//	    submitter (Retry-After says when the first counted run ends)
 //	503 the bucket or the bus failed before any shard message went out:
 //	    nothing was started and nothing kept (the run was withdrawn), so
 //	    the client may retry
@@ -78,6 +87,8 @@ type handler struct {
 	// allowErr is a configuration error found at construction: every
 	// request answers it, since NewHandler cannot fail.
 	allowErr error
+	// hosts is the Host and Origin check (origin.go).
+	hosts hostGuard
 }
 
 // NewHandler returns the trigger's HTTP handler. It has no side effects:
@@ -96,6 +107,10 @@ func NewHandler(d Deps) http.Handler {
 		h.cfg.MaxBody = 1 << 20
 	}
 	h.svc, h.allowErr = NewService(d)
+	var err error
+	if h.hosts, err = newHostGuard(h.cfg.Access, h.cfg.PublicURL); err != nil && h.allowErr == nil {
+		h.allowErr = err
+	}
 	h.mux = h.routes()
 	return h
 }
@@ -153,6 +168,14 @@ func (h *handler) routes() *http.ServeMux {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.allowErr != nil {
 		h.fail(w, r, &Error{Kind: KindInternal, Err: h.allowErr})
+		return
+	}
+	if err := h.hosts.check(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.hosts.checkOrigin(r); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	h.mux.ServeHTTP(w, muxRequest(r))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Service struct {
 	allow allowList
 	now   func() time.Time
 	log   *zap.Logger
+	// admit serializes the concurrent-run check with the store of the
+	// run it admits (checkActive).
+	admit sync.Mutex
 }
 
 // NewService returns the Service over d. It fails on an allow-list
@@ -79,6 +83,9 @@ type Submission struct {
 	// IdempotencyKey binds the request to its run, so that a retry gets
 	// the run back instead of starting another; "" for none.
 	IdempotencyKey string
+	// SubmittedBy is the caller's principal, recorded in run.json and the
+	// report; "" for the local user (see Access).
+	SubmittedBy string
 }
 
 // Created is a run that Service.Create started, or, Replayed, the run an
@@ -157,6 +164,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		Created:        now,
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
+		SubmittedBy:    sub.SubmittedBy,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))
@@ -178,7 +186,17 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		w.add(IdempotencyPath(key), gen)
 	}
 
-	if err := s.storeRun(ctx, run, planJSON, &w); err != nil {
+	// Counting the runs going and storing this one are one step on this
+	// instance, so that two posts cannot both take the last place.
+	s.admit.Lock()
+	if err := s.checkActive(ctx, normPrincipal(sub.SubmittedBy), now); err != nil {
+		s.admit.Unlock()
+		s.remove(ctx, w, log) // the key, so that a retry starts afresh
+		return Created{}, err
+	}
+	err = s.storeRun(ctx, run, planJSON, &w)
+	s.admit.Unlock()
+	if err != nil {
 		// The run could not be stored: release the key, so that the
 		// client's retry starts afresh instead of finding a run that
 		// does not exist.

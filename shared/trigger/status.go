@@ -271,6 +271,10 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
+	if err := h.authorize(r, run, "cancelling"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	answer := Cancelled{RunID: run.ID, Phase: PhaseCancelled, StatusURL: h.runURL(r, id)}
 	cancelled, err := h.exists(ctx, runs.CancelPath(id))
 	if err != nil {
@@ -303,6 +307,18 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request, id, file, content
 	if err := runid.Valid(id); err != nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such run: %v", err))
 		return
+	}
+	if file == "plan.json" {
+		// The plan may hold what its submitter alone should see (headers,
+		// texts): it is the submitter's and the admins' (access.go).
+		run, ok := h.loadRun(r.Context(), w, id)
+		if !ok {
+			return
+		}
+		if err := h.authorize(r, run, "reading the plan of"); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	name := runs.ReportPath(id, file)
 	obj, err := h.st.Get(r.Context(), name)
