@@ -51,6 +51,8 @@ func TestServe(t *testing.T) {
 	t.Setenv("CICADA_TRIGGER_PROJECT", "fn-test")
 	t.Setenv("CICADA_TRIGGER_LEAD_TIME", "1m")
 	t.Setenv("CICADA_TRIGGER_BUCKET", "")
+	// httptest's requests come to example.com, with no listener.
+	t.Setenv("CICADA_TRIGGER_ALLOWED_HOSTS", "example.com")
 
 	post := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/runs", strings.NewReader(testPlan))
