@@ -487,6 +487,13 @@ var policy = []struct {
 	{"outputs are documented", checkOutputs},
 	{"no basic roles", checkRoles},
 	{"names agree with the code", checkNames(cicadaNames())},
+	// The cloud's blast radius (grants_test.go).
+	{"runs bucket: each component writes only its own objects", checkBucketGrants},
+	{"private nodes by default", checkPrivateNodes},
+	{"NetworkPolicies are enforced", checkNetworkPolicyEnforced},
+	{"Google APIs on private.googleapis.com", checkGoogleAPIsZone},
+	{"deploys scoped to the cluster and the registry", checkScopedDeploy},
+	{"the trigger records its callers", checkTriggerIdentity},
 }
 
 // TestPolicy runs every check on the real module: each must find nothing.
@@ -522,6 +529,8 @@ func TestPolicyNotVacuous(t *testing.T) {
 		{"google_cloudfunctions2_function", len(m.resources("google_cloudfunctions2_function")), 1},
 		{"google_cloud_scheduler_job", len(m.resources("google_cloud_scheduler_job")), 1},
 		{"google_container_cluster", len(m.resources("google_container_cluster")), 1},
+		{"google_storage_bucket_iam_member", len(m.resources("google_storage_bucket_iam_member")), 5},
+		{"google_dns_record_set", len(m.resources("google_dns_record_set")), 2},
 		{"variable", len(m.ofType("variable")), 10},
 		{"output", len(m.ofType("output")), 4},
 	}

@@ -163,6 +163,39 @@ variable "max_body_bytes" {
   }
 }
 
+variable "max_active_runs" {
+  description = "Most runs scheduled or running at once, all callers together (CICADA_TRIGGER_MAX_ACTIVE_RUNS); 0 = no operator limit."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_active_runs >= 0 && floor(var.max_active_runs) == var.max_active_runs
+    error_message = "max_active_runs must be a whole number, 0 or more."
+  }
+}
+
+variable "max_active_runs_per_caller" {
+  description = "Most runs scheduled or running at once per submitter (CICADA_TRIGGER_MAX_ACTIVE_RUNS_PER_CALLER); 0 = no operator limit."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_active_runs_per_caller >= 0 && floor(var.max_active_runs_per_caller) == var.max_active_runs_per_caller
+    error_message = "max_active_runs_per_caller must be a whole number, 0 or more."
+  }
+}
+
+variable "trigger_admins" {
+  description = "Principals that may cancel any run and read any run's plan.json, beside the run's submitter (CICADA_TRIGGER_ADMINS): \"user:alice@example.com\" or \"serviceAccount:ci@PROJECT.iam.gserviceaccount.com\". Groups and domains cannot be: an identity token names one principal."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.trigger_admins : can(regex("^(user:|serviceAccount:)?[^\\s:,]+@[^\\s:,]+$", p))])
+    error_message = "trigger_admins must be e-mail addresses, optionally prefixed with user: or serviceAccount:."
+  }
+}
+
 variable "lead_time" {
   description = "Least time between accepting a plan and its start, for workers to pick up their shards (CICADA_TRIGGER_LEAD_TIME), as a Go duration."
   type        = string
@@ -312,9 +345,26 @@ variable "machine_type" {
 }
 
 variable "private_nodes" {
-  description = "Give nodes internal addresses only. A Cloud NAT is then created so that workers can still reach targets on the internet."
+  description = "Give nodes internal addresses only (the default). A Cloud NAT is then created so that workers can still reach targets on the internet, as far as deploy/k8s's NetworkPolicy lets them. false gives nodes public addresses."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "google_apis_dns_zone" {
+  description = "Create a private Cloud DNS zone that resolves *.googleapis.com to private.googleapis.com (199.36.153.8/30) in the network, which the workers' NetworkPolicy allows instead of the internet. false when the network already has such a zone (private.googleapis.com or restricted.googleapis.com)."
+  type        = bool
+  default     = true
+}
+
+variable "target_cidrs" {
+  description = "Address ranges outside the cluster the workers may send load to (deploy/k8s's NetworkPolicy, through Cloud Build's _TARGET_CIDRS); the plan's target must also be in allowed_targets. Empty: only the sample predict service in the cluster."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.target_cidrs : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])
+    error_message = "target_cidrs must be CIDR blocks, and not the whole internet (0.0.0.0/0 or ::/0)."
+  }
 }
 
 variable "master_ipv4_cidr_block" {
