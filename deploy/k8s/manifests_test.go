@@ -56,7 +56,7 @@ const (
 	// tokenNeeded on a Deployment says why its pods mount a Kubernetes API
 	// token; without it they must not.
 	tokenNeeded = "cicada.dev/needs-service-account-token"
-	binDir       = "/usr/local/bin/"
+	binDir      = "/usr/local/bin/"
 	// minWorkerGrace: a 10 s slice, requests in flight up to their 5 s
 	// timeout, the slice write and the lease release.
 	minWorkerGrace = 30
@@ -1082,7 +1082,7 @@ func TestCheckFails(t *testing.T) {
 		{name: "unknown service account", old: "serviceAccountName: cicada-worker", new: "serviceAccountName: worker",
 			wantErr: "serviceAccountName worker is not a ServiceAccount here"},
 		{name: "default service account token", old: "      automountServiceAccountToken: false\n      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict",
-			new: "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict",
+			new:     "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict",
 			wantErr: "default ServiceAccount"},
 		{name: "runs as root", old: "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict", new: "      containers:\n        - name: predict",
 			wantErr: "runAsNonRoot"},

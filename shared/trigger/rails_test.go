@@ -183,7 +183,7 @@ func TestHost(t *testing.T) {
 			{[]string{"trigger.example"}, "https://public.example/", "public.example", "https", true},
 			{nil, "https://public.example", "public.example", "https", true},
 			{nil, "https://public.example", "public.example", "", false}, // port 80, not PublicURL's 443
-			{nil, "", "example.com", "", false},                           // no listener known, nothing configured
+			{nil, "", "example.com", "", false},                          // no listener known, nothing configured
 		}
 		for _, tt := range tests {
 			cfg := testConfig()
