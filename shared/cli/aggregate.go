@@ -23,10 +23,14 @@ func aggregateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	final := fs.Bool("final", false, "write the final report now, even if shards may still write")
 	grace := fs.Duration("grace", 30*time.Second, "how long after the end (or a cancel) stragglers may still write")
 	bucketDir := fs.String("bucket-dir", "", "a local bucket directory (as cicada local keeps it) instead of Cloud Storage")
+	secretHeaders := secretHeaderFlag(fs)
 	id, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	// As the aggregator's CICADA_AGGREGATOR_SECRET_HEADERS: the same
+	// report.html.
+	secretHeaders()
 	if err := runid.Valid(id); err != nil {
 		return usageErr("aggregate: %v", err)
 	}

@@ -33,8 +33,9 @@ func (e redactEncoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (*
 	return buf, nil
 }
 
-// NewWriter is New writing to w instead of stderr, redacting alike: for a
-// test that reads what a component logs.
+// NewWriter is New writing to w instead of stderr, redacting alike, one
+// line at a time: for a command's own stderr, or a test that reads what a
+// component logs.
 func NewWriter(w io.Writer, console bool, level string) (*zap.Logger, error) {
-	return newLogger(console, level, zapcore.AddSync(w))
+	return newLogger(console, level, zapcore.Lock(zapcore.AddSync(w)))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Kind is why the trigger refused or failed a request. It is what a caller
@@ -120,7 +121,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		statusURL := h.runURL(r, pe.RunID)
 		w.Header().Set("Location", statusURL)
 		writeJSON(w, code, publishFailure{
-			Error:     pe.Error(),
+			Error:     redact.Text(pe.Error()),
 			RunID:     pe.RunID,
 			StartAt:   pe.StartAt,
 			StatusURL: statusURL,
@@ -130,10 +131,14 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		})
 		return
 	}
-	body := errorBody{Error: err.Error()}
+	// A message or a reason may quote the plan's URL, query and all.
+	body := errorBody{Error: redact.Text(err.Error())}
 	var e *Error
 	if errors.As(err, &e) {
-		body.Problems = e.Problems
+		for _, p := range e.Problems {
+			p.Reason = redact.Text(p.Reason)
+			body.Problems = append(body.Problems, p)
+		}
 	}
 	writeJSON(w, code, body)
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -33,7 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.in.withDefaults(); got != tt.want {
+			if got := tt.in.withDefaults(); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("withDefaults(%+v) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
