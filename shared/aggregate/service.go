@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/bus"
-	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
@@ -26,9 +25,6 @@ type Config struct {
 	LiveEvery   time.Duration `envconfig:"LIVE_EVERY" default:"1s" desc:"how often live.json of a run with new events is rewritten"`
 	Republish   time.Duration `envconfig:"REPUBLISH" default:"15s" desc:"least time between two republications of one shard"`
 	Relist      time.Duration `envconfig:"RELIST" default:"30s" desc:"how often a run's whole slice listing is read again (events name new slices in between)"`
-	// SecretHeaders are redacted in the plan report.html shows and in
-	// logs like the default credential headers (package redact).
-	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted in the plan report.html shows and in logs, besides the defaults (those of CICADA_TRIGGER_SECRET_HEADERS)"`
 }
 
 // Service listens to worker events, keeps live.json current, writes final
@@ -74,7 +70,6 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 	def(&cfg.LiveEvery, time.Second)
 	def(&cfg.Republish, 15*time.Second)
 	def(&cfg.Relist, 30*time.Second)
-	redact.AddHeaders(cfg.SecretHeaders...) // process-wide, like the defaults
 	return &Service{
 		cfg: cfg, st: st, b: b, log: log, now: now,
 		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},

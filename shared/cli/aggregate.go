@@ -10,6 +10,7 @@ import (
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -28,9 +29,13 @@ func aggregateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// As the aggregator's CICADA_AGGREGATOR_SECRET_HEADERS: the same
-	// report.html.
+	// As the aggregator (CICADA_SECRET_HEADERS): the same report.html.
 	secretHeaders()
+	var red redact.Config
+	if err := config.Read(&red); err != nil {
+		return err
+	}
+	red.Apply()
 	if err := runid.Valid(id); err != nil {
 		return usageErr("aggregate: %v", err)
 	}

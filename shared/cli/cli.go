@@ -125,7 +125,8 @@ const usage = `usage:
       aggregator, in-process Pub/Sub and bucket); reports in DIR/<run-id>/
   cicada aggregate RUN_ID [--final] [--grace D] [--secret-header NAMES]
       rebuild a run's live status or report from the bucket alone
-      (CICADA_PROJECT, CICADA_BUCKET, STORAGE_EMULATOR_HOST as the binaries)
+      (CICADA_PROJECT, CICADA_BUCKET, CICADA_SECRET_HEADERS,
+      STORAGE_EMULATOR_HOST as the binaries)
   cicada wait RUN_ID [--url TRIGGER]
       follow a run with a progress bar and slice lines; exit with its verdict
   cicada compare BASE NEW [--tolerance PCT] [--url TRIGGER] [--out FILE]

@@ -42,7 +42,7 @@ type Config struct {
 	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
 	// SecretHeaders are header names redacted like the default credential
 	// headers (package redact), and refused as literals alike.
-	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted wherever shown and refused as literals in a plan, besides the defaults Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key"`
+	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted wherever shown and refused as literals in a plan, besides the defaults Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key; give the workers and the aggregator the same list (CICADA_SECRET_HEADERS)"`
 	// LiteralSecrets accepts plans that carry credentials as written; they
 	// are then stored in plan.json in the bucket (and still redacted
 	// wherever served or shown).

@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"testing"
 	"time"
 )
@@ -34,7 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.in.withDefaults(); !reflect.DeepEqual(got, tt.want) {
+			if got := tt.in.withDefaults(); got != tt.want {
 				t.Errorf("withDefaults(%+v) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})

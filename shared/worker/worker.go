@@ -21,7 +21,6 @@ import (
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/load"
 	"github.com/cicadaload/cicada/shared/plan"
-	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
 )
@@ -34,9 +33,6 @@ type Config struct {
 	LeaseTTL   time.Duration `envconfig:"LEASE_TTL" default:"15s" desc:"how long a lease binds others without renewal"`
 	RenewEvery time.Duration `envconfig:"RENEW_EVERY" default:"4s" desc:"lease renewal period (real GCS allows about one write per second per object)"`
 	AckExtend  time.Duration `envconfig:"ACK_EXTEND" default:"60s" desc:"ack deadline kept on the shard message while it is driven"`
-	// SecretHeaders are redacted in sample errors and logs like the
-	// default credential headers (package redact).
-	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted in sample errors and logs, besides the defaults (those of CICADA_TRIGGER_SECRET_HEADERS)"`
 }
 
 // Worker pulls and drives shards.
@@ -59,7 +55,6 @@ func New(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func() time
 		now = time.Now
 	}
 	cfg = cfg.withDefaults()
-	redact.AddHeaders(cfg.SecretHeaders...) // process-wide, like the defaults
 	return &Worker{cfg: cfg, st: st, b: b, log: log.With(zap.String("worker", cfg.ID)), now: now, active: map[string]*shardRun{}}
 }
 
