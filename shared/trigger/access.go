@@ -108,7 +108,7 @@ func (a Access) callerOf(r *http.Request) (string, error) {
 	p, err := tokenPrincipal(header)
 	if err != nil {
 		return "", &Error{Kind: KindUnauthenticated, Err: err, Message: fmt.Sprintf(
-			"no caller identity: %v (this trigger takes the caller from the identity token its platform verified: send Authorization: Bearer <Google identity token>)", err)}
+			"no caller identity: %v (this trigger takes the caller from the Google identity token its platform verified)", err)}
 	}
 	return p, nil
 }
@@ -120,7 +120,7 @@ func (a Access) callerOf(r *http.Request) (string, error) {
 func tokenPrincipal(header string) (string, error) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", errors.New("no Bearer identity token")
+		return "", errors.New("no identity token in the Authorization header")
 	}
 	parts := strings.Split(strings.TrimSpace(token), ".")
 	if len(parts) < 2 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Kind is why the trigger refused or failed a request. It is what a caller
@@ -98,10 +99,14 @@ func KindOf(err error) Kind {
 // fail answers err: its status by httpStatus(KindOf(err)), its body
 // {"error", "problems"}.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := errorBody{Error: err.Error()}
+	// A message or a reason may quote the plan's URL, query and all.
+	body := errorBody{Error: redact.Text(err.Error())}
 	var e *Error
 	if errors.As(err, &e) {
-		body.Problems = e.Problems
+		for _, p := range e.Problems {
+			p.Reason = redact.Text(p.Reason)
+			body.Problems = append(body.Problems, p)
+		}
 		if e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
 		}
