@@ -40,6 +40,10 @@ type Config struct {
 	Bucket         string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
 	Project        string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
 	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
+
+	// AllowInsecureTLS lets plans turn off the verification of the target's
+	// certificate (target.tls.insecure_skip_verify).
+	AllowInsecureTLS bool `envconfig:"ALLOW_INSECURE_TLS" default:"false" desc:"accept plans with target.tls.insecure_skip_verify: true, whose engine then trusts any certificate the target shows"`
 }
 
 // ReadEnv reads the trigger's configuration, honouring

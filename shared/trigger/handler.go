@@ -13,7 +13,8 @@
 //	202 run accepted (POST), cancel recorded (DELETE, also when repeated)
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
 //	400 body not a valid plan (every problem with its field path), bad Idempotency-Key
-//	403 target host not in the allow-list (the host and the list are named)
+//	403 target host not in the allow-list (the host and the list are named),
+//	    or target.tls.insecure_skip_verify unless Config.AllowInsecureTLS
 //	404 unknown path, invalid or unknown run id, absent file
 //	405 method not allowed here (Allow header says which are)
 //	409 DELETE of a run that already finished
