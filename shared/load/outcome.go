@@ -69,8 +69,11 @@ func isTimeout(err error) bool {
 }
 
 func classifyDial(err error) string {
-	if isTimeout(err) {
+	switch {
+	case isTimeout(err):
 		return outcomeTimeout
+	case isTLSFailure(err):
+		return outcomeTLS // the connection opened, its handshake did not
 	}
 	return outcomeConnect
 }

@@ -79,7 +79,7 @@ func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx 
 		case "http":
 			return newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
 		case "https":
-			return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, tlsConf), nil
+			return newHTTPS(u, t, bodies, conns, tlsConf)
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:

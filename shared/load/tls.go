@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -115,4 +116,52 @@ func isTLSFailure(err error) bool {
 	}
 	return errors.As(err, &verify) || errors.As(err, &record) ||
 		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// newHTTPS drives an https:// target. One handshake first asks it by ALPN
+// which HTTP it speaks: HTTP/2 goes through net/http (httpStd), HTTP/1.1
+// through the lean client over crypto/tls, at half net/http's CPU per
+// request (see docs/engine.md). A target that cannot be asked gets
+// net/http, which speaks both, and its requests record why.
+func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, conns int, c *tls.Config) (protocol, error) {
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	c = c.Clone()
+	if c.ServerName == "" {
+		c.ServerName = u.Hostname() // what net/http verifies by default
+	}
+	timeout := t.Timeout.D()
+	if timeout <= 0 {
+		timeout = plan.DefaultTimeout
+	}
+	if speaksH2(addr, c, timeout) {
+		return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, c), nil
+	}
+	h, err := newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
+	if err != nil {
+		return nil, err
+	}
+	h.addr = addr
+	c.NextProtos = []string{"http/1.1"}
+	h.tls = c
+	return h, nil
+}
+
+// speaksH2 reports whether the target at addr negotiates HTTP/2 by ALPN,
+// or cannot be asked within timeout.
+func speaksH2(addr string, c *tls.Config, timeout time.Duration) bool {
+	probe := c.Clone()
+	probe.NextProtos = []string{"h2", "http/1.1"}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d := tls.Dialer{Config: probe}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return true
+	}
+	defer nc.Close()
+	tc, ok := nc.(*tls.Conn)
+	return !ok || tc.ConnectionState().NegotiatedProtocol == "h2"
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,19 +120,30 @@ func newPKI(t *testing.T) *pki {
 	return &p
 }
 
-// httpsTarget is an HTTP/2-capable https server on 127.0.0.1 that answers
-// 200 and counts requests and the client certificates it saw.
+// httpsTarget is an https server on 127.0.0.1 that answers 200 and counts
+// requests, the HTTP versions they came in and the client certificates it
+// saw.
 type httpsTarget struct {
 	*httptest.Server
 	requests    atomic.Int64
-	clientNames sync.Map // common names of client certificates
+	wrongProto  atomic.Int64 // requests in another HTTP version than it offers
+	clientNames sync.Map     // common names of client certificates
 }
 
-func startHTTPS(t *testing.T, cert tls.Certificate, clientCAs *testpki.CA) *httpsTarget {
+// startHTTPS serves cert, offering HTTP/2 and HTTP/1.1 by ALPN, or HTTP/1.1
+// only; with clientCAs it requires a client certificate they issued.
+func startHTTPS(t *testing.T, cert tls.Certificate, clientCAs *testpki.CA, h2 bool) *httpsTarget {
 	t.Helper()
 	h := &httpsTarget{}
+	wantMajor := 1
+	if h2 {
+		wantMajor = 2
+	}
 	h.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
+		if r.ProtoMajor != wantMajor {
+			h.wrongProto.Add(1)
+		}
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 			h.clientNames.Store(r.TLS.PeerCertificates[0].Subject.CommonName, true)
 		}
@@ -142,7 +154,7 @@ func startHTTPS(t *testing.T, cert tls.Certificate, clientCAs *testpki.CA) *http
 	if clientCAs != nil {
 		h.TLS.ClientAuth, h.TLS.ClientCAs = tls.RequireAndVerifyClientCert, clientCAs.Pool()
 	}
-	h.EnableHTTP2 = true
+	h.EnableHTTP2 = h2
 	// Refused handshakes are what some cases test; their log lines are noise.
 	h.Config.ErrorLog = log.New(io.Discard, "", 0)
 	h.StartTLS()
@@ -216,46 +228,67 @@ func TestTLSTargets(t *testing.T) {
 		keySecret:  k.client.KeyPEM,
 		caSecret:   k.ca.CertPEM,
 	})
-	plain := startHTTPS(t, k.ip.TLS, nil)
-	named := startHTTPS(t, k.named.TLS, nil)
-	rogue := startHTTPS(t, k.rogue.TLS, nil)
-	mutual := startHTTPS(t, k.ip.TLS, k.ca)
 	predictSrv, predictAddr := startPredictTLS(t, k.ip)
 	caPEM, otherPEM := string(k.ca.CertPEM), string(k.other.CertPEM)
 
-	https := func(srv *httpsTarget, x *plan.TLS) plan.Target {
-		return plan.Target{Protocol: plan.ProtocolHTTP, URL: srv.URL + "/v1/predict", Body: `{"text": {{json .Text}}}`, TLS: x}
-	}
-	grpcPredict := func(x *plan.TLS) plan.Target {
-		return plan.Target{Protocol: plan.ProtocolGRPC, Address: predictAddr, Method: "/cicada.v1.Predictor/Predict",
-			Request: `{"text": {{json .Text}}}`, TLS: x}
-	}
-	tests := []struct {
+	type tlsCase struct {
 		name    string
 		target  plan.Target
 		srv     *httpsTarget // nil for gRPC
 		outcome string       // of every request, or of each a failure of several kinds (comma-separated)
 		sample  string       // in a sample error, for failures
 		client  string       // client certificate the server must have seen
-	}{
-		{"https trusting the CA", https(plain, &plan.TLS{CA: caPEM}), plain, "http:200", "", ""},
-		{"https trusting another CA", https(plain, &plan.TLS{CA: otherPEM}), plain, "error:tls", "certificate", ""},
-		{"https with the system's roots", https(plain, nil), plain, "error:tls", "certificate", ""},
-		{"https certificate from an untrusted CA", https(rogue, &plan.TLS{CA: caPEM}), rogue, "error:tls", "certificate", ""},
-		{"https skipping verification", https(rogue, &plan.TLS{InsecureSkipVerify: true}), rogue, "http:200", "", ""},
-		{"https server_name", https(named, &plan.TLS{CA: caPEM, ServerName: "predict.test"}), named, "http:200", "", ""},
-		{"https certificate for another name", https(named, &plan.TLS{CA: caPEM}), named, "error:tls", "127.0.0.1", ""},
-		{"https client certificate by secret", https(mutual, &plan.TLS{CASecret: caSecret, ClientCertSecret: certSecret, ClientKeySecret: keySecret}),
-			mutual, "http:200", "", "load generator"},
-		// TLS 1.3 refuses a client certificate after the handshake, and the
-		// server closes: requests already written on the connection see a
-		// reset, and over HTTP/2 net/http loses the reason on some.
-		{"https client certificate missing", https(mutual, &plan.TLS{CA: caPEM}), mutual, "error:tls,error:io,error:reset", "certificate required", ""},
-		{"grpc predict trusting the CA by secret", grpcPredict(&plan.TLS{CASecret: caSecret}), nil, "grpc:OK", "", ""},
-		{"grpc predict trusting another CA", grpcPredict(&plan.TLS{CA: otherPEM}), nil, "grpc:UNAVAILABLE", "certificate", ""},
-		{"grpc method found by reflection over TLS", plan.Target{Protocol: plan.ProtocolGRPC, Address: predictAddr,
-			Method: "/grpc.health.v1.Health/Check", Request: `{"service": "cicada.v1.Predictor"}`, TLS: &plan.TLS{CA: caPEM}}, nil, "grpc:OK", "", ""},
 	}
+	var (
+		tests   []tlsCase
+		servers = map[string]*httpsTarget{}
+	)
+	// Every https case runs against a server offering HTTP/2 (net/http
+	// drives it) and one offering HTTP/1.1 only (the lean client does).
+	for _, h2 := range []bool{true, false} {
+		kind := "h2"
+		if !h2 {
+			kind = "http/1.1"
+		}
+		plain := startHTTPS(t, k.ip.TLS, nil, h2)
+		named := startHTTPS(t, k.named.TLS, nil, h2)
+		rogue := startHTTPS(t, k.rogue.TLS, nil, h2)
+		mutual := startHTTPS(t, k.ip.TLS, k.ca, h2)
+		for name, srv := range map[string]*httpsTarget{"plain": plain, "named": named, "rogue": rogue, "mutual": mutual} {
+			servers[kind+" "+name] = srv
+		}
+		https := func(srv *httpsTarget, x *plan.TLS) plan.Target {
+			return plan.Target{Protocol: plan.ProtocolHTTP, URL: srv.URL + "/v1/predict", Body: `{"text": {{json .Text}}}`, TLS: x}
+		}
+		for _, c := range []tlsCase{
+			{"trusting the CA", https(plain, &plan.TLS{CA: caPEM}), plain, "http:200", "", ""},
+			{"trusting another CA", https(plain, &plan.TLS{CA: otherPEM}), plain, "error:tls", "certificate", ""},
+			{"with the system's roots", https(plain, nil), plain, "error:tls", "certificate", ""},
+			{"certificate from an untrusted CA", https(rogue, &plan.TLS{CA: caPEM}), rogue, "error:tls", "certificate", ""},
+			{"skipping verification", https(rogue, &plan.TLS{InsecureSkipVerify: true}), rogue, "http:200", "", ""},
+			{"server_name", https(named, &plan.TLS{CA: caPEM, ServerName: "predict.test"}), named, "http:200", "", ""},
+			{"certificate for another name", https(named, &plan.TLS{CA: caPEM}), named, "error:tls", "127.0.0.1", ""},
+			{"client certificate by secret", https(mutual, &plan.TLS{CASecret: caSecret, ClientCertSecret: certSecret, ClientKeySecret: keySecret}),
+				mutual, "http:200", "", "load generator"},
+			// TLS 1.3 refuses a client certificate after the handshake, and
+			// the server closes: requests already written on the connection
+			// see a reset, and over HTTP/2 net/http loses the reason on some.
+			{"client certificate missing", https(mutual, &plan.TLS{CA: caPEM}), mutual, "error:tls,error:io,error:reset", "certificate required", ""},
+		} {
+			c.name = "https " + kind + " " + c.name
+			tests = append(tests, c)
+		}
+	}
+	grpcPredict := func(x *plan.TLS) plan.Target {
+		return plan.Target{Protocol: plan.ProtocolGRPC, Address: predictAddr, Method: "/cicada.v1.Predictor/Predict",
+			Request: `{"text": {{json .Text}}}`, TLS: x}
+	}
+	tests = append(tests,
+		tlsCase{"grpc predict trusting the CA by secret", grpcPredict(&plan.TLS{CASecret: caSecret}), nil, "grpc:OK", "", ""},
+		tlsCase{"grpc predict trusting another CA", grpcPredict(&plan.TLS{CA: otherPEM}), nil, "grpc:UNAVAILABLE", "certificate", ""},
+		tlsCase{"grpc method found by reflection over TLS", plan.Target{Protocol: plan.ProtocolGRPC, Address: predictAddr,
+			Method: "/grpc.health.v1.Health/Check", Request: `{"service": "cicada.v1.Predictor"}`, TLS: &plan.TLS{CA: caPEM}}, nil, "grpc:OK", "", ""},
+	)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -300,15 +333,17 @@ func TestTLSTargets(t *testing.T) {
 			}
 		})
 	}
-	// Each server answered the 40 requests of its one trusted case and
-	// nothing of the refused ones. Predict counts its own calls; the health
-	// checks are not among them.
+	// Each server answered the 40 requests of its one trusted case, in the
+	// HTTP version it offers, and nothing of the refused ones. Predict
+	// counts its own calls; the health checks are not among them.
 	t.Cleanup(func() {
-		for name, got := range map[string]int64{"plain": plain.requests.Load(), "named": named.requests.Load(),
-			"rogue": rogue.requests.Load(), "mutual": mutual.requests.Load(), "predict": predictSrv.Requests()} {
-			if got != 40 {
-				t.Errorf("%s server answered %d requests, want 40", name, got)
+		for name, srv := range servers {
+			if got, wrong := srv.requests.Load(), srv.wrongProto.Load(); got != 40 || wrong != 0 {
+				t.Errorf("%s server answered %d requests (%d in another HTTP version), want 40 in its own", name, got, wrong)
 			}
+		}
+		if got := predictSrv.Requests(); got != 40 {
+			t.Errorf("predict answered %d requests, want 40", got)
 		}
 	})
 }
@@ -439,5 +474,43 @@ func TestClientTLS(t *testing.T) {
 			t.Errorf("%s: server name %q, own roots %v, insecure %v, min version %x; want %q, %v, false, TLS 1.2",
 				tt.name, c.ServerName, c.RootCAs != nil, c.InsecureSkipVerify, c.MinVersion, tt.serverName, tt.ownRoots)
 		}
+	}
+}
+
+// TestHTTP1TLSRefused checks that the lean client records a refused
+// handshake as error:tls: a certificate it does not trust, and a server
+// that does not speak TLS. (newHTTPS gives such targets net/http, as its
+// ALPN probe fails; the lean client meets them when a target changes
+// during a run.)
+func TestHTTP1TLSRefused(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	rogue := startHTTPS(t, k.rogue.TLS, nil, false)
+	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(plain.Close)
+	for _, tt := range []struct {
+		name, url, sample string
+	}{
+		{"untrusted certificate", rogue.URL, "certificate"},
+		{"plaintext server", plain.URL, "TLS handshake"},
+	} {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := newHTTP1(u, "GET", nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tls = &tls.Config{RootCAs: k.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}}
+		c := h.newConn()
+		r := c.do(0, time.Now().Add(5*time.Second))
+		c.closeConn()
+		if r.outcome != outcomeTLS || r.ok || r.err == nil || !strings.Contains(r.err.Error(), tt.sample) {
+			t.Errorf("%s: outcome %s ok %v err %v, want error:tls naming %q", tt.name, r.outcome, r.ok, r.err, tt.sample)
+		}
+	}
+	if got := rogue.requests.Load(); got != 0 {
+		t.Errorf("the untrusted server answered %d requests", got)
 	}
 }
