@@ -136,7 +136,7 @@ func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, conns int, c *tls.Con
 	if timeout <= 0 {
 		timeout = plan.DefaultTimeout
 	}
-	if speaksH2(addr, c, timeout) {
+	if speaksH2(addr, c, min(timeout, alpnTimeout)) {
 		return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, c), nil
 	}
 	h, err := newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
@@ -148,6 +148,9 @@ func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, conns int, c *tls.Con
 	h.tls = c
 	return h, nil
 }
+
+// alpnTimeout bounds the ALPN question newHTTPS asks before the run.
+const alpnTimeout = 10 * time.Second
 
 // speaksH2 reports whether the target at addr negotiates HTTP/2 by ALPN,
 // or cannot be asked within timeout.
