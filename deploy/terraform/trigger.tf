@@ -118,6 +118,8 @@ resource "google_cloudfunctions2_function" "trigger" {
       CICADA_TRIGGER_MAX_DURATION    = var.max_duration
       CICADA_TRIGGER_MAX_BODY        = tostring(var.max_body_bytes)
       CICADA_TRIGGER_LEAD_TIME       = var.lead_time
+      CICADA_TRIGGER_SECRET_HEADERS  = join(",", var.secret_headers)
+      CICADA_TRIGGER_LITERAL_SECRETS = tostring(var.literal_secrets)
       CICADA_LOG_LEVEL               = var.log_level
     }
   }

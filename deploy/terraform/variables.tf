@@ -185,6 +185,23 @@ variable "log_level" {
   }
 }
 
+variable "secret_headers" {
+  description = "Header names whose values are credentials, besides Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key (CICADA_TRIGGER_SECRET_HEADERS): redacted wherever shown, refused as literals in a plan. Give the pods the same list (CICADA_SECRET_HEADERS in deploy/k8s/config.env)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for h in var.secret_headers : can(regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", h))])
+    error_message = "secret_headers must hold HTTP header names."
+  }
+}
+
+variable "literal_secrets" {
+  description = "Accept plans that carry credentials as written (CICADA_TRIGGER_LITERAL_SECRETS): the values are then stored in plan.json in the runs bucket, though never served or shown. By default such plans are refused in favour of target.auth."
+  type        = bool
+  default     = false
+}
+
 # --- trigger: the function -------------------------------------------------
 
 variable "function_source_dir" {
@@ -368,6 +385,25 @@ variable "aggregator_ksa" {
   description = "Kubernetes service account of the aggregator pods (deploy/k8s), bound to the aggregator's Google service account through Workload Identity."
   type        = string
   default     = "cicada-aggregator"
+}
+
+# --- worker: credentials for the targets (worker_access.tf) ------------------
+
+variable "worker_secret_ids" {
+  description = "Secret Manager secrets the worker may read for a plan's target.auth.secret, each granted roles/secretmanager.secretAccessor on that secret alone: a secret id of var.project (\"predict-api-key\") or a full name (\"projects/P/secrets/S\"). The secrets must exist."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.worker_secret_ids : can(regex("^([A-Za-z0-9_-]{1,255}|projects/[^/]+/secrets/[A-Za-z0-9_-]{1,255})$", s))])
+    error_message = "worker_secret_ids must hold secret ids (letters, digits, - and _) or full names projects/P/secrets/S, without a version."
+  }
+}
+
+variable "worker_vertex_ai" {
+  description = "Grant the worker roles/aiplatform.user on var.project, to load test Vertex AI endpoints with its own access token (target.auth.google_access_token). Project-wide by nature: Vertex AI has no endpoint-level IAM in the stable API."
+  type        = bool
+  default     = false
 }
 
 # --- Pub/Sub -----------------------------------------------------------------

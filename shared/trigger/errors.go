@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Kind is why the trigger refused or failed a request. It is what a caller
@@ -81,10 +82,14 @@ func KindOf(err error) Kind {
 // fail answers err: its status by httpStatus(KindOf(err)), its body
 // {"error", "problems"}.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := errorBody{Error: err.Error()}
+	// A message or a reason may quote the plan's URL, query and all.
+	body := errorBody{Error: redact.Text(err.Error())}
 	var e *Error
 	if errors.As(err, &e) {
-		body.Problems = e.Problems
+		for _, p := range e.Problems {
+			p.Reason = redact.Text(p.Reason)
+			body.Problems = append(body.Problems, p)
+		}
 	}
 	writeJSON(w, httpStatus(KindOf(err)), body)
 }

@@ -15,7 +15,10 @@
 //	    in "note": it stands, and the aggregator publishes them at its
 //	    start time
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
-//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key
+//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key;
+//	    a plan with a literal credential (a credential header, a secret
+//	    query parameter or userinfo in the URL) unless the operator
+//	    allows literal secrets (Config.LiteralSecrets): target.auth instead
 //	403 target host not in the allow-list (the host and the list are named),
 //	    or target.tls.insecure_skip_verify unless Config.AllowInsecureTLS
 //	404 unknown path, invalid or unknown run id, absent file
@@ -30,7 +33,9 @@
 //	    the client may retry
 //
 // Every error body is JSON {"error": "..."}; plan problems add
-// "problems": [{"path", "reason"}].
+// "problems": [{"path", "reason"}]. Nothing served holds a credential:
+// plan.json is served redacted (redact.PlanJSON), and so are error
+// messages, which may quote the plan's URL.
 //
 // An Idempotency-Key header (at most MaxIdempotencyKey characters) binds
 // the key to the run in the object IdempotencyPath(key), written only if
@@ -55,6 +60,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
@@ -96,6 +102,9 @@ func NewHandler(d Deps) http.Handler {
 	if h.cfg.MaxBody <= 0 {
 		h.cfg.MaxBody = 1 << 20
 	}
+	// What this process shows and logs is redacted with the operator's
+	// names too (the set is process-wide).
+	redact.AddHeaders(h.cfg.SecretHeaders...)
 	h.svc, h.allowErr = NewService(d)
 	h.mux = h.routes()
 	return h
@@ -248,8 +257,9 @@ type errorBody struct {
 	Problems []plan.Problem `json:"problems,omitempty"`
 }
 
+// writeError answers msg, redacted: a message may quote the plan's URL.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	writeJSON(w, code, errorBody{Error: redact.Text(msg)})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

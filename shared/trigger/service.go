@@ -111,7 +111,7 @@ var errKeyReused = errors.New("Idempotency-Key already used for a different plan
 func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
-// allow-list, the operator's limits), claims the Idempotency-Key, stores
+// allow-list, literal credentials, the operator's limits), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
 // short when ctx is cancelled, only bounded by its deadline and
@@ -136,6 +136,9 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		return Created{}, err
 	}
 	if err := s.checkTarget(p); err != nil {
+		return Created{}, err
+	}
+	if err := s.checkSecrets(p); err != nil {
 		return Created{}, err
 	}
 	if probs := s.limits(p); len(probs) > 0 {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/lease"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -317,6 +318,11 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request, id, file, content
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("read %s: %v", name, err))
 		return
+	}
+	if file == "plan.json" {
+		// The plan as stored may hold literal credentials (when the
+		// operator allows them); it is never served with them.
+		obj.Data = redact.PlanJSON(obj.Data)
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", contentType)
