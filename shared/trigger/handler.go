@@ -19,7 +19,8 @@
 //	    a plan with a literal credential (a credential header, a secret
 //	    query parameter or userinfo in the URL) unless the operator
 //	    allows literal secrets (Config.LiteralSecrets): target.auth instead
-//	403 target host not in the allow-list (the host and the list are named)
+//	403 target host not in the allow-list (the host and the list are named),
+//	    or target.tls.insecure_skip_verify unless Config.AllowInsecureTLS
 //	404 unknown path, invalid or unknown run id, absent file
 //	405 method not allowed here (Allow header says which are)
 //	409 DELETE of a run that already finished
