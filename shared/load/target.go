@@ -57,12 +57,17 @@ type conn interface {
 // knows without reflection.
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
-// newProtocol builds the target's requests from the texts, once, and opens
-// the protocol.
-func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
+// newProtocol builds the target's requests from the texts, once, reads the
+// secrets of its TLS configuration through readSecret, and opens the
+// protocol.
+func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error)) (protocol, error) {
 	bodies, err := t.RenderBodies(texts)
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
+	}
+	tlsConf, err := clientTLS(t, readSecret)
+	if err != nil {
+		return nil, err
 	}
 	switch t.Protocol {
 	case plan.ProtocolHTTP:
@@ -74,7 +79,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		case "http":
 			return newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
 		case "https":
-			return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false), nil
+			return newHTTPS(u, t, bodies, conns, tlsConf)
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:
@@ -87,7 +92,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
 		if method != predictMethod {
 			ctx, cancel := context.WithTimeout(context.Background(), reflectTimeout)
-			in, err = resolveMethod(ctx, t.Address, method)
+			in, err = resolveMethod(ctx, t.Address, method, grpcCreds(tlsConf))
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("target.method %s: %w", method, err)
@@ -103,7 +108,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, grpcCreds(tlsConf))
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// are then stored in plan.json in the bucket (and still redacted
 	// wherever served or shown).
 	LiteralSecrets bool `envconfig:"LITERAL_SECRETS" default:"false" desc:"accept plans with literal credentials (a credential header in target.headers, a secret query parameter or userinfo in target.url), which are then stored in the bucket's plan.json; by default they are refused (400) in favour of target.auth"`
+	// AllowInsecureTLS lets plans turn off the verification of the target's
+	// certificate (target.tls.insecure_skip_verify).
+	AllowInsecureTLS bool `envconfig:"ALLOW_INSECURE_TLS" default:"false" desc:"accept plans with target.tls.insecure_skip_verify: true, whose engine then trusts any certificate the target shows"`
 	// Access is who may do what, and from where (access.go, origin.go).
 	Access
 }

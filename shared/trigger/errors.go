@@ -19,7 +19,7 @@ type Kind uint8
 const (
 	KindInternal         Kind = iota // a bug, or a configuration the trigger cannot work with
 	KindInvalid                      // not a plan the trigger can run, or a bad Idempotency-Key
-	KindForbidden                    // the plan aims at a host outside the allow-list
+	KindForbidden                    // the plan aims at a host outside the allow-list, or skips certificate verification
 	KindNotFound                     // no such path, run or file
 	KindMethodNotAllowed             // the path exists, not with this method
 	KindTooLarge                     // the body is over Config.MaxBody

@@ -21,7 +21,8 @@
 //	    allows literal secrets (Config.LiteralSecrets): target.auth instead
 //	401 no caller identity where the trigger takes it from the platform
 //	    (Access.TrustPlatformIdentity)
-//	403 target host not in the allow-list (the host and the list are named);
+//	403 target host not in the allow-list (the host and the list are named),
+//	    or target.tls.insecure_skip_verify unless Config.AllowInsecureTLS;
 //	    a cross-site request (Origin, Sec-Fetch-Site) that changes
 //	    something; DELETE /runs/<id> or GET /runs/<id>/plan.json by
 //	    another principal than the run's submitter or an admin

@@ -311,14 +311,15 @@ func checkData(p *plan.Plan) error {
 	}}}
 }
 
-// checkTarget refuses a plan aimed at a host the allow-list does not name.
+// checkTarget refuses a plan aimed at a host the allow-list does not name,
+// or that does not verify the target's certificate (checkInsecureTLS).
 func (s *Service) checkTarget(p *plan.Plan) error {
 	path, host, port, err := targetHost(p.Target)
 	if err != nil {
 		return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: []plan.Problem{{Path: path, Reason: err.Error()}}, Err: err}
 	}
 	if s.allow.allows(host, port) {
-		return nil
+		return s.checkInsecureTLS(p)
 	}
 	msg := fmt.Sprintf("target host %s of %s (%s) is not allowed by this trigger; allowed targets: %s",
 		host, path, net.JoinHostPort(host, port), s.allow)
