@@ -25,8 +25,10 @@ type httpStd struct {
 	outcome *statusTable
 }
 
-func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, insecureTLS bool) *httpStd {
-	h := &httpStd{}
+// newHTTPStd prepares the client; tlsConf is the plan's target.tls (see
+// clientTLS), nil for the system's roots and the URL's host.
+func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, tlsConf *tls.Config) *httpStd {
+	h := &httpStd{} // its guard is set before the first dial
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
@@ -39,7 +41,7 @@ func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, 
 		MaxConnsPerHost:     conns,
 		MaxIdleConnsPerHost: conns,
 		ForceAttemptHTTP2:   true,
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecureTLS}, //nolint:gosec // opt-in for self-signed test targets
+		TLSClientConfig:     tlsConf,
 	}
 	// Redirects are answers, not instructions: following one could aim the
 	// load at a host the operator never allowed.

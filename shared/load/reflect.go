@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -22,7 +22,7 @@ import (
 // resolveMethod finds the request type of a gRPC method through the
 // target's server reflection service, so that any unary method can be
 // load-tested with a JSON request template, as with grpcurl.
-func resolveMethod(ctx context.Context, address, method string, guard *policy.Guard) (protoreflect.MessageDescriptor, error) {
+func resolveMethod(ctx context.Context, address, method string, creds credentials.TransportCredentials, guard *policy.Guard) (protoreflect.MessageDescriptor, error) {
 	svc, name, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	if !ok || svc == "" || name == "" {
 		return nil, fmt.Errorf("method %q: want /package.Service/Method", method)
@@ -31,7 +31,7 @@ func resolveMethod(ctx context.Context, address, method string, guard *policy.Gu
 		var d net.Dialer
 		return guard.Dial(ctx, &d, "tcp", addr)
 	}
-	cc, err := grpc.NewClient(grpcTarget(address, guard), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dial))
+	cc, err := grpc.NewClient(grpcTarget(address, guard), grpc.WithTransportCredentials(creds), grpc.WithContextDialer(dial))
 	if err != nil {
 		return nil, err
 	}

@@ -59,11 +59,16 @@ type conn interface {
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
 // newProtocol builds the target's requests from the texts, once, within
-// g's limits, and opens the protocol, whose every dial goes through g.
-func newProtocol(t *plan.Target, texts []string, conns int, g *policy.Guard) (protocol, error) {
+// g's limits, reads the secrets of its TLS configuration through
+// readSecret, and opens the protocol, whose every dial goes through g.
+func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard) (protocol, error) {
 	bodies, err := t.Render(texts, g.RenderLimits())
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
+	}
+	tlsConf, err := clientTLS(t, readSecret)
+	if err != nil {
+		return nil, err
 	}
 	switch t.Protocol {
 	case plan.ProtocolHTTP:
@@ -80,9 +85,7 @@ func newProtocol(t *plan.Target, texts []string, conns int, g *policy.Guard) (pr
 			h.guard = g
 			return h, nil
 		case "https":
-			h := newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false)
-			h.guard = g
-			return h, nil
+			return newHTTPS(u, t, bodies, conns, tlsConf, g)
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:
@@ -99,7 +102,7 @@ func newProtocol(t *plan.Target, texts []string, conns int, g *policy.Guard) (pr
 				deadline = dl // the engine is prepared by then
 			}
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			in, err = resolveMethod(ctx, t.Address, method, g)
+			in, err = resolveMethod(ctx, t.Address, method, grpcCreds(tlsConf), g)
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("target.method %s: %w", method, err)
@@ -115,7 +118,7 @@ func newProtocol(t *plan.Target, texts []string, conns int, g *policy.Guard) (pr
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, g)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, grpcCreds(tlsConf), g)
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Service struct {
 	pol *policy.Policy
 	now func() time.Time
 	log *zap.Logger
+	// admit serializes the concurrent-run check with the store of the
+	// run it admits (checkActive).
+	admit sync.Mutex
 }
 
 // NewService returns the Service over d. It fails on an allow-list
@@ -79,6 +83,9 @@ type Submission struct {
 	// IdempotencyKey binds the request to its run, so that a retry gets
 	// the run back instead of starting another; "" for none.
 	IdempotencyKey string
+	// SubmittedBy is the caller's principal, recorded in run.json and the
+	// report; "" for the local user (see Access).
+	SubmittedBy string
 }
 
 // Created is a run that Service.Create started, or, Replayed, the run an
@@ -110,8 +117,8 @@ var errKeyReused = errors.New("Idempotency-Key already used for a different plan
 // IdempotencyPath is the object that ties an Idempotency-Key to its run.
 func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
-// Create starts the run of sub: it checks the plan against the trigger's
-// policy (data.file, the allow-list, the operator's limits, its template
+// Create starts the run of sub: it checks the plan (data.file, the
+// allow-list, literal credentials, the operator's limits, its template
 // rendered against every text: see check), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
@@ -152,6 +159,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		Created:        now,
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
+		SubmittedBy:    sub.SubmittedBy,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))
@@ -173,7 +181,17 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		w.add(IdempotencyPath(key), gen)
 	}
 
-	if err := s.storeRun(ctx, run, planJSON, &w); err != nil {
+	// Counting the runs going and storing this one are one step on this
+	// instance, so that two posts cannot both take the last place.
+	s.admit.Lock()
+	if err := s.checkActive(ctx, normPrincipal(sub.SubmittedBy), now); err != nil {
+		s.admit.Unlock()
+		s.remove(ctx, w, log) // the key, so that a retry starts afresh
+		return Created{}, err
+	}
+	err = s.storeRun(ctx, run, planJSON, &w)
+	s.admit.Unlock()
+	if err != nil {
 		// The run could not be stored: release the key, so that the
 		// client's retry starts afresh instead of finding a run that
 		// does not exist.
@@ -275,10 +293,11 @@ func checkKey(key string) error {
 // renderTimeout bounds rendering a plan's template against its texts.
 const renderTimeout = 5 * time.Second
 
-// check holds p to the trigger's policy (shared/policy): data.file and a
-// target that cannot be read are invalid (400), a target outside the
-// allow-list forbidden (403), a plan over a limit refused (422), each
-// with every problem of its kind; then it renders p's template against
+// check holds p to the trigger's rules, each kind of refusal with every
+// problem of its kind: the policy's (shared/policy) data.file and a target
+// that cannot be read (400), then a target outside the allow-list (403) or
+// not verified (checkInsecureTLS, 403), literal credentials (checkSecrets,
+// 400), the policy's limits (422); last it renders p's template against
 // every text, within the policy's limits and renderTimeout, and refuses
 // the first text that fails (400, at data.texts[i]).
 func (s *Service) check(p *plan.Plan) error {
@@ -295,8 +314,15 @@ func (s *Service) check(p *plan.Plan) error {
 		return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: byKind[policy.KindInvalid]}
 	case len(byKind[policy.KindForbidden]) > 0:
 		return &Error{Kind: KindForbidden, Message: forbidden, Problems: byKind[policy.KindForbidden]}
-	case len(byKind[policy.KindOverLimit]) > 0:
-		return &Error{Kind: KindOverLimit, Message: "plan over this trigger's limits", Problems: byKind[policy.KindOverLimit]}
+	}
+	if err := s.checkInsecureTLS(p); err != nil {
+		return err
+	}
+	if err := s.checkSecrets(p); err != nil {
+		return err
+	}
+	if probs := byKind[policy.KindOverLimit]; len(probs) > 0 {
+		return &Error{Kind: KindOverLimit, Message: "plan over this trigger's limits", Problems: probs}
 	}
 	if pr := s.pol.CheckRender(p, time.Now().Add(renderTimeout)); pr != nil {
 		return &Error{Kind: KindInvalid, Message: "invalid plan: its template does not render every text", Problems: []plan.Problem{pr.Plan()}}
