@@ -157,8 +157,12 @@ func (h *Header) set(t token) {
 	h.cur.Store(&current{value: t.value, expiry: t.expiry})
 }
 
-// Close stops refreshing. Value keeps returning the last value.
+// Close stops refreshing. Value keeps returning the last value. A nil
+// Header (no target.auth) has nothing to close.
 func (h *Header) Close() {
+	if h == nil {
+		return
+	}
 	h.once.Do(h.cancel)
 	<-h.done
 }

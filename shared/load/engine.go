@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/slice"
 )
@@ -58,6 +59,10 @@ type Options struct {
 	// request in flight instead of the event loop (see pacingGrid): exact
 	// send times at about twice the CPU per request.
 	Goroutines bool
+	// Auth is the credential every request carries (credential.Open),
+	// required when the plan has target.auth. The engine takes each new
+	// value as it comes and never closes it.
+	Auth *credential.Header
 }
 
 // Engine drives one shard. Create it with New, then call Run once.
@@ -133,7 +138,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, err := newProtocol(&p.Target, o.Texts, conns)
+	pr, err := newProtocol(&p.Target, o.Texts, conns, o.Auth)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type httpStd struct {
 	headers http.Header
 	bodies  [][]byte
 	outcome *statusTable
+	// authHeaders, once a credential is attached, replaces headers (see
+	// header).
+	authHeaders atomic.Pointer[http.Header]
 }
 
 func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, insecureTLS bool) *httpStd {
@@ -86,7 +90,7 @@ func (h *httpStd) do(i int, deadline time.Time) result {
 	if err != nil {
 		return result{outcome: outcomeIO, err: err}
 	}
-	req.Header = h.headers
+	req.Header = h.header()
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return result{outcome: classifyIO(err), err: err, sent: int64(len(body))}

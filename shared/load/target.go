@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/plan"
 )
 
@@ -57,9 +58,10 @@ type conn interface {
 // knows without reflection.
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
-// newProtocol builds the target's requests from the texts, once, and opens
-// the protocol.
-func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
+// openProtocol builds the target's requests from the texts, once, and opens
+// the protocol; auth, if any, goes with the gRPC reflection call
+// (newProtocol attaches it to the requests).
+func openProtocol(t *plan.Target, texts []string, conns int, auth *credential.Header) (protocol, error) {
 	bodies, err := t.RenderBodies(texts)
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
@@ -86,7 +88,7 @@ func newProtocol(t *plan.Target, texts []string, conns int) (protocol, error) {
 		// comes from the target's server reflection.
 		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
 		if method != predictMethod {
-			ctx, cancel := context.WithTimeout(context.Background(), reflectTimeout)
+			ctx, cancel := context.WithTimeout(withAuthMetadata(context.Background(), auth), reflectTimeout)
 			in, err = resolveMethod(ctx, t.Address, method)
 			cancel()
 			if err != nil {

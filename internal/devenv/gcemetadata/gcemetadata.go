@@ -30,6 +30,7 @@ type Server struct {
 	n      int
 	issued map[string]time.Time // token → expiry
 	fail   string               // non-empty: refuse every token with this message
+	delay  time.Duration        // before answering a token request
 	asked  []string             // the scopes or audience of each request, in order
 }
 
@@ -55,6 +56,14 @@ func (s *Server) Fail(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = msg
+}
+
+// SetDelay makes every later token request wait d before it is answered:
+// a slow metadata server, for showing that nobody waits for a refresh.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // Check tells whether token was issued by s and is not expired at t.
@@ -96,6 +105,10 @@ func flavor(h http.Handler) http.Handler {
 // issue records a new token under the lock and returns its serial number
 // and expiry; ok is false when s is set to fail.
 func (s *Server) issue(w http.ResponseWriter, what string) (n int, exp time.Time, ok bool) {
+	s.mu.Lock()
+	delay := s.delay
+	s.mu.Unlock()
+	time.Sleep(delay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.asked = append(s.asked, what)
@@ -152,4 +165,60 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	s.remember(tok, exp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write([]byte(tok))
+}
+
+// Audit tallies the Authorization values a test target receives, each
+// judged at its arrival by the server that issued the token.
+type Audit struct {
+	s *Server
+
+	mu       sync.Mutex
+	counts   Counts
+	distinct map[string]bool
+}
+
+// Counts are an Audit's tallies.
+type Counts struct {
+	OK       int // a current token of this server
+	Expired  int // one of its tokens, past its expiry
+	Unknown  int // a bearer token it never issued
+	Missing  int // no bearer token at all
+	Distinct int // different tokens seen
+}
+
+// NewAudit starts a tally of the tokens of s.
+func (s *Server) NewAudit() *Audit { return &Audit{s: s, distinct: map[string]bool{}} }
+
+// Check judges one request's Authorization value now, and reports whether
+// it was a current token.
+func (a *Audit) Check(authorization string) bool {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tok, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok {
+		a.counts.Missing++
+		return false
+	}
+	if !a.distinct[tok] {
+		a.distinct[tok] = true
+		a.counts.Distinct++
+	}
+	switch known, current := a.s.Check(tok, now); {
+	case !known:
+		a.counts.Unknown++
+	case !current:
+		a.counts.Expired++
+	default:
+		a.counts.OK++
+		return true
+	}
+	return false
+}
+
+// Counts returns the tallies so far.
+func (a *Audit) Counts() Counts {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.counts
 }
