@@ -5,7 +5,11 @@
 //	go run ./cmd/cluster status [-dir .cluster]
 //	go run ./cmd/cluster down   [-dir .cluster]                   (make cluster-down)
 //
-// up returns once every process is ready; they keep running until down.
+// up returns once every process is ready (the topics and subscriptions set
+// up, the trigger and the predict service answering HTTP, the aggregator
+// and each worker pulling), or fails naming each process that is not
+// within the bound, with the tail of its log; they keep running until
+// down.
 package main
 
 import (

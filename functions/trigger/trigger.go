@@ -3,8 +3,9 @@
 // function; the handler is shared/trigger's, built on the first request from
 // the environment:
 //
-//   - trigger.Env: CICADA_TRIGGER_* (CICADA_TRIGGER_BUCKET required) and
-//     CICADA_LOG_*;
+//   - trigger.Env: CICADA_TRIGGER_* (CICADA_TRIGGER_BUCKET required),
+//     CICADA_LOG_* and CICADA_SETUP (emulators only: set the topology up
+//     again when a publish finds it missing);
 //   - STORAGE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST to aim at emulators.
 //
 // Tests and the local composition use trigger.NewHandler directly.
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -93,10 +95,17 @@ func build(ctx context.Context) (http.Handler, error) {
 	if project == "" {
 		project = pubsub.DetectProjectID // from the credentials or the metadata server
 	}
+	if env.Setup && os.Getenv(bus.EmulatorHostEnv) == "" {
+		_ = client.Close()
+		return nil, fmt.Errorf("CICADA_SETUP is for emulators: %s is not set", bus.EmulatorHostEnv)
+	}
 	b, err := bus.NewPubSub(ctx, project)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
+	}
+	if env.Setup {
+		b.SetupOnNotFound()
 	}
 	return trigger.NewHandler(trigger.Deps{
 		Store:  store.NewGCS(client, cfg.Bucket),

@@ -52,6 +52,7 @@ type Service struct {
 	// trackers and listed are touched only by Run's goroutine.
 	trackers map[string]*Tracker
 	listed   map[string]time.Time // run -> last full listing of its slices
+	nextLive map[string]time.Time // run -> earliest next live update
 }
 
 // NewService returns an aggregator; now may be nil for time.Now.
@@ -74,7 +75,7 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 		cfg: cfg, st: st, b: b, log: log, now: now,
 		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},
 		unplaced: map[string][]report.Unplaced{},
-		trackers: map[string]*Tracker{}, listed: map[string]time.Time{},
+		trackers: map[string]*Tracker{}, listed: map[string]time.Time{}, nextLive: map[string]time.Time{},
 	}
 }
 
@@ -102,7 +103,21 @@ func (s *Service) Run(ctx context.Context) error {
 			s.dirty = map[string][]report.ShardSlice{}
 			s.mu.Unlock()
 			for id, hints := range dirty {
+				if time.Now().Before(s.nextLive[id]) {
+					// Too soon after a costly update: keep the hints for
+					// the next tick.
+					s.mu.Lock()
+					s.dirty[id] = append(s.dirty[id], hints...)
+					s.mu.Unlock()
+					continue
+				}
+				began := time.Now()
 				s.update(ctx, id, hints, false)
+				// Decoding new objects costs in proportion to them, but a
+				// live report costs in proportion to the run's slices: a
+				// long, wide run updates less often, so the aggregator
+				// spends at most a fifth of its time on live reports.
+				s.nextLive[id] = began.Add(5 * time.Since(began))
 			}
 		case <-sweep.C:
 			s.sweep(ctx)
@@ -169,6 +184,7 @@ func (s *Service) sweep(ctx context.Context) {
 func (s *Service) forget(id string) {
 	delete(s.trackers, id)
 	delete(s.listed, id)
+	delete(s.nextLive, id)
 	s.mu.Lock()
 	delete(s.unplaced, id)
 	s.mu.Unlock()
@@ -202,6 +218,10 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	now := s.now()
 	list := len(hints) >= maxHints || now.Sub(s.listed[id]) >= s.cfg.Relist
 	if err := t.Sync(ctx, hints, list); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.dropStale(ctx, id, now, log)
+			return
+		}
 		log.Warn("read run", zap.Error(err))
 		return
 	}
@@ -281,6 +301,26 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	if sweep {
 		s.detect(ctx, st, now, log)
 	}
+}
+
+// staleMarker is how long an active-run marker may wait for its run.json:
+// the trigger writes the marker just before run.json, and deletes both when
+// it withdraws a run.
+const staleMarker = time.Minute
+
+// dropStale deletes the active-run marker of a run without run.json once
+// it is older than staleMarker (a trigger that died while storing it).
+func (s *Service) dropStale(ctx context.Context, id string, now time.Time, log *zap.Logger) {
+	s.forget(id)
+	obj, err := s.st.Get(ctx, runs.ActivePath(id))
+	if err != nil || now.Sub(obj.Updated) < staleMarker {
+		return
+	}
+	if err := s.st.Delete(ctx, runs.ActivePath(id), obj.Generation); err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Warn("delete stale active-run marker", zap.Error(err))
+		return
+	}
+	log.Info("deleted an active-run marker without run.json", zap.Time("written", obj.Updated))
 }
 
 // findUnplaced lists the shards of a started run that nobody drives at now:

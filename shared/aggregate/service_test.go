@@ -145,3 +145,34 @@ func TestAbortOnFail(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleActiveMarker: a marker whose run.json never came is dropped
+// once it is old, and kept while the trigger may still be storing the run.
+func TestStaleActiveMarker(t *testing.T) {
+	t.Parallel()
+	st, err := store.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const id = "20261201-020000-stale1"
+	if _, err := st.Create(ctx, runs.ActivePath(id), []byte(`{}`), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		after    time.Duration
+		wantKept bool
+	}{
+		{"young marker kept", 10 * time.Second, true},
+		{"old marker dropped", 2 * time.Minute, false},
+	} {
+		now := time.Now().Add(tt.after)
+		s := NewService(Config{}, st, nil, zap.NewNop(), func() time.Time { return now })
+		s.update(ctx, id, nil, false)
+		_, err := st.Get(ctx, runs.ActivePath(id))
+		if kept := err == nil; kept != tt.wantKept {
+			t.Errorf("%s: marker kept %v (%v), want %v", tt.name, kept, err, tt.wantKept)
+		}
+	}
+}

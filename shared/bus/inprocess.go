@@ -8,8 +8,9 @@ import (
 )
 
 // NewInProcess starts an in-process Pub/Sub server (pstest) on 127.0.0.1,
-// connects a PubSub to it and runs Setup. The cleanup closes both; it is
-// never nil, so that a caller may defer it before checking the error.
+// connects a PubSub to it and runs Setup; the bus owns the topology
+// (SetupOnNotFound). The cleanup closes both; it is never nil, so that a
+// caller may defer it before checking the error.
 //
 // pstest ignores retry backoff (a nacked message comes back at once) and
 // drops messages nobody pulled for 10 minutes.
@@ -28,5 +29,6 @@ func NewInProcess(ctx context.Context) (*PubSub, func(), error) {
 		cleanup()
 		return nil, func() {}, fmt.Errorf("in-process pubsub: %w", err)
 	}
+	p.SetupOnNotFound()
 	return p, cleanup, nil
 }

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // LocalProject is the project id of local runs: the in-process server and
@@ -46,9 +51,25 @@ var errClosed = errors.New("bus closed")
 // the library). Pull is a unary Pull of one message in a loop rather than
 // the streaming Subscriber.Receive: neither the emulator nor pstest enforces
 // streaming-pull flow control, so Receive would let one worker hoard shards.
+//
+// A topic or subscription that is missing is an error (NotFound), unless
+// SetupOnNotFound was called: then Publish and Pull set the topology up
+// again and try once more.
 type PubSub struct {
 	client  *pubsub.Client
 	project string
+
+	// setupOnNotFound: this component may set the topology up (see
+	// SetupOnNotFound).
+	setupOnNotFound atomic.Bool
+	// setupMu serialises the Setups made on NotFound; setups counts them,
+	// so that callers that failed together set up only once.
+	setupMu sync.Mutex
+	setups  atomic.Uint64
+
+	// pulling is closed once the server first answered a Pull.
+	pulling     chan struct{}
+	pullingOnce sync.Once
 
 	mu         sync.Mutex
 	publishers map[string]*pubsub.Publisher
@@ -61,12 +82,26 @@ var _ Bus = (*PubSub)(nil)
 // by the library; EmulatorOptions does the same for an address known only at
 // run time.
 func NewPubSub(ctx context.Context, project string, opts ...option.ClientOption) (*PubSub, error) {
+	if os.Getenv(EmulatorHostEnv) != "" {
+		opts = append([]option.ClientOption{emulatorReconnect}, opts...)
+	}
 	c, err := pubsub.NewClient(ctx, project, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client for project %q: %w", project, err)
 	}
-	return &PubSub{client: c, project: project, publishers: map[string]*pubsub.Publisher{}}, nil
+	return &PubSub{client: c, project: project, publishers: map[string]*pubsub.Publisher{}, pulling: make(chan struct{})}, nil
 }
+
+// EmulatorHostEnv is the variable that points the library at an emulator.
+const EmulatorHostEnv = "PUBSUB_EMULATOR_HOST"
+
+// emulatorReconnect caps gRPC's reconnection backoff (120 s by default)
+// at a second for an emulator on this machine: after an emulator restart
+// the client is back within a second of the server, not minutes later.
+var emulatorReconnect = option.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}))
 
 // EmulatorOptions are the client options to reach an emulator or pstest
 // at addr ("host:port"): plain gRPC, no credentials. The library applies
@@ -78,7 +113,42 @@ func EmulatorOptions(addr string) []option.ClientOption {
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		option.WithoutAuthentication(),
 		option.WithTelemetryDisabled(),
+		emulatorReconnect,
 	}
+}
+
+// SetupOnNotFound lets p set the topology up: when Publish or Pull finds a
+// topic or subscription missing (after an emulator restart, which loses
+// them all), it runs Setup and tries once more. For a component with
+// setup rights on an emulator or pstest (CICADA_SETUP); on Google Cloud,
+// where Terraform owns the topology, a missing topic stays an error for
+// the caller.
+func (p *PubSub) SetupOnNotFound() { p.setupOnNotFound.Store(true) }
+
+// Pulling is closed once the server first answered a Pull of p, with a
+// message or none: the component has reached its subscription and is
+// taking work.
+func (p *PubSub) Pulling() <-chan struct{} { return p.pulling }
+
+// setupAgain runs Setup after an operation found part of the topology
+// missing, when p may (SetupOnNotFound) and err is NotFound. seen is the
+// setup count read before the operation: when another caller has set up
+// since, the operation is simply tried again. It reports whether to try
+// again, and Setup's error.
+func (p *PubSub) setupAgain(ctx context.Context, seen uint64, err error) (bool, error) {
+	if !p.setupOnNotFound.Load() || status.Code(err) != codes.NotFound {
+		return false, nil
+	}
+	p.setupMu.Lock()
+	defer p.setupMu.Unlock()
+	if p.setups.Load() != seen {
+		return true, nil
+	}
+	if err := Setup(ctx, p); err != nil {
+		return false, err
+	}
+	p.setups.Add(1)
+	return true, nil
 }
 
 // Client is the underlying client, for administration beyond Setup.
@@ -110,13 +180,25 @@ func (p *PubSub) publisher(topic string) (*pubsub.Publisher, error) {
 }
 
 // Publish sends one message to topic (an id such as ShardsTopic) and waits
-// until the server has it.
+// until the server has it. A missing topic is set up again and the message
+// sent once more, when p may (SetupOnNotFound).
 func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, attrs map[string]string) (string, error) {
 	pub, err := p.publisher(topic)
 	if err != nil {
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
+	seen := p.setups.Load()
+	// A Message is the library's once published: each attempt has its own.
 	id, err := pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: attrs}).Get(ctx)
+	if err != nil {
+		again, serr := p.setupAgain(ctx, seen, err)
+		if serr != nil {
+			return "", fmt.Errorf("publish to %s: %w (then set up the topology: %v)", topic, err, serr)
+		}
+		if again {
+			id, err = pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: attrs}).Get(ctx)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
@@ -131,6 +213,10 @@ func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, attrs m
 // pullCancelGrace): cut off, it may have leased a message nobody would see
 // until the deadline passed. A message that arrives after ctx ended is
 // handed back at once, and Pull returns ctx.Err().
+//
+// A missing subscription is set up again and the wait goes on, when p may
+// (SetupOnNotFound); found missing again before the server answered a
+// Pull, it is an error.
 func (p *PubSub) Pull(ctx context.Context, sub string, ackDeadline time.Duration) (Message, error) {
 	secs, err := deadlineSeconds(ackDeadline)
 	if err != nil {
@@ -138,6 +224,7 @@ func (p *PubSub) Pull(ctx context.Context, sub string, ackDeadline time.Duration
 	}
 	name := p.subName(sub)
 	backoff := pullBackoffMin
+	setUp := false // set up since the server last answered
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -145,10 +232,23 @@ func (p *PubSub) Pull(ctx context.Context, sub string, ackDeadline time.Duration
 		if p.isClosed() {
 			return nil, fmt.Errorf("pull from %s: %w", sub, errClosed)
 		}
+		seen := p.setups.Load()
 		rm, err := p.pullOne(ctx, name)
 		if err != nil {
+			if !setUp {
+				again, serr := p.setupAgain(ctx, seen, err)
+				if serr != nil {
+					return nil, fmt.Errorf("pull from %s: %w (then set up the topology: %v)", sub, err, serr)
+				}
+				if again {
+					setUp = true
+					continue
+				}
+			}
 			return nil, fmt.Errorf("pull from %s: %w", sub, err)
 		}
+		setUp = false
+		p.pullingOnce.Do(func() { close(p.pulling) })
 		if rm == nil {
 			t := time.NewTimer(backoff)
 			select {

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -30,7 +31,11 @@ const (
 // and a retry policy, and DeadSub on DeadTopic to inspect dead letters).
 //
 // It is idempotent: what exists already is kept as it is, even if its
-// settings differ (Setup does not update).
+// settings differ (Setup does not update). The one exception is a
+// subscription left detached by the deletion of its topic (Pub/Sub then
+// names its topic "_deleted-topic_" and it receives nothing): when Setup
+// had to create the topic, such a subscription is deleted and created
+// again.
 //
 // On Google Cloud, dead lettering also needs the Pub/Sub service account
 // (service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com) to be a
@@ -38,12 +43,34 @@ const (
 // granting that is Terraform's job, not Setup's. The emulator and pstest
 // check no IAM.
 func Setup(ctx context.Context, p *PubSub) error {
-	for _, id := range []string{DeadTopic, ShardsTopic, EventsTopic} {
+	created := map[string]bool{} // full topic names created now
+	for _, id := range topics {
 		_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: p.topicName(id)})
-		if err != nil && status.Code(err) != codes.AlreadyExists {
+		switch {
+		case err == nil:
+			created[p.topicName(id)] = true
+		case status.Code(err) != codes.AlreadyExists:
 			return fmt.Errorf("set up topic %s in project %s: %w", id, p.project, err)
 		}
 	}
+	for _, s := range p.subscriptions() {
+		err := p.createSubscription(ctx, s)
+		if status.Code(err) == codes.AlreadyExists && created[s.GetTopic()] {
+			err = p.reattach(ctx, s)
+		}
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("set up subscription %s in project %s: %w", s.GetName(), p.project, err)
+		}
+	}
+	return nil
+}
+
+// topics are the topic ids Setup creates, the dead letter topic first
+// (the others' subscriptions name it).
+var topics = []string{DeadTopic, ShardsTopic, EventsTopic}
+
+// subscriptions are the subscriptions Setup creates, in p's project.
+func (p *PubSub) subscriptions() []*pubsubpb.Subscription {
 	dead := &pubsubpb.DeadLetterPolicy{
 		DeadLetterTopic:     p.topicName(DeadTopic),
 		MaxDeliveryAttempts: MaxDeliveryAttempts,
@@ -59,10 +86,62 @@ func Setup(ctx context.Context, p *PubSub) error {
 	}
 	for _, s := range subs {
 		s.AckDeadlineSeconds = int32(SubAckDeadline / time.Second)
-		_, err := p.client.SubscriptionAdminClient.CreateSubscription(ctx, s)
-		if err != nil && status.Code(err) != codes.AlreadyExists {
-			return fmt.Errorf("set up subscription %s in project %s: %w", s.Name, p.project, err)
+	}
+	return subs
+}
+
+func (p *PubSub) createSubscription(ctx context.Context, s *pubsubpb.Subscription) error {
+	_, err := p.client.SubscriptionAdminClient.CreateSubscription(ctx, s)
+	return err
+}
+
+// reattach creates s again when the subscription of that name is on
+// another topic than s's: detached by its topic's deletion. One on s's
+// topic (another component's Setup was quicker) is kept.
+func (p *PubSub) reattach(ctx context.Context, s *pubsubpb.Subscription) error {
+	got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
+	if err != nil {
+		return err
+	}
+	if got.GetTopic() == s.GetTopic() {
+		return nil
+	}
+	err = p.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: s.GetName()})
+	if err != nil && status.Code(err) != codes.NotFound {
+		return fmt.Errorf("delete subscription detached from its topic (now %q): %w", got.GetTopic(), err)
+	}
+	return p.createSubscription(ctx, s)
+}
+
+// Missing lists the topics and subscriptions of Setup that do not exist
+// in p's project (their ids), or fails when it cannot tell. Empty means
+// the topology is in place; the settings are not compared.
+func Missing(ctx context.Context, p *PubSub) ([]string, error) {
+	var missing []string
+	for _, id := range topics {
+		_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: p.topicName(id)})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			missing = append(missing, "topic "+id)
+		case err != nil:
+			return nil, fmt.Errorf("look up topic %s in project %s: %w", id, p.project, err)
 		}
 	}
-	return nil
+	for _, s := range p.subscriptions() {
+		got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			missing = append(missing, "subscription "+lastSegment(s.GetName()))
+		case err != nil:
+			return nil, fmt.Errorf("look up subscription %s in project %s: %w", s.GetName(), p.project, err)
+		case got.GetTopic() != s.GetTopic():
+			missing = append(missing, fmt.Sprintf("subscription %s (on %q)", lastSegment(s.GetName()), got.GetTopic()))
+		}
+	}
+	return missing, nil
+}
+
+// lastSegment is the id at the end of a resource name.
+func lastSegment(name string) string {
+	return name[strings.LastIndexByte(name, '/')+1:]
 }

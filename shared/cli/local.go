@@ -95,6 +95,9 @@ func runOne(ctx context.Context, c *client, path, out string, stdout io.Writer) 
 	}
 	fmt.Fprintf(stdout, "run %s: plan %q, %s, %d shard(s), starts %s, status %s\n",
 		acc.RunID, p.Name, p.Duration(), p.Shards, acc.StartAt.Format(time.TimeOnly), acc.StatusURL)
+	if acc.Note != "" {
+		fmt.Fprintf(stdout, "note: %s\n", acc.Note)
+	}
 	st, err := c.follow(ctx, acc, p, stdout)
 	if err != nil {
 		return err

@@ -29,9 +29,11 @@ const Prefix = "CICADA"
 type Cloud struct {
 	Project string `envconfig:"PROJECT" default:"cicada-local" desc:"Google Cloud project of the Pub/Sub topics"`
 	Bucket  string `envconfig:"BUCKET" default:"cicada-runs" desc:"Cloud Storage bucket of the runs"`
-	// Setup creates the bucket, topics and subscriptions when missing: for
-	// the emulators; on Google Cloud, Terraform owns them.
-	Setup bool `envconfig:"SETUP" default:"false" desc:"create the bucket, topics and subscriptions if missing (emulators only; Terraform owns them on Google Cloud)"`
+	// Setup creates the bucket, topics and subscriptions when missing, and
+	// the topics and subscriptions again whenever Pub/Sub finds one
+	// missing (an emulator restart loses them): for the emulators; on
+	// Google Cloud, Terraform owns them.
+	Setup bool `envconfig:"SETUP" default:"false" desc:"create the bucket, topics and subscriptions if missing, at start and again whenever Pub/Sub finds one missing (emulators only; Terraform owns them on Google Cloud)"`
 }
 
 // Read fills spec, a pointer to a struct, from the environment: each

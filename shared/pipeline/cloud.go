@@ -15,7 +15,10 @@ import (
 
 // Connect opens the bucket and the bus of c, through PUBSUB_EMULATOR_HOST
 // and STORAGE_EMULATOR_HOST when they are set, else Google Cloud with
-// Application Default Credentials. closeAll releases both.
+// Application Default Credentials. With c.Setup it creates the bucket,
+// topics and subscriptions, and the bus sets the topology up again
+// whenever it finds it missing (bus.PubSub.SetupOnNotFound). closeAll
+// releases both.
 func Connect(ctx context.Context, c config.Cloud) (st store.Store, b *bus.PubSub, closeAll func(), err error) {
 	client, err := store.NewClientFromEnv(ctx)
 	if err != nil {
@@ -42,6 +45,9 @@ func Connect(ctx context.Context, c config.Cloud) (st store.Store, b *bus.PubSub
 			client.Close()
 			return nil, nil, nil, err
 		}
+		// An emulator restart loses the topology: set it up again when
+		// found missing.
+		b.SetupOnNotFound()
 	}
 	return store.NewGCS(client, c.Bucket), b, func() { b.Close(); client.Close() }, nil
 }
@@ -52,7 +58,9 @@ type Component func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Log
 
 // RunComponent is what the worker and aggregator mains share, given the
 // binary's configuration: build the logger, connect, log that name is
-// ready, and run.
+// ready, and run. Once the bus first answered one of its Pulls, it logs
+// PullingMessage(name): the component is taking work (`make cluster-up`
+// waits for that line).
 func RunComponent(ctx context.Context, name string, lc logging.Config, cloud config.Cloud, run Component) error {
 	log, err := logging.FromConfig(lc)
 	if err != nil {
@@ -66,5 +74,18 @@ func RunComponent(ctx context.Context, name string, lc logging.Config, cloud con
 	}
 	defer closeAll()
 	log.Info(name+" ready", zap.String("project", cloud.Project), zap.String("bucket", cloud.Bucket))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-b.Pulling():
+			log.Info(PullingMessage(name))
+		case <-rctx.Done():
+		}
+	}()
 	return run(ctx, st, b, log)
 }
+
+// PullingMessage is the line a component run by RunComponent logs once
+// it has reached its subscription.
+func PullingMessage(name string) string { return name + " pulling" }

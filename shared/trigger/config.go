@@ -11,11 +11,16 @@ import (
 )
 
 // Env is everything the trigger function (functions/trigger) reads from
-// the environment: CICADA_LOG_* and CICADA_TRIGGER_*. `cicada local`
-// reads it too.
+// the environment: CICADA_LOG_*, CICADA_TRIGGER_* and CICADA_SETUP.
+// `cicada local` reads it too.
 type Env struct {
 	Log     logging.Config `envconfig:"LOG"`
 	Trigger Config         `envconfig:"TRIGGER"`
+	// Setup lets the trigger set the topics and subscriptions up again
+	// when a publish finds them missing, as the components with
+	// CICADA_SETUP do (config.Cloud): on the emulators, whose restart
+	// loses them.
+	Setup bool `envconfig:"SETUP" default:"false" desc:"set the topics and subscriptions up again when a publish finds them missing (emulators only; Terraform owns them on Google Cloud)"`
 }
 
 // The allow-list is also read from allowedTargetsAlias, the name the

@@ -58,7 +58,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 		code = http.StatusOK
 	}
-	writeJSON(w, code, Accepted{RunID: c.RunID, StartAt: c.StartAt, StatusURL: statusURL})
+	writeJSON(w, code, Accepted{RunID: c.RunID, StartAt: c.StartAt, StatusURL: statusURL, Note: c.Note})
 }
 
 // readPlan reads and parses the body, refusing one over Config.MaxBody,

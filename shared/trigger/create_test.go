@@ -415,20 +415,20 @@ func TestIdempotencyKeyAbandoned(t *testing.T) {
 // answer 503 with the cause, and what stays behind.
 func TestCreateBackendDown(t *testing.T) {
 	t.Parallel()
-	t.Run("bus closed: run stored, 503 says so", func(t *testing.T) {
+	t.Run("bus closed: 503, nothing kept", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, testConfig())
 		e.closeBus()
-		w := e.do(t, http.MethodPost, "/runs", "application/json", planJSON(2, ""))
+		w := e.do(t, http.MethodPost, "/runs", "application/json", planJSON(2, ""), "Idempotency-Key", "k")
 		if w.Code != http.StatusServiceUnavailable {
 			t.Fatalf("POST = %d %s, want 503", w.Code, w.Body)
 		}
-		got := decode[publishFailure](t, w)
-		if got.RunID == "" || got.Published != 0 || got.Shards != 2 || !strings.Contains(got.Error, "publish shard") || !strings.Contains(got.Note, "failure detector") {
-			t.Errorf("503 body = %+v, want run id, 0 of 2 published, the error and the note", got)
+		got := decode[errorBody](t, w)
+		if !strings.Contains(got.Error, "nothing was started") || !strings.Contains(got.Error, "publish shard 0") {
+			t.Errorf("503 body = %+v, want the cause and that nothing was started", got)
 		}
-		if objs := e.objects(t); len(objs) != 3 {
-			t.Errorf("objects = %v, want the run's plan.json, run.json and active marker kept", objs)
+		if objs := e.objects(t); len(objs) != 0 {
+			t.Errorf("objects = %v, want none: the run withdrawn, the key released", objs)
 		}
 	})
 	t.Run("store closed: 503, nothing published, key released", func(t *testing.T) {

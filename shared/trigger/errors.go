@@ -3,7 +3,6 @@ package trigger
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
 )
@@ -70,70 +69,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// PublishError is a run stored whose shard messages did not all go out.
-// The run stays: the aggregator's failure detector publishes the shards
-// nobody took by the start time. Its Kind is KindUnavailable.
-type PublishError struct {
-	RunID     string
-	StartAt   time.Time
-	Shards    int
-	Published int
-	Err       error
-}
-
-func (e *PublishError) Error() string { return e.Err.Error() }
-
-func (e *PublishError) Unwrap() error { return e.Err }
-
-// KindOf is err's Kind: an Error's own, KindUnavailable for a
-// PublishError, KindInternal for anything else.
+// KindOf is err's Kind: an Error's own, KindInternal for anything else.
 func KindOf(err error) Kind {
 	var e *Error
-	var pe *PublishError
-	switch {
-	case errors.As(err, &pe):
-		return KindUnavailable
-	case errors.As(err, &e):
+	if errors.As(err, &e) {
 		return e.Kind
 	}
 	return KindInternal
 }
 
-// publishFailure is the 503 body when a run was stored but not every
-// shard message went out.
-type publishFailure struct {
-	Error     string    `json:"error"`
-	RunID     string    `json:"run_id"`
-	StartAt   time.Time `json:"start_at"`
-	StatusURL string    `json:"status_url"`
-	Shards    int       `json:"shards"`
-	Published int       `json:"published"`
-	Note      string    `json:"note"`
-}
-
 // fail answers err: its status by httpStatus(KindOf(err)), its body
-// {"error", "problems"}, or for a PublishError the run it stored.
+// {"error", "problems"}.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := httpStatus(KindOf(err))
-	var pe *PublishError
-	if errors.As(err, &pe) {
-		statusURL := h.runURL(r, pe.RunID)
-		w.Header().Set("Location", statusURL)
-		writeJSON(w, code, publishFailure{
-			Error:     pe.Error(),
-			RunID:     pe.RunID,
-			StartAt:   pe.StartAt,
-			StatusURL: statusURL,
-			Shards:    pe.Shards,
-			Published: pe.Published,
-			Note:      "the run is stored; the aggregator's failure detector publishes the shards nobody took by the start time",
-		})
-		return
-	}
 	body := errorBody{Error: err.Error()}
 	var e *Error
 	if errors.As(err, &e) {
 		body.Problems = e.Problems
 	}
-	writeJSON(w, code, body)
+	writeJSON(w, httpStatus(KindOf(err)), body)
 }

@@ -46,8 +46,7 @@ func TestKindOf(t *testing.T) {
 	}{
 		{"Error", &Error{Kind: KindForbidden, Message: "no"}, KindForbidden},
 		{"wrapped Error", fmt.Errorf("create: %w", &Error{Kind: KindOverLimit}), KindOverLimit},
-		{"PublishError", &PublishError{Err: errors.New("bus down")}, KindUnavailable},
-		{"wrapped PublishError", fmt.Errorf("create: %w", &PublishError{Err: errors.New("bus down")}), KindUnavailable},
+		{"wrapped unavailable", fmt.Errorf("create: %w", &Error{Kind: KindUnavailable, Err: errors.New("bus down")}), KindUnavailable},
 		{"plain error", errors.New("boom"), KindInternal},
 		{"context error", context.DeadlineExceeded, KindInternal},
 	}
@@ -96,26 +95,6 @@ func TestFail(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("publish error answers its run", func(t *testing.T) {
-		t.Parallel()
-		h := NewHandler(Deps{}).(*handler)
-		w := httptest.NewRecorder()
-		pe := &PublishError{RunID: testRun, StartAt: t0, Shards: 3, Published: 1, Err: errors.New("publish shard 1 of run x: closed")}
-		h.fail(w, httptest.NewRequest(http.MethodPost, "/runs", nil), fmt.Errorf("create: %w", pe))
-		if w.Code != http.StatusServiceUnavailable {
-			t.Errorf("status %d, want 503", w.Code)
-		}
-		got := decode[publishFailure](t, w)
-		url := "http://example.com/runs/" + testRun
-		want := publishFailure{Error: pe.Err.Error(), RunID: testRun, StartAt: t0, StatusURL: url, Shards: 3, Published: 1, Note: got.Note}
-		if !reflect.DeepEqual(got, want) || got.Note == "" {
-			t.Errorf("body %+v, want %+v and a note", got, want)
-		}
-		if w.Header().Get("Location") != url {
-			t.Errorf("Location %q, want %q", w.Header().Get("Location"), url)
-		}
-	})
 }
 
 // TestConfigError checks that a handler built from a bad configuration

@@ -10,7 +10,10 @@
 //
 // Statuses:
 //
-//	202 run accepted (POST), cancel recorded (DELETE, also when repeated)
+//	202 run accepted (POST), cancel recorded (DELETE, also when repeated);
+//	    an accepted run whose shard messages did not all go out says so
+//	    in "note": it stands, and the aggregator publishes them at its
+//	    start time
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
 //	400 body not a valid plan (every problem with its field path), bad Idempotency-Key
 //	403 target host not in the allow-list (the host and the list are named)
@@ -21,9 +24,9 @@
 //	422 valid plan over an operator limit (rate, users, duration, shards;
 //	    every field path with its limit), or an Idempotency-Key reused
 //	    with another plan
-//	503 the bucket or the bus failed; a run whose shards were only partly
-//	    published stays, and the aggregator's failure detector publishes
-//	    the shards nobody took by the start time
+//	503 the bucket or the bus failed before any shard message went out:
+//	    nothing was started and nothing kept (the run was withdrawn), so
+//	    the client may retry
 //
 // Every error body is JSON {"error": "..."}; plan problems add
 // "problems": [{"path", "reason"}].

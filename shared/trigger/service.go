@@ -88,6 +88,10 @@ type Created struct {
 	StartAt time.Time
 	// Replayed says nothing was stored or published by this call.
 	Replayed bool
+	// Note says what the client should know of an accepted run whose
+	// shard messages did not all go out: the run stands, and the
+	// aggregator publishes them at its start time. "" when all went out.
+	Note string
 }
 
 // idempotencyRecord is the content of IdempotencyPath(key).
@@ -108,10 +112,18 @@ func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
 // allow-list, the operator's limits), claims the Idempotency-Key, stores
-// plan.json and run.json and publishes one message per shard. It refuses
-// with an *Error saying why, or fails with a *PublishError once the run is
-// stored. The work is not cut short when ctx is cancelled, only bounded by
-// its deadline and writeTimeout.
+// plan.json, the active-run marker and run.json, and publishes one message
+// per shard. It refuses with an *Error saying why. The work is not cut
+// short when ctx is cancelled, only bounded by its deadline and
+// writeTimeout.
+//
+// A run it answers is published eventually, or was not accepted at all:
+// when publishing fails before any shard message went out (and before the
+// start time, when the aggregator's pick-up sweep may already act), the
+// run is withdrawn (see withdraw) and Create fails with KindUnavailable,
+// nothing started; once one message went out, or when the run cannot be
+// withdrawn, the run stands and Created.Note says that the aggregator
+// publishes what is missing at the start time.
 func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 	key, p := sub.IdempotencyKey, sub.Plan
 	if err := checkKey(key); err != nil {
@@ -149,10 +161,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))
 
-	// release undoes the key's claim when the run could not be stored, so
-	// that the client's retry starts afresh instead of finding a run that
-	// does not exist.
-	release := func() {}
+	var w written // what this request wrote, to withdraw it
 	if key != "" {
 		rec := idempotencyRecord{RunID: run.ID, StartAt: run.StartAt, PlanSHA256: hex.EncodeToString(sum[:]), Created: now}
 		prev, gen, err := s.claimKey(ctx, key, rec, now)
@@ -166,16 +175,14 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 			// Someone else's request with this key won: answer its run.
 			return Created{RunID: prev.RunID, StartAt: prev.StartAt, Replayed: true}, nil
 		}
-		name := IdempotencyPath(key)
-		release = func() {
-			if err := s.st.Delete(ctx, name, gen); err != nil {
-				log.Warn("release idempotency key", zap.String("object", name), zap.Error(err))
-			}
-		}
+		w.add(IdempotencyPath(key), gen)
 	}
 
-	if err := s.storeRun(ctx, run, planJSON); err != nil {
-		release()
+	if err := s.storeRun(ctx, run, planJSON, &w); err != nil {
+		// The run could not be stored: release the key, so that the
+		// client's retry starts afresh instead of finding a run that
+		// does not exist.
+		s.remove(ctx, w, log)
 		log.Error("store run", zap.Error(err))
 		return Created{}, &Error{Kind: KindUnavailable, Err: err}
 	}
@@ -183,11 +190,73 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 	published, err := s.publish(ctx, run)
 	if err != nil {
 		log.Error("publish shards", zap.Int("published", published), zap.Int("shards", run.Shards), zap.Error(err))
-		return created, &PublishError{RunID: run.ID, StartAt: run.StartAt, Shards: run.Shards, Published: published, Err: err}
+		if published == 0 && s.now().Before(run.StartAt) {
+			werr := s.withdraw(ctx, run.ID, w, log)
+			if werr == nil {
+				return Created{}, &Error{Kind: KindUnavailable, Err: err, Message: fmt.Sprintf(
+					"could not publish the run's shards, so nothing was started and the run was not kept; retry the request: %v", err)}
+			}
+			log.Error("withdraw run", zap.Error(werr))
+		}
+		created.Note = fmt.Sprintf("%d of %d shard messages published before the bus failed (%v); the run stands, and the aggregator publishes every shard nobody has taken at the start time",
+			published, run.Shards, err)
+		return created, nil
 	}
 	log.Info("run accepted", zap.String("plan", p.Name), zap.Int("shards", run.Shards),
 		zap.Time("start_at", run.StartAt), zap.Bool("idempotency_key", key != ""))
 	return created, nil
+}
+
+// written lists the objects a request wrote, in order, with their
+// generations, so that it can take back exactly those.
+type written struct {
+	names []string
+	gens  []int64
+}
+
+func (w *written) add(name string, gen int64) {
+	w.names = append(w.names, name)
+	w.gens = append(w.gens, gen)
+}
+
+// gen is the generation written of name, 0 when none.
+func (w written) gen(name string) int64 {
+	for i, n := range w.names {
+		if n == name {
+			return w.gens[i]
+		}
+	}
+	return 0
+}
+
+// remove deletes what w lists, newest first, each at the generation
+// written; a failure is logged and the rest still deleted.
+func (s *Service) remove(ctx context.Context, w written, log *zap.Logger) {
+	for i := len(w.names) - 1; i >= 0; i-- {
+		if err := s.st.Delete(ctx, w.names[i], w.gens[i]); err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.Warn("remove object of a run not started", zap.String("object", w.names[i]), zap.Error(err))
+		}
+	}
+}
+
+// withdraw takes back a stored run none of whose shards were published:
+// run.json first, at the generation written, since its deletion is what
+// makes the run not exist; then the rest of w (the active-run marker,
+// plan.json and the Idempotency-Key's record). It fails, leaving the run
+// standing, only when run.json could not be deleted.
+func (s *Service) withdraw(ctx context.Context, id string, w written, log *zap.Logger) error {
+	name := runs.RunPath(id)
+	if err := s.st.Delete(ctx, name, w.gen(name)); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	var rest written
+	for i, n := range w.names {
+		if n != name {
+			rest.add(n, w.gens[i])
+		}
+	}
+	s.remove(ctx, rest, log)
+	return nil
 }
 
 // detach returns a context that outlives the caller's giving up but ends
@@ -324,62 +393,91 @@ func (s *Service) claimKey(ctx context.Context, key string, rec idempotencyRecor
 	return idempotencyRecord{}, 0, errors.New("claim Idempotency-Key: contended by other requests, retry")
 }
 
-// storeRun writes plan.json, then run.json: a run.json always has its plan.
-func (s *Service) storeRun(ctx context.Context, run runs.Run, planJSON []byte) error {
-	if err := s.createOwn(ctx, runs.PlanPath(run.ID), planJSON); err != nil {
-		return fmt.Errorf("store plan of run %s: %w", run.ID, err)
-	}
+// storeRun writes plan.json, then the active-run marker, then run.json,
+// each only if absent, and adds each to w: a run.json always has its plan,
+// and its marker until the aggregator has written its report, so that the
+// aggregator finds every stored run (a marker without run.json is a run
+// being stored or withdrawn). When a write fails, what was written is
+// deleted again.
+func (s *Service) storeRun(ctx context.Context, run runs.Run, planJSON []byte, w *written) error {
 	data, err := json.Marshal(run)
 	if err != nil {
 		return fmt.Errorf("encode run %s: %w", run.ID, err)
 	}
-	if err := s.createOwn(ctx, runs.RunPath(run.ID), data); err != nil {
-		if derr := s.st.Delete(ctx, runs.PlanPath(run.ID), 0); derr != nil {
-			s.log.Warn("remove plan of unstored run", zap.String("run_id", run.ID), zap.Error(derr))
-		}
-		return fmt.Errorf("store run %s: %w", run.ID, err)
+	objects := []struct {
+		name, what string
+		data       []byte
+	}{
+		{runs.PlanPath(run.ID), "plan", planJSON},
+		// The marker holds run.json's content, so that a listing's reader
+		// learns the run's times without reading run.json.
+		{runs.ActivePath(run.ID), "active-run marker", data},
+		{runs.RunPath(run.ID), "run", data},
 	}
-	// The aggregator finds active runs by this marker alone.
-	if _, err := s.st.Put(ctx, runs.ActivePath(run.ID), []byte(run.ID), "text/plain"); err != nil {
-		return fmt.Errorf("mark run %s active: %w", run.ID, err)
+	var mine written
+	for _, o := range objects {
+		gen, err := s.createOwn(ctx, o.name, o.data)
+		if err != nil {
+			s.remove(ctx, mine, s.log.With(zap.String("run_id", run.ID)))
+			return fmt.Errorf("store %s of run %s: %w", o.what, run.ID, err)
+		}
+		mine.add(o.name, gen)
+	}
+	for i, n := range mine.names {
+		w.add(n, mine.gens[i])
 	}
 	return nil
 }
 
-// createOwn writes name only if absent. The store retries a write whose
-// answer was lost, and the retry answers ErrExists although the object is
-// this request's own: an object already there with exactly data is taken
-// as written (see store.Store), so that run.json is not taken for failed
-// and its plan deleted from under it.
-func (s *Service) createOwn(ctx context.Context, name string, data []byte) error {
-	_, err := s.st.Create(ctx, name, data, "application/json")
+// createOwn writes name only if absent and returns its generation. The
+// store retries a write whose answer was lost, and the retry answers
+// ErrExists although the object is this request's own: an object already
+// there with exactly data is taken as written (see store.Store), so that
+// run.json is not taken for failed and its plan deleted from under it.
+func (s *Service) createOwn(ctx context.Context, name string, data []byte) (int64, error) {
+	gen, err := s.st.Create(ctx, name, data, "application/json")
 	if !errors.Is(err, store.ErrExists) {
-		return err
+		return gen, err
 	}
 	if obj, gerr := s.st.Get(ctx, name); gerr == nil && bytes.Equal(obj.Data, data) {
-		return nil
+		return obj.Generation, nil
 	}
-	return err
+	return 0, err
 }
 
-// publish sends one ShardWork per shard, publishers at a time, and returns
-// how many went out; after a failure no further publish starts, and the
-// first error is returned.
+// publish sends one ShardWork per shard and returns how many went out.
+// Shard 0 goes alone first, so that a bus that fails is most often found
+// before any message is out, when the run can still be withdrawn; then the
+// others, publishers at a time. After a failure no further publish starts,
+// and the first error is returned.
 func (s *Service) publish(ctx context.Context, run runs.Run) (int, error) {
+	one := func(ctx context.Context, shard int) error {
+		msg := runs.Encode(runs.ShardWork{RunID: run.ID, Shard: shard, Reason: "start"})
+		attrs := map[string]string{"run_id": run.ID, "shard": strconv.Itoa(shard)}
+		if _, err := s.bus.Publish(ctx, bus.ShardsTopic, msg, attrs); err != nil {
+			return fmt.Errorf("publish shard %d of run %s: %w", shard, run.ID, err)
+		}
+		return nil
+	}
+	if run.Shards == 0 {
+		return 0, nil
+	}
+	if err := one(ctx, 0); err != nil {
+		return 0, err
+	}
 	var published atomic.Int64
+	published.Add(1)
 	g, failed := errgroup.WithContext(ctx)
 	g.SetLimit(publishers)
-	for shard := range run.Shards {
+	for shard := 1; shard < run.Shards; shard++ {
 		g.Go(func() error {
 			// failed ends at the first error (or ctx's end); publishes
 			// already under way use ctx, so that they are not cut short.
 			if err := failed.Err(); err != nil {
 				return fmt.Errorf("publish shard %d of run %s: %w", shard, run.ID, err)
 			}
-			msg := runs.Encode(runs.ShardWork{RunID: run.ID, Shard: shard, Reason: "start"})
-			attrs := map[string]string{"run_id": run.ID, "shard": strconv.Itoa(shard)}
-			if _, err := s.bus.Publish(ctx, bus.ShardsTopic, msg, attrs); err != nil {
-				return fmt.Errorf("publish shard %d of run %s: %w", shard, run.ID, err)
+			if err := one(ctx, shard); err != nil {
+				return err
 			}
 			published.Add(1)
 			return nil

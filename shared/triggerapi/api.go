@@ -17,6 +17,9 @@ type Accepted struct {
 	RunID     string    `json:"run_id"`
 	StartAt   time.Time `json:"start_at"`
 	StatusURL string    `json:"status_url"`
+	// Note, when set, says that not every shard message went out: the run
+	// stands, and the aggregator publishes the rest at its start time.
+	Note string `json:"note,omitempty"`
 }
 
 // Phases of a run, as GET /runs/<id> tells them.

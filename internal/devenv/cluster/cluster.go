@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,8 @@ import (
 
 	"github.com/cicadaload/cicada/internal/devenv/emulator"
 	"github.com/cicadaload/cicada/internal/devenv/proc"
+	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/pipeline"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
@@ -129,8 +132,11 @@ type Cluster struct {
 	// Workers are the workers' names (worker-1, ...).
 	Workers []string
 
+	readyTimeout time.Duration
+
 	mu    sync.Mutex
 	procs map[string]*proc.Proc // started by this process
+	specs map[string]spec       // how each was started, for Restart
 }
 
 // buildPackages are the binaries a cluster runs.
@@ -139,9 +145,25 @@ var buildPackages = []string{"./jobs/worker", "./jobs/aggregator", "./jobs/predi
 // Up builds the binaries, starts the emulators, creates the bucket, topics
 // and subscriptions (through the aggregator, started first with
 // CICADA_SETUP=true), then the trigger, the workers and the predict
-// service, each as a process of its own, and returns once all are ready.
-// When a step fails, it stops what it started. The processes outlive the
-// caller; stop them with Down(c.Dir).
+// service, each as a process of its own, and returns once all are ready:
+//
+//   - the emulators answer;
+//   - the topics and subscriptions exist (asked of the emulator's admin
+//     API) and the aggregator has started pulling;
+//   - the trigger and the predict service answer HTTP;
+//   - each worker has started pulling.
+//
+// A component has started pulling once it logged
+// pipeline.PullingMessage (the Pub/Sub emulator first answered one of its
+// Pulls), in this start's part of its log. Each stage is bounded by
+// Options.ReadyTimeout; the error names every process not ready, with the
+// tail of its log. When a step fails, Up stops what it started. The
+// processes outlive the caller; stop them with Down(c.Dir).
+//
+// The aggregator and the trigger run with CICADA_SETUP=true: after a
+// restart of the Pub/Sub emulator (Restart), which loses every topic and
+// subscription, they set them up again as soon as they find one missing;
+// the workers, like those on Google Cloud, have no such right and wait.
 func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.Root == "" {
 		if o.Root, err = emulator.RepoRoot(); err != nil {
@@ -191,12 +213,14 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 
 	c = &Cluster{
 		Dir: dir, Ports: o.Ports, Project: o.Project, Bucket: o.Bucket,
-		PubSubHost:  addr(o.Ports.PubSub),
-		StorageHost: emulator.FakeGCSHost(o.Ports.GCS),
-		TriggerURL:  "http://" + addr(o.Ports.Trigger),
-		PredictURL:  "http://" + addr(o.Ports.PredictHTTP),
-		PredictGRPC: addr(o.Ports.PredictGRPC),
-		procs:       map[string]*proc.Proc{},
+		PubSubHost:   addr(o.Ports.PubSub),
+		StorageHost:  emulator.FakeGCSHost(o.Ports.GCS),
+		TriggerURL:   "http://" + addr(o.Ports.Trigger),
+		PredictURL:   "http://" + addr(o.Ports.PredictHTTP),
+		PredictGRPC:  addr(o.Ports.PredictGRPC),
+		readyTimeout: o.ReadyTimeout,
+		procs:        map[string]*proc.Proc{},
+		specs:        map[string]spec{},
 	}
 	for i := range o.Workers {
 		c.Workers = append(c.Workers, WorkerName(i+1))
@@ -239,11 +263,22 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 		return spec{name: name, Spec: proc.Spec{Path: filepath.Join(bin, binary), Env: env}, ready: ready}
 	}
+	// puller is a component that is ready once it has started pulling.
+	puller := func(name, binary string, ready proc.Check, extra ...string) spec {
+		s := component(name, binary, ready, extra...)
+		s.line = pipeline.PullingMessage(binary)
+		return s
+	}
+	admin, err := bus.NewPubSub(ctx, o.Project, bus.EmulatorOptions(c.PubSubHost)...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster up: %w", err)
+	}
+	defer admin.Close()
 
 	// The aggregator creates the bucket, topics and subscriptions (with
-	// dead letter and retry policies) before it says it is ready, and so
-	// before any worker pulls.
-	err = c.stage(ctx, o.ReadyTimeout, nil, component(NameAggregator, "aggregator", c.logReady(NameAggregator, "aggregator ready"),
+	// dead letter and retry policies) before it pulls, and so before any
+	// worker pulls.
+	err = c.stage(ctx, o.ReadyTimeout, nil, puller(NameAggregator, "aggregator", topologyReady(admin),
 		"CICADA_SETUP=true",
 		durEnv("CICADA_AGGREGATOR_SWEEP", o.Sweep),
 		durEnv("CICADA_AGGREGATOR_REPUBLISH", o.Republish),
@@ -258,6 +293,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		// Ready on a well-formed id that cannot exist: 404 JSON once the
 		// handler reached the bucket.
 		component(NameTrigger, "trigger", proc.HTTPReady(c.TriggerURL+"/runs/20000101-000000-000000", http.StatusNotFound),
+			"CICADA_SETUP=true",
 			"PORT="+strconv.Itoa(o.Ports.Trigger),
 			"FUNCTION_TARGET=Trigger",
 			"CICADA_TRIGGER_PROJECT="+o.Project,
@@ -269,7 +305,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 			"CICADA_PREDICT_GRPC_ADDR="+c.PredictGRPC),
 	}
 	for _, w := range c.Workers {
-		specs = append(specs, component(w, "worker", c.logReady(w, "worker ready"),
+		specs = append(specs, puller(w, "worker", nil,
 			"CICADA_WORKER_ID="+w,
 			"CICADA_WORKER_CAPACITY="+strconv.Itoa(o.WorkerCapacity),
 			durEnv("CICADA_WORKER_LEASE_TTL", o.LeaseTTL),
@@ -346,11 +382,13 @@ func build(ctx context.Context, root, bin string) error {
 }
 
 // spec is one process to start: its command line (Spec; Dir and LogPath
-// are the cluster's) and when it is ready.
+// are the cluster's) and when it is ready: ready passes (when not nil)
+// and line (when not "") is in what it logged since this start.
 type spec struct {
 	name string
 	proc.Spec
 	ready proc.Check
+	line  string
 }
 
 // stage starts specs at once and waits until each is ready, within
@@ -361,15 +399,17 @@ func (c *Cluster) stage(ctx context.Context, timeout time.Duration, kind error, 
 	errc := make(chan error, len(specs))
 	for _, s := range specs {
 		s.Dir, s.LogPath = c.Dir, c.LogPath(s.name)
+		ready := allReady(s.ready, logReady(s.LogPath, s.line))
 		p, err := start(c.Dir, s.name, s.Spec)
 		if err != nil {
 			return wrapKind(kind, err)
 		}
 		c.mu.Lock()
 		c.procs[s.name] = p
+		c.specs[s.name] = s
 		c.mu.Unlock()
 		go func() {
-			if err := p.WaitReady(ctx, s.ready); err != nil {
+			if err := p.WaitReady(ctx, ready); err != nil {
 				errc <- fmt.Errorf("%s: %w; see %s:\n%s", s.name, err, s.LogPath, tail(s.LogPath, 20))
 				return
 			}
@@ -408,12 +448,39 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// logReady is ready once line is in the log of process name: a component
-// says it is ready once it has connected to the emulators.
-func (c *Cluster) logReady(name, line string) proc.Check {
-	logPath := c.LogPath(name)
+// allReady is ready once every check that is not nil is.
+func allReady(checks ...proc.Check) proc.Check {
+	return func(ctx context.Context) error {
+		for _, c := range checks {
+			if c == nil {
+				continue
+			}
+			if err := c(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// logReady is ready once line is in the log at logPath, past what it
+// held when logReady was called: the log is appended to across starts,
+// and an earlier start's line must not count. nil when line is "".
+func logReady(logPath, line string) proc.Check {
+	if line == "" {
+		return nil
+	}
+	var from int64
+	if fi, err := os.Stat(logPath); err == nil {
+		from = fi.Size()
+	}
 	return func(context.Context) error {
-		b, err := os.ReadFile(logPath)
+		f, err := os.Open(logPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.NewSectionReader(f, from, 1<<40))
 		if err != nil {
 			return err
 		}
@@ -422,6 +489,62 @@ func (c *Cluster) logReady(name, line string) proc.Check {
 		}
 		return nil
 	}
+}
+
+// topologyReady is ready once every topic and subscription of bus.Setup
+// exists in admin's project.
+func topologyReady(admin *bus.PubSub) proc.Check {
+	return func(ctx context.Context) error {
+		missing, err := bus.Missing(ctx, admin)
+		if err != nil {
+			return err
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("Pub/Sub lacks %s", strings.Join(missing, ", "))
+		}
+		return nil
+	}
+}
+
+// restartAttempts bounds Restart's starts while the port of the process
+// just stopped is not yet free.
+const restartAttempts = 5
+
+// Restart stops process name, its whole process group, and starts it
+// again with the same command line and environment (the same port), as a
+// crashed or redeployed process comes back; it returns once the process
+// is ready again by the checks Up used, within Options.ReadyTimeout. The
+// Pub/Sub emulator comes back empty: the components with CICADA_SETUP set
+// its topics and subscriptions up again when they find them missing. Only
+// a process this Cluster value started can be restarted.
+func (c *Cluster) Restart(ctx context.Context, name string) error {
+	c.mu.Lock()
+	s, ok := c.specs[name]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("restart %s: not started by this cluster", name)
+	}
+	pid, err := c.PID(name)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	if err := stopGroups(c.Dir, []int{pid}, stopGrace); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	for attempt := 1; ; attempt++ {
+		err = c.stage(ctx, c.readyTimeout, nil, s)
+		if err == nil || !errors.Is(err, proc.ErrExited) || attempt == restartAttempts || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	return nil
 }
 
 // EnvPath is the file of the variables a shell needs to use the cluster.

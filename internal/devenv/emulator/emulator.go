@@ -102,11 +102,68 @@ type Proc struct {
 	Addr string
 	// Host is the value for the emulator's *_EMULATOR_HOST variable.
 	Host string
+
+	spec  proc.Spec  // what started it, for Restart
+	ready proc.Check // when it answers
 }
 
 // Stop ends the emulator's process group: SIGTERM, SIGKILL to whatever
 // is left after a bound. It may be called again.
 func (p *Proc) Stop() error { return p.Proc.Stop(stopGrace) }
+
+// Restart stops the emulator's process group and starts it again on the
+// same address, as a crashed or redeployed emulator comes back: the
+// Pub/Sub emulator keeps nothing, so its topics, subscriptions and
+// messages are gone. It returns once the emulator answers again.
+func (p *Proc) Restart(ctx context.Context) error {
+	if err := p.Stop(); err != nil {
+		return fmt.Errorf("restart emulator on %s: %w", p.Addr, err)
+	}
+	np, err := rerun(ctx, p.spec, p.ready)
+	if err != nil {
+		return fmt.Errorf("restart emulator on %s: %w", p.Addr, err)
+	}
+	p.Proc = np
+	return nil
+}
+
+// rerunAttempts and rerunPause bound rerun's retries while the port is
+// still held by the process just stopped.
+const (
+	rerunAttempts = 5
+	rerunPause    = 500 * time.Millisecond
+)
+
+// rerun starts spec again, on the address it names, and waits until
+// ready: the way back of an emulator stopped on purpose. A start that
+// exits before it is ready (its port not yet free) is tried again a few
+// times.
+func rerun(ctx context.Context, spec proc.Spec, ready proc.Check) (*proc.Proc, error) {
+	for attempt := 1; ; attempt++ {
+		np, err := proc.Start(spec)
+		if err != nil {
+			return nil, err
+		}
+		err = np.WaitReady(ctx, ready)
+		if err == nil {
+			return np, nil
+		}
+		if serr := np.Stop(stopGrace); serr != nil {
+			err = fmt.Errorf("%w; then: %v", err, serr)
+		}
+		if !errors.Is(err, proc.ErrExited) || attempt == rerunAttempts || ctx.Err() != nil {
+			if spec.LogPath != "" {
+				err = fmt.Errorf("%w (see %s)", err, spec.LogPath)
+			}
+			return nil, err
+		}
+		select {
+		case <-time.After(rerunPause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
 
 // StartPubSub starts the Pub/Sub emulator on a free port of 127.0.0.1,
 // with its data under dir/data and its output in dir/pubsub.log. It
@@ -185,7 +242,7 @@ func start(ctx context.Context, spec func(port int) (s proc.Spec, ready proc.Che
 		}
 		err = p.WaitReady(ctx, ready)
 		if err == nil {
-			return &Proc{Proc: p, Addr: addr(ports[0]), Host: host}, nil
+			return &Proc{Proc: p, Addr: addr(ports[0]), Host: host, spec: s, ready: ready}, nil
 		}
 		if serr := p.Stop(stopGrace); serr != nil {
 			err = fmt.Errorf("%w; then: %v", err, serr)
