@@ -201,7 +201,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		log.Error("shard out of range", zap.Int("shards", p.Shards))
 		return finished
 	}
-	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
+	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.FailedPath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
 		return finished
 	}
 	now := w.now()
@@ -233,9 +233,15 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 
 	r := &shardRun{w: w, id: id, shard: shard, lease: l, log: log}
 	if first < p.NumSlices() {
+		auth, ok := w.credentials(bg, id, shard, p, log)
+		if !ok {
+			_ = l.Release(bg)
+			return finished // the shard's failed marker says why
+		}
+		defer auth.Close()
 		e, err := load.New(load.Options{
 			Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
-			FirstSlice: first, Writer: w.cfg.ID, Sink: r.write,
+			FirstSlice: first, Writer: w.cfg.ID, Sink: r.write, Auth: auth,
 		})
 		if err != nil {
 			log.Error("set up load", zap.Error(err))
