@@ -5,8 +5,8 @@
 // (scripts/render-k8s.sh, then kustomize), and the result means what the
 // deployment needs: selectors that select, images from the registry,
 // resources and probes, environment variables the binaries read, a grace
-// period that covers a slice, Workload Identity annotations, and an
-// autoscaler on the shards backlog.
+// period that covers a worker's hand-over, workers on Spot capacity,
+// Workload Identity annotations, and an autoscaler on the shards backlog.
 package k8s_test
 
 import (
@@ -19,11 +19,13 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -36,6 +38,7 @@ import (
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/config"
+	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/worker"
 )
@@ -49,10 +52,31 @@ const (
 	probesExempt = "cicada.dev/probes-exempt"
 	wiAnnotation = "iam.gke.io/gcp-service-account"
 	binDir       = "/usr/local/bin/"
-	// minWorkerGrace: a 10 s slice, requests in flight up to their 5 s
-	// timeout, the slice write and the lease release.
-	minWorkerGrace = 30
+	// spotLabel is the node label of Spot capacity on GKE, Autopilot and
+	// Standard alike.
+	spotLabel = "cloud.google.com/gke-spot"
 )
+
+// minWorkerGrace is the least terminationGracePeriodSeconds of a worker:
+// on SIGTERM it hands its shards over at the first slice boundary at least
+// the hand-over lead ahead, so it may drive a whole slice (10 s by
+// default) after the lead, then wait for the requests in flight (up to
+// their 5 s default timeout) and write the slice.
+var minWorkerGrace = int64((workerDefault("HandOverLead") + plan.DefaultSlice + plan.DefaultTimeout + time.Second) / time.Second)
+
+// workerDefault is the default of a duration field of worker.Config, from
+// its struct tag, as envconfig reads it.
+func workerDefault(field string) time.Duration {
+	f, ok := reflect.TypeFor[worker.Config]().FieldByName(field)
+	if !ok {
+		panic("worker.Config has no field " + field)
+	}
+	d, err := time.ParseDuration(f.Tag.Get("default"))
+	if err != nil {
+		panic(fmt.Sprintf("worker.Config.%s default: %v", field, err))
+	}
+	return d
+}
 
 // manifests is a decoded set of documents, by kind.
 type manifests struct {
@@ -239,11 +263,14 @@ func check(m *manifests, o options) []error {
 	case wd.Spec.Template.Spec.TerminationGracePeriodSeconds == nil:
 		fail("Deployment cicada-worker: terminationGracePeriodSeconds unset (default 30 s is not a documented choice)")
 	case *wd.Spec.Template.Spec.TerminationGracePeriodSeconds < minWorkerGrace:
-		fail("Deployment cicada-worker: terminationGracePeriodSeconds %d < %d: SIGTERM must leave time to write the current slice",
+		fail("Deployment cicada-worker: terminationGracePeriodSeconds %d < %d: SIGTERM must leave time for the hand-over lead, a slice, its requests in flight and its write",
 			*wd.Spec.Template.Spec.TerminationGracePeriodSeconds, minWorkerGrace)
 	}
 	if wd != nil && wd.Spec.Replicas != nil {
 		fail("Deployment cicada-worker: replicas is set, but the HorizontalPodAutoscaler owns the count (each apply would reset it)")
+	}
+	if wd != nil {
+		errs = append(errs, checkWorkerChurn(wd)...)
 	}
 
 	for _, s := range m.services {
@@ -288,6 +315,67 @@ func check(m *manifests, o options) []error {
 		fail("Namespace: missing")
 	}
 	return errs
+}
+
+// checkWorkerChurn wants the workers on Spot capacity, whose preemption
+// notice is a SIGTERM they hand their shards over on, and their stop grace
+// (CICADA_WORKER_STOP_GRACE, the time they plan a hand-over within) no
+// longer than the pod's grace period.
+func checkWorkerChurn(d *appsv1.Deployment) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: "+format, append([]any{d.Name}, args...)...))
+	}
+	pod := d.Spec.Template.Spec
+	if !prefersSpot(pod) {
+		fail("no node affinity or nodeSelector for %s=true: workers run on Spot capacity by default", spotLabel)
+	}
+	for _, c := range pod.Containers {
+		for _, e := range c.Env {
+			if e.Name != "CICADA_WORKER_STOP_GRACE" {
+				continue
+			}
+			g, err := time.ParseDuration(e.Value)
+			switch {
+			case err != nil:
+				fail("container %s: CICADA_WORKER_STOP_GRACE %q: %v", c.Name, e.Value, err)
+			case pod.TerminationGracePeriodSeconds != nil && g > time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second:
+				fail("container %s: CICADA_WORKER_STOP_GRACE %v is longer than terminationGracePeriodSeconds %d: a hand-over could be planned past the kill",
+					c.Name, g, *pod.TerminationGracePeriodSeconds)
+			}
+		}
+	}
+	return errs
+}
+
+// prefersSpot reports whether pod asks for Spot nodes, required or
+// preferred.
+func prefersSpot(pod corev1.PodSpec) bool {
+	if pod.NodeSelector[spotLabel] == "true" {
+		return true
+	}
+	spot := func(reqs []corev1.NodeSelectorRequirement) bool {
+		return slices.ContainsFunc(reqs, func(r corev1.NodeSelectorRequirement) bool {
+			return r.Key == spotLabel && r.Operator == corev1.NodeSelectorOpIn && slices.Contains(r.Values, "true")
+		})
+	}
+	if pod.Affinity == nil || pod.Affinity.NodeAffinity == nil {
+		return false
+	}
+	na := pod.Affinity.NodeAffinity
+	for _, p := range na.PreferredDuringSchedulingIgnoredDuringExecution {
+		if p.Weight > 0 && spot(p.Preference.MatchExpressions) {
+			return true
+		}
+	}
+	if r := na.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
+		for _, term := range r.NodeSelectorTerms {
+			if spot(term.MatchExpressions) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func checkDeployment(d *appsv1.Deployment, sas map[string]*corev1.ServiceAccount, cms map[string]*corev1.ConfigMap, o options) []error {
@@ -717,6 +805,15 @@ spec:
     spec:
       serviceAccountName: cicada-worker
       terminationGracePeriodSeconds: 60
+      affinity:
+        nodeAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              preference:
+                matchExpressions:
+                  - key: cloud.google.com/gke-spot
+                    operator: In
+                    values: ["true"]
       securityContext:
         runAsNonRoot: true
       containers:
@@ -729,6 +826,8 @@ spec:
           env:
             - name: CICADA_WORKER_CAPACITY
               value: "1"
+            - name: CICADA_WORKER_STOP_GRACE
+              value: 15s
           resources:
             requests: {cpu: "1", memory: 512Mi}
             limits: {cpu: "1", memory: 512Mi}
@@ -860,7 +959,13 @@ func TestCheckFails(t *testing.T) {
 		{name: "ConfigMap key not read", old: "  CICADA_PROJECT: p", new: "  CICADA_PROJ: p",
 			wantErr: "env CICADA_PROJ (ConfigMap cicada-config) is not read by worker"},
 		{name: "short grace period", old: "terminationGracePeriodSeconds: 60", new: "terminationGracePeriodSeconds: 10",
-			wantErr: "terminationGracePeriodSeconds 10 < 30"},
+			wantErr: "terminationGracePeriodSeconds 10 < 18"},
+		{name: "workers not on Spot", old: "                  - key: cloud.google.com/gke-spot", new: "                  - key: cloud.google.com/gke-preemptible",
+			wantErr: "no node affinity or nodeSelector for cloud.google.com/gke-spot=true"},
+		{name: "workers on Spot by nodeSelector", old: "      affinity:\n        nodeAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution:\n            - weight: 100\n              preference:\n                matchExpressions:\n                  - key: cloud.google.com/gke-spot\n                    operator: In\n                    values: [\"true\"]\n",
+			new: "      nodeSelector:\n        cloud.google.com/gke-spot: \"true\"\n"},
+		{name: "stop grace beyond the pod's", old: "value: 15s", new: "value: 90s",
+			wantErr: "CICADA_WORKER_STOP_GRACE 1m30s is longer than terminationGracePeriodSeconds 60"},
 		{name: "default grace period", old: "      terminationGracePeriodSeconds: 60\n", new: "",
 			wantErr: "terminationGracePeriodSeconds unset"},
 		{name: "worker replicas fight the autoscaler", old: "  selector:\n    matchLabels:\n      app: worker", new: "  replicas: 3\n  selector:\n    matchLabels:\n      app: worker",

@@ -1,6 +1,6 @@
 # The GKE cluster of the workers, the aggregator and the sample predict
 # service (deploy/k8s). Autopilot by default; Standard with one worker node
-# pool when var.autopilot is false. Workload Identity is on either way: pods
+# pool, on Spot VMs by default, when var.autopilot is false. Workload Identity is on either way: pods
 # act as the Google service accounts of worker.tf and aggregator.tf, never as
 # the nodes.
 #
@@ -126,6 +126,10 @@ resource "google_container_node_pool" "workers" {
     machine_type    = var.machine_type
     service_account = google_service_account.nodes.email
     oauth_scopes    = ["https://www.googleapis.com/auth/cloud-platform"]
+
+    # Spot by default: the workers hand their shards over on the
+    # preemption notice (var.worker_spot).
+    spot = var.worker_spot
 
     # Pods see the GKE metadata server, so Workload Identity applies and the
     # node's own credentials stay out of reach.

@@ -3,7 +3,8 @@
 // parses every .tf file with hashicorp/hcl and enforces the deployment's
 // policy (dead letters and retries on subscriptions, no public principals,
 // a private bucket with lifecycle rules, every service account used, every
-// variable and output documented, no basic roles), and that the names the
+// variable and output documented, no basic roles, node pools on Spot VMs by
+// default), and that the names the
 // Terraform gives agree with the code (Pub/Sub ids, the function's entry
 // point, the trigger's environment variables). Each check is a function of
 // the parsed files, fed broken snippets in table tests so that each is seen
@@ -474,6 +475,52 @@ func checkNames(want codeNames) check {
 	}
 }
 
+// checkSpotPools: every node pool runs on Spot VMs by default, its
+// node_config's spot a literal true or a variable whose default is true:
+// the workers hand their shards over on a preemption notice, so Spot
+// capacity costs no slice.
+func checkSpotPools(m *module) []string {
+	var probs []string
+	defaults := map[string]bool{}
+	for _, v := range m.ofType("variable") {
+		if d, ok := literalBool(v.Body, "default"); ok && len(v.Labels) == 1 {
+			defaults[v.Labels[0]] = d
+		}
+	}
+	for _, b := range m.resources("google_container_node_pool") {
+		nc := child(b, "node_config")
+		if nc == nil {
+			probs = append(probs, address(b)+": no node_config")
+			continue
+		}
+		a, ok := nc.Body.Attributes["spot"]
+		if !ok {
+			probs = append(probs, address(b)+": node_config has no spot: worker nodes are Spot VMs by default")
+			continue
+		}
+		if v, ok := literalBool(nc.Body, "spot"); ok {
+			if !v {
+				probs = append(probs, address(b)+": node_config.spot is false")
+			}
+			continue
+		}
+		vars := a.Expr.Variables()
+		var name hcl.TraverseAttr
+		ok = false
+		if len(vars) == 1 && vars[0].RootName() == "var" && len(vars[0]) == 2 {
+			name, ok = vars[0][1].(hcl.TraverseAttr)
+		}
+		if !ok {
+			probs = append(probs, address(b)+": node_config.spot is neither a literal nor a variable")
+			continue
+		}
+		if d, found := defaults[name.Name]; !found || !d {
+			probs = append(probs, fmt.Sprintf("%s: node_config.spot = var.%s, whose default is not true", address(b), name.Name))
+		}
+	}
+	return probs
+}
+
 // policy is every check, by name.
 var policy = []struct {
 	name  string
@@ -486,6 +533,7 @@ var policy = []struct {
 	{"variables are documented", checkVariables},
 	{"outputs are documented", checkOutputs},
 	{"no basic roles", checkRoles},
+	{"node pools on Spot VMs by default", checkSpotPools},
 	{"names agree with the code", checkNames(cicadaNames())},
 }
 
@@ -522,6 +570,7 @@ func TestPolicyNotVacuous(t *testing.T) {
 		{"google_cloudfunctions2_function", len(m.resources("google_cloudfunctions2_function")), 1},
 		{"google_cloud_scheduler_job", len(m.resources("google_cloud_scheduler_job")), 1},
 		{"google_container_cluster", len(m.resources("google_container_cluster")), 1},
+		{"google_container_node_pool", len(m.resources("google_container_node_pool")), 1},
 		{"variable", len(m.ofType("variable")), 10},
 		{"output", len(m.ofType("output")), 4},
 	}
@@ -684,6 +733,39 @@ resource "google_project_iam_member" "m" {
 }`, `basic role "roles/editor"`},
 		{"authoritative project binding", checkRoles, `
 resource "google_project_iam_binding" "b" { role = "roles/pubsub.publisher" }`, "authoritative project IAM"},
+
+		{"spot pool by a variable", checkSpotPools, `
+variable "spot" {
+  type    = bool
+  default = true
+}
+resource "google_container_node_pool" "p" {
+  node_config { spot = var.spot }
+}`, ""},
+		{"spot pool by a literal", checkSpotPools, `
+resource "google_container_node_pool" "p" {
+  node_config { spot = true }
+}`, ""},
+		{"pool without spot", checkSpotPools, `
+resource "google_container_node_pool" "p" {
+  node_config { machine_type = "e2-standard-4" }
+}`, "google_container_node_pool.p: node_config has no spot"},
+		{"spot off by default", checkSpotPools, `
+variable "spot" {
+  type    = bool
+  default = false
+}
+resource "google_container_node_pool" "p" {
+  node_config { spot = var.spot }
+}`, "node_config.spot = var.spot, whose default is not true"},
+		{"spot from an expression", checkSpotPools, `
+resource "google_container_node_pool" "p" {
+  node_config { spot = local.spot }
+}`, "node_config.spot is neither a literal nor a variable"},
+		{"spot off", checkSpotPools, `
+resource "google_container_node_pool" "p" {
+  node_config { spot = false }
+}`, "node_config.spot is false"},
 
 		{"names agree", checkNames(names), `
 resource "google_pubsub_topic" "t" { name = "t" }

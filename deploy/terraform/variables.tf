@@ -305,6 +305,12 @@ variable "max_node_count" {
   }
 }
 
+variable "worker_spot" {
+  description = "Standard only: the worker node pool runs on Spot VMs (about a third of the price). A preemption is a SIGTERM with 15 s to go: each worker hands its shards over at a slice boundary and they go on elsewhere (docs/architecture.md). The aggregator and the sample predict service share the pool; both are stateless and restart elsewhere. On Autopilot the worker pods ask for Spot capacity themselves (deploy/k8s/worker.yaml)."
+  type        = bool
+  default     = true
+}
+
 variable "machine_type" {
   description = "Standard only: machine type of the worker nodes. Load generation wants CPUs more than memory."
   type        = string

@@ -3,8 +3,9 @@
 // worker.Env (CICADA_PROJECT, CICADA_BUCKET, CICADA_WORKER_*,
 // CICADA_LOG_*); the emulators through PUBSUB_EMULATOR_HOST and
 // STORAGE_EMULATOR_HOST.
-// SIGTERM stops it gracefully: the current slice is written, the lease
-// released, and the shard handed to another worker.
+// SIGTERM stops it gracefully: each shard is handed over at a slice
+// boundary a little ahead, driven and written until then, and another
+// worker sends from that boundary on.
 package main
 
 import (

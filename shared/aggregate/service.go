@@ -403,7 +403,13 @@ func (s *Service) detect(ctx context.Context, st *State, now time.Time, log *zap
 		if !due {
 			continue
 		}
-		work := runs.ShardWork{RunID: st.Run.ID, Shard: shard, Reason: "resume"}
+		// Never picked up is fresh work, within a worker's capacity; a
+		// shard whose worker died may be taken beyond it.
+		reason := runs.ReasonResume
+		if !leased {
+			reason = runs.ReasonStart
+		}
+		work := runs.ShardWork{RunID: st.Run.ID, Shard: shard, Reason: reason}
 		if _, err := s.b.Publish(ctx, bus.ShardsTopic, runs.Encode(work), map[string]string{"run_id": st.Run.ID, "shard": strconv.Itoa(shard)}); err != nil {
 			log.Warn("republish shard", zap.Int("shard", shard), zap.Error(err))
 			continue

@@ -4,6 +4,11 @@
 // last wrote, so at most one worker holds it at a time; a worker that cannot
 // renew stops sending. Pub/Sub delivers at least once, so two workers may
 // both get a shard's message: the lease decides.
+//
+// A holder that stops on purpose hands the lease over (HandOver): it names
+// the time until which it keeps sending, and a successor may take the lease
+// at once but sends nothing before that time. The two never send at the
+// same time, and the shard's load goes on without a gap.
 package lease
 
 import (
@@ -31,10 +36,36 @@ type Record struct {
 	// Released is set when the holder gave the lease up on purpose (a
 	// graceful stop): anyone may take it at once.
 	Released bool `json:"released,omitempty"`
+	// HandOverAt is set when the holder hands the shard over (HandOver):
+	// it sends until then and no longer renews. A successor may take the
+	// lease at once and sends from HandOverAt on.
+	HandOverAt time.Time `json:"hand_over_at,omitzero"`
+	// From is set by a holder that took the lease before the hand-over
+	// time of its predecessor: it sends nothing before From, when the
+	// predecessor stops. A later taker inherits it.
+	From time.Time `json:"from,omitzero"`
 }
 
-// Live reports whether the record still binds others at now.
-func (r Record) Live(now time.Time) bool { return !r.Released && now.Before(r.Expires) }
+// Live reports whether the record still binds others at now: not
+// released, not expired, and not past its hand-over time. A lease that is
+// not live is one a worker may take at once, and one the aggregator's
+// failure detector publishes again.
+func (r Record) Live(now time.Time) bool {
+	return !r.Released && now.Before(r.Expires) && (r.HandOverAt.IsZero() || now.Before(r.HandOverAt))
+}
+
+// handedOver reports whether a successor may take the lease although it
+// may still be live: its holder announced when it stops.
+func (r Record) handedOver() bool { return !r.HandOverAt.IsZero() }
+
+// notBefore is when a successor of r may start sending: the later of the
+// hand-over time and the time r's own holder was told to start from.
+func (r Record) notBefore() time.Time {
+	if r.From.After(r.HandOverAt) {
+		return r.From
+	}
+	return r.HandOverAt
+}
 
 // Lease is a held lease.
 type Lease struct {
@@ -47,10 +78,13 @@ type Lease struct {
 }
 
 // Acquire takes the lease at name for holder until now+ttl. It succeeds if
-// the object is absent, released, expired, or already holder's own (a
-// retried create whose first response was lost answers "exists" although
-// the object is ours). Otherwise it returns ErrHeld, wrapped with who holds
-// it until when.
+// the object is absent, released, expired, handed over (even before its
+// hand-over time), or already holder's own (a retried create whose first
+// response was lost answers "exists" although the object is ours).
+// Otherwise it returns ErrHeld, wrapped with who holds it until when.
+//
+// The new holder must send nothing before Lease.From: a predecessor that
+// handed the lease over sends until then.
 func Acquire(ctx context.Context, st store.Store, name, holder string, ttl time.Duration, now time.Time) (*Lease, error) {
 	l := &Lease{st: st, name: name, holder: holder, ttl: ttl}
 	rec := Record{Holder: holder, Expires: now.Add(ttl), Acquired: now}
@@ -66,15 +100,19 @@ func Acquire(ctx context.Context, st store.Store, name, holder string, ttl time.
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
 	}
-	if cur.Holder == holder && !cur.Released {
+	if cur.Holder == holder && !cur.Released && !cur.handedOver() {
 		l.gen, l.rec = gen, cur // our own create, answered 412 on retry
 		return l.renew(ctx, now)
 	}
-	if cur.Live(now) {
+	if cur.Live(now) && !cur.handedOver() {
 		return nil, fmt.Errorf("acquire lease %s: %w: %s until %s", name, ErrHeld, cur.Holder, cur.Expires.Format(time.RFC3339))
 	}
-	// Expired or released: take it over at the generation we read, so
-	// that of two takers exactly one wins.
+	// Expired, released or handed over: take it over at the generation we
+	// read, so that of two takers exactly one wins. A hand-over time still
+	// ahead binds the new holder, and whoever takes the lease after it.
+	if nb := cur.notBefore(); nb.After(now) {
+		rec.From = nb
+	}
 	gen, err = st.Replace(ctx, name, gen, encode(rec), "application/json")
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("acquire lease %s: %w: taken over meanwhile", name, ErrHeld)
@@ -125,6 +163,36 @@ func (l *Lease) resync(ctx context.Context) bool {
 	return true
 }
 
+// HandOver announces that the holder stops sending at at, and stops
+// renewing: the lease is live until at (its expiry becomes at), and a
+// successor may take it at once, to send from at on (Acquire). ErrLost
+// means someone else has the lease already: stop at once. After HandOver
+// the holder must not call Renew; a successor's takeover is expected and
+// not a loss.
+func (l *Lease) HandOver(ctx context.Context, at, now time.Time) error {
+	write := func() error {
+		rec := l.rec
+		rec.HandOverAt, rec.Expires = at, at
+		gen, err := l.st.Replace(ctx, l.name, l.gen, encode(rec), "application/json")
+		if err == nil {
+			l.gen, l.rec = gen, rec
+		}
+		return err
+	}
+	err := write()
+	if errors.Is(err, store.ErrConflict) && l.resync(ctx) {
+		err = write() // still ours at a generation a lost answer hid
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("hand over lease %s: %w", l.name, ErrLost)
+	default:
+		return fmt.Errorf("hand over lease %s: %w", l.name, err)
+	}
+}
+
 // Release gives the lease up so that another worker may take it at once.
 // Releasing a lease already lost is not an error.
 func (l *Lease) Release(ctx context.Context) error {
@@ -148,6 +216,14 @@ func (l *Lease) Release(ctx context.Context) error {
 
 // Expires is when the lease lapses unless renewed.
 func (l *Lease) Expires() time.Time { return l.rec.Expires }
+
+// From is the time before which the holder must send nothing, because a
+// predecessor that handed the lease over sends until then; zero when no
+// hand-over is under way.
+func (l *Lease) From() time.Time { return l.rec.From }
+
+// Holder is the holder's name, as Acquire was given it.
+func (l *Lease) Holder() string { return l.holder }
 
 // Read returns the lease record at name, for observers (the aggregator's
 // failure detector, the trigger's status).

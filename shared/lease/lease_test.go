@@ -194,3 +194,192 @@ func TestLostAnswer(t *testing.T) {
 		})
 	}
 }
+
+func TestLive(t *testing.T) {
+	t.Parallel()
+	held := Record{Holder: "a", Acquired: t0, Expires: t0.Add(10 * time.Second)}
+	handed := held
+	handed.HandOverAt, handed.Expires = t0.Add(4*time.Second), t0.Add(4*time.Second)
+	// A record written by an older holder that kept a later expiry: the
+	// hand-over time still ends it.
+	handedLate := held
+	handedLate.HandOverAt = t0.Add(4 * time.Second)
+	released := held
+	released.Released = true
+	tests := []struct {
+		name string
+		rec  Record
+		at   time.Duration // after t0
+		want bool
+	}{
+		{"held, before expiry", held, 9 * time.Second, true},
+		{"held, at expiry", held, 10 * time.Second, false},
+		{"released", released, time.Second, false},
+		{"handed over, before the hand-over time", handed, 3 * time.Second, true},
+		{"handed over, at the hand-over time", handed, 4 * time.Second, false},
+		{"handed over, expiry later than the hand-over time", handedLate, 5 * time.Second, false},
+		{"zero record", Record{}, 0, false},
+	}
+	for _, tt := range tests {
+		if got := tt.rec.Live(t0.Add(tt.at)); got != tt.want {
+			t.Errorf("%s: Live(t0+%v) = %v, want %v", tt.name, tt.at, got, tt.want)
+		}
+	}
+}
+
+// TestHandOver: a holder hands its lease over at t0+10s (announced at
+// t0+2s); successors take it before or after that time, and the old holder
+// and later takers see what they must.
+func TestHandOver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const ttl = 6 * time.Second
+	handAt := t0.Add(10 * time.Second)
+	tests := []struct {
+		name string
+		// act runs after a handed over; it returns the lease of the last
+		// successful taker, or nil.
+		act      func(t *testing.T, st store.Store, a *Lease) *Lease
+		wantErr  error // of the last step of act
+		holder   string
+		wantFrom time.Time
+		liveAt   map[time.Duration]bool // the record's Live at t0+d
+	}{
+		{name: "nobody takes it: live until the hand-over time",
+			act:    func(*testing.T, store.Store, *Lease) *Lease { return nil },
+			holder: "a", liveAt: map[time.Duration]bool{9 * time.Second: true, 10 * time.Second: false}},
+		{name: "successor before the hand-over time starts from it",
+			act: func(t *testing.T, st store.Store, _ *Lease) *Lease {
+				return mustAcquire(t, st, "b", ttl, t0.Add(3*time.Second))
+			},
+			holder: "b", wantFrom: handAt,
+			liveAt: map[time.Duration]bool{5 * time.Second: true, 9 * time.Second: false}},
+		{name: "successor after the hand-over time starts when it likes",
+			act: func(t *testing.T, st store.Store, _ *Lease) *Lease {
+				return mustAcquire(t, st, "b", ttl, t0.Add(11*time.Second))
+			},
+			holder: "b", liveAt: map[time.Duration]bool{16 * time.Second: true, 17 * time.Second: false}},
+		{name: "a second taker finds the successor's live lease",
+			act: func(t *testing.T, st store.Store, _ *Lease) *Lease {
+				mustAcquire(t, st, "b", ttl, t0.Add(3*time.Second))
+				_, err := Acquire(ctx, st, "l", "c", ttl, t0.Add(4*time.Second))
+				if !errors.Is(err, ErrHeld) {
+					t.Errorf("c's Acquire = %v, want ErrHeld", err)
+				}
+				return nil
+			},
+			holder: "b", wantFrom: handAt},
+		{name: "the successor died before the hand-over time: the next taker inherits it",
+			act: func(t *testing.T, st store.Store, _ *Lease) *Lease {
+				mustAcquire(t, st, "b", 2*time.Second, t0.Add(3*time.Second))
+				return mustAcquire(t, st, "c", ttl, t0.Add(6*time.Second))
+			},
+			holder: "c", wantFrom: handAt},
+		{name: "the successor hands over in turn",
+			act: func(t *testing.T, st store.Store, _ *Lease) *Lease {
+				b := mustAcquire(t, st, "b", ttl, t0.Add(3*time.Second))
+				if err := b.HandOver(ctx, t0.Add(20*time.Second), t0.Add(4*time.Second)); err != nil {
+					t.Fatalf("b.HandOver: %v", err)
+				}
+				return mustAcquire(t, st, "c", ttl, t0.Add(5*time.Second))
+			},
+			holder: "c", wantFrom: t0.Add(20 * time.Second)},
+		{name: "the old holder's renewal after the takeover is a loss",
+			act: func(t *testing.T, st store.Store, a *Lease) *Lease {
+				b := mustAcquire(t, st, "b", ttl, t0.Add(3*time.Second))
+				if err := a.Renew(ctx, t0.Add(4*time.Second)); !errors.Is(err, ErrLost) {
+					t.Errorf("a.Renew after the takeover = %v, want ErrLost", err)
+				}
+				return b
+			},
+			holder: "b", wantFrom: handAt},
+		{name: "the old holder's release after the takeover leaves it alone",
+			act: func(t *testing.T, st store.Store, a *Lease) *Lease {
+				b := mustAcquire(t, st, "b", ttl, t0.Add(3*time.Second))
+				if err := a.Release(ctx); err != nil {
+					t.Errorf("a.Release after the takeover = %v, want nil", err)
+				}
+				return b
+			},
+			holder: "b", wantFrom: handAt, liveAt: map[time.Duration]bool{8 * time.Second: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStore(t)
+			a := mustAcquire(t, st, "a", ttl, t0)
+			if err := a.HandOver(ctx, handAt, t0.Add(2*time.Second)); err != nil {
+				t.Fatalf("HandOver: %v", err)
+			}
+			if !a.Expires().Equal(handAt) {
+				t.Errorf("after HandOver Expires = %v, want the hand-over time %v", a.Expires(), handAt)
+			}
+			last := tt.act(t, st, a)
+			rec, err := Read(ctx, st, "l")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Holder != tt.holder {
+				t.Errorf("holder %q, want %q (%+v)", rec.Holder, tt.holder, rec)
+			}
+			if !rec.From.Equal(tt.wantFrom) {
+				t.Errorf("record's From = %v, want %v", rec.From, tt.wantFrom)
+			}
+			if last != nil && !last.From().Equal(tt.wantFrom) {
+				t.Errorf("Lease.From = %v, want %v", last.From(), tt.wantFrom)
+			}
+			for d, want := range tt.liveAt {
+				if got := rec.Live(t0.Add(d)); got != want {
+					t.Errorf("Live(t0+%v) = %v, want %v (%+v)", d, got, want, rec)
+				}
+			}
+		})
+	}
+}
+
+func TestHandOverLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	a := mustAcquire(t, st, "a", time.Second, t0)
+	mustAcquire(t, st, "b", time.Minute, t0.Add(2*time.Second)) // a expired
+	if err := a.HandOver(ctx, t0.Add(5*time.Second), t0.Add(3*time.Second)); !errors.Is(err, ErrLost) {
+		t.Errorf("HandOver of a lost lease = %v, want ErrLost", err)
+	}
+	if rec, _ := Read(ctx, st, "l"); rec.Holder != "b" || !rec.HandOverAt.IsZero() {
+		t.Errorf("a's hand-over touched b's lease: %+v", rec)
+	}
+}
+
+// TestHandOverLostAnswer: a renewal went through but its answer was lost;
+// the hand-over still finds the lease its own.
+func TestHandOverLostAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	a := mustAcquire(t, st, "a", 10*time.Second, t0)
+	obj, err := st.Get(ctx, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := Record{Holder: "a", Expires: t0.Add(14 * time.Second), Acquired: t0}
+	if _, err := st.Replace(ctx, "l", obj.Generation, encode(renewed), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(8 * time.Second)
+	if err := a.HandOver(ctx, at, t0.Add(5*time.Second)); err != nil {
+		t.Fatalf("HandOver = %v, want nil", err)
+	}
+	if rec, _ := Read(ctx, st, "l"); rec.Holder != "a" || !rec.HandOverAt.Equal(at) || !rec.Expires.Equal(at) {
+		t.Errorf("record %+v, want a's, handed over and expiring at %v", rec, at)
+	}
+}
+
+func mustAcquire(t *testing.T, st store.Store, holder string, ttl time.Duration, now time.Time) *Lease {
+	t.Helper()
+	l, err := Acquire(context.Background(), st, "l", holder, ttl, now)
+	if err != nil {
+		t.Fatalf("%s's Acquire at %v: %v", holder, now, err)
+	}
+	return l
+}

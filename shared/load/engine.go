@@ -50,6 +50,12 @@ type Options struct {
 	// FirstSlice resumes a shard: requests of earlier slices are not sent
 	// and those slices are not emitted.
 	FirstSlice int
+	// From resumes a shard inside FirstSlice, where it must fall (Start
+	// must be set): requests intended before From are neither sent nor
+	// counted, and the first slice's result covers [From, its end), its
+	// Start being From, so that a partial slice is told from a whole one.
+	// Zero, or the start of FirstSlice, means the whole slice.
+	From time.Time
 	// Writer names who measured, stored in each slice.
 	Writer string
 	// Sink receives each closed slice of this shard, in index order, from
@@ -75,6 +81,7 @@ type Engine struct {
 	sliceDur time.Duration
 	dur      time.Duration
 	nSlices  int
+	firstOff time.Duration // offset of the first request to send: FirstSlice's start, or From
 	timeout  time.Duration
 	random   bool
 
@@ -135,6 +142,17 @@ func New(o Options) (*Engine, error) {
 	}
 	if o.FirstSlice < 0 || o.FirstSlice > e.nSlices {
 		return nil, fmt.Errorf("load: first slice %d is outside the plan's %d slices", o.FirstSlice, e.nSlices)
+	}
+	e.firstOff = time.Duration(o.FirstSlice) * e.sliceDur
+	if !o.From.IsZero() {
+		if o.Start.IsZero() {
+			return nil, errors.New("load: From needs Start")
+		}
+		off := o.From.Sub(o.Start)
+		if off < e.firstOff || off >= min(e.firstOff+e.sliceDur, e.dur) {
+			return nil, fmt.Errorf("load: From %s is not inside first slice %d", off, o.FirstSlice)
+		}
+		e.firstOff = off
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
@@ -238,7 +256,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	next.Store(e.sched.CountBefore(time.Duration(e.o.FirstSlice) * e.sliceDur))
+	next.Store(e.sched.CountBefore(e.firstOff))
 	for i := range slots {
 		s := &slot{e: e, id: i, lane: e.lanes[i%len(e.lanes)], pool: pool}
 		if pool == nil {
@@ -480,8 +498,8 @@ func (s *slot) runClosed() {
 	for {
 		now := monoNow()
 		off := time.Duration(now - e.startMono)
-		if off < time.Duration(e.o.FirstSlice)*e.sliceDur {
-			off = time.Duration(e.o.FirstSlice) * e.sliceDur
+		if off < e.firstOff {
+			off = e.firstOff
 			if !s.sleepUntil(e.startMono+int64(off), e.o.FirstSlice) {
 				return
 			}
@@ -555,6 +573,9 @@ func (e *Engine) collect(slots int) {
 // emit folds every lane's recorder of slice k into one result.
 func (e *Engine) emit(k int) {
 	start := e.startWall.Add(time.Duration(k) * e.sliceDur)
+	if k == e.o.FirstSlice {
+		start = e.startWall.Add(e.firstOff) // From, for a partial first slice
+	}
 	end := e.startWall.Add(min(time.Duration(k+1)*e.sliceDur, e.dur))
 	r := slice.NewResult(e.o.RunID, e.o.Shard, k, start, end)
 	r.Writer = e.o.Writer

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -379,6 +380,17 @@ func TestNewRejects(t *testing.T) {
 		{"no plan", func() Options { return Options{} }, "no plan"},
 		{"shard out of range", func() Options { return Options{Plan: base(), Shard: 3} }, "shard 3 of 1"},
 		{"first slice beyond the plan", func() Options { return Options{Plan: base(), FirstSlice: 9} }, "first slice 9"},
+		{"From without Start", func() Options { return Options{Plan: base(), From: time.Now()} }, "From needs Start"},
+		{"From before the first slice", func() Options {
+			p := testPlan("http://127.0.0.1:1/", 10, 4*time.Second, time.Second, 1, 1)
+			st := time.Now()
+			return Options{Plan: p, Start: st, FirstSlice: 2, From: st.Add(1500 * time.Millisecond)}
+		}, "not inside first slice 2"},
+		{"From after the first slice", func() Options {
+			p := testPlan("http://127.0.0.1:1/", 10, 4*time.Second, time.Second, 1, 1)
+			st := time.Now()
+			return Options{Plan: p, Start: st, FirstSlice: 2, From: st.Add(3 * time.Second)}
+		}, "not inside first slice 2"},
 		{"unknown grpc method", func() Options {
 			p := base()
 			p.Target = plan.Target{Protocol: plan.ProtocolGRPC, Address: "127.0.0.1:1", Method: "/x.Y/Z", Request: `{"text": {{json .Text}}}`, Connections: 1}
@@ -391,6 +403,99 @@ func TestNewRejects(t *testing.T) {
 			_, err := New(tt.o())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New() error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// arrivalTarget is an HTTP target on 127.0.0.1 that keeps when each
+// request arrived.
+type arrivalTarget struct {
+	url string
+	mu  sync.Mutex
+	at  []time.Time
+}
+
+func startArrivalTarget(t *testing.T) *arrivalTarget {
+	t.Helper()
+	tg := &arrivalTarget{}
+	inner := startTarget(t, func(w http.ResponseWriter, r *http.Request) {
+		tg.mu.Lock()
+		tg.at = append(tg.at, time.Now())
+		tg.mu.Unlock()
+		okHandler(w, r)
+	})
+	tg.url = inner.url
+	return tg
+}
+
+func (tg *arrivalTarget) arrivals() []time.Time {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return slices.Clone(tg.at)
+}
+
+// TestResumeFrom resumes a shard inside a slice, as a worker does after a
+// crash: nothing is sent before From, the first slice covers [From, end)
+// and counts only what was intended from From, the next slices are whole.
+func TestResumeFrom(t *testing.T) {
+	t.Parallel()
+	const sliceDur = 500 * time.Millisecond
+	tests := []struct {
+		name       string
+		goroutines bool
+		closed     bool
+	}{
+		{name: "open model, event loop"},
+		{name: "open model, goroutines", goroutines: true},
+		{name: "closed model", closed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tg := startArrivalTarget(t)
+			p := testPlan(tg.url, 200, 2*time.Second, sliceDur, 4, 100)
+			if tt.closed {
+				p.Load = plan.Load{Model: plan.ModelClosed, Stages: []plan.Stage{{Duration: plan.Duration(2 * time.Second), Users: 2}}, ThinkTime: plan.Duration(20 * time.Millisecond)}
+				p.ApplyDefaults()
+			}
+			// The run started 400 ms ago (slice 0); resume at 700 ms into
+			// it, inside slice 1, 300 ms from now.
+			start := time.Now().Add(-400 * time.Millisecond)
+			from := start.Add(700 * time.Millisecond)
+			rs := runShard(t, Options{Plan: p, Start: start, FirstSlice: 1, From: from, Goroutines: tt.goroutines})
+			if len(rs) != 3 {
+				t.Fatalf("emitted %d slices, want 3 (1 to 3)", len(rs))
+			}
+			var sent int64
+			for i, r := range rs {
+				k := i + 1
+				wantStart := start.Add(time.Duration(k) * sliceDur)
+				if k == 1 {
+					wantStart = from
+				}
+				if r.Index != k || !r.Start.Equal(wantStart) || !r.End.Equal(start.Add(time.Duration(k+1)*sliceDur)) {
+					t.Errorf("slice %d: index %d covers [%v, %v), want [%v, %v)", k, r.Index,
+						r.Start.Sub(start), r.End.Sub(start), wantStart.Sub(start), time.Duration(k+1)*sliceDur)
+				}
+				if r.Errors != 0 || r.Dropped != 0 || r.Completed != r.Intended {
+					t.Errorf("slice %d: intended %d completed %d dropped %d errors %d (%v)", k, r.Intended, r.Completed, r.Dropped, r.Errors, r.SampleErrors)
+				}
+				sent += r.Sent
+			}
+			if !tt.closed {
+				// 200 req/s: 60 requests in [700, 1000) ms, 100 in a whole slice.
+				if rs[0].Intended != 60 || rs[1].Intended != 100 {
+					t.Errorf("intended %d in the partial slice and %d in the next, want 60 and 100", rs[0].Intended, rs[1].Intended)
+				}
+			}
+			at := tg.arrivals()
+			if int64(len(at)) != sent {
+				t.Errorf("target got %d requests, the slices count %d sent", len(at), sent)
+			}
+			// The event loop sends up to one 2 ms tick early.
+			if len(at) == 0 || at[0].Before(from.Add(-pacingGrid)) {
+				t.Errorf("first request arrived %v after start, want none before From (%v)", at[0].Sub(start), from.Sub(start))
 			}
 		})
 	}

@@ -169,7 +169,7 @@ func (l *evLoop) run() {
 	e := l.e
 	grid := int64(pacingGrid)
 	maxInFlight := max(e.p.Load.MaxInFlight, 1)
-	next := e.sched.CountBefore(time.Duration(e.o.FirstSlice) * e.sliceDur)
+	next := e.sched.CountBefore(e.firstOff)
 	last := e.sched.CountBefore(e.dur)
 	scheduling := true
 	for {

@@ -156,6 +156,20 @@ type Run struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// Reasons of a ShardWork message. A worker at its capacity still takes
+// resume and handover (a shard whose worker died or stops), never start.
+const (
+	// ReasonStart is a shard's first publication: by the trigger, or by the
+	// aggregator for a shard nobody picked up.
+	ReasonStart = "start"
+	// ReasonResume is the aggregator's publication of a shard whose lease
+	// lapsed or was released: its worker died or gave up.
+	ReasonResume = "resume"
+	// ReasonHandOver is a stopping worker's publication of a shard it hands
+	// over at a slice boundary.
+	ReasonHandOver = "handover"
+)
+
 // ShardWork is the body of a message on the shards topic: drive one shard.
 type ShardWork struct {
 	RunID string `json:"run_id"`

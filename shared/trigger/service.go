@@ -452,7 +452,7 @@ func (s *Service) createOwn(ctx context.Context, name string, data []byte) (int6
 // and the first error is returned.
 func (s *Service) publish(ctx context.Context, run runs.Run) (int, error) {
 	one := func(ctx context.Context, shard int) error {
-		msg := runs.Encode(runs.ShardWork{RunID: run.ID, Shard: shard, Reason: "start"})
+		msg := runs.Encode(runs.ShardWork{RunID: run.ID, Shard: shard, Reason: runs.ReasonStart})
 		attrs := map[string]string{"run_id": run.ID, "shard": strconv.Itoa(shard)}
 		if _, err := s.bus.Publish(ctx, bus.ShardsTopic, msg, attrs); err != nil {
 			return fmt.Errorf("publish shard %d of run %s: %w", shard, run.ID, err)

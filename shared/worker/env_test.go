@@ -17,17 +17,21 @@ func TestConfigDefaults(t *testing.T) {
 	}{
 		{
 			name: "zero: host and PID as the ID",
-			want: Config{ID: fmt.Sprintf("%s-%d", host, os.Getpid()), Capacity: 1, LeaseTTL: 15 * time.Second, RenewEvery: 15 * time.Second / 4, AckExtend: time.Minute},
+			want: Config{ID: fmt.Sprintf("%s-%d", host, os.Getpid()), Capacity: 1, MaxShards: 4, CPUBound: 0.6, LeaseTTL: 6 * time.Second, RenewEvery: 2 * time.Second,
+				HandOverLead: 2 * time.Second, StopGrace: 15 * time.Second, Warmup: 500 * time.Millisecond, AckExtend: time.Minute},
 		},
 		{
 			name: "set: kept",
-			in:   Config{ID: "w", Capacity: 3, LeaseTTL: 8 * time.Second, RenewEvery: 2 * time.Second, AckExtend: 5 * time.Second},
-			want: Config{ID: "w", Capacity: 3, LeaseTTL: 8 * time.Second, RenewEvery: 2 * time.Second, AckExtend: 5 * time.Second},
+			in: Config{ID: "w", Capacity: 3, MaxShards: 5, CPUBound: 0.8, LeaseTTL: 8 * time.Second, RenewEvery: 2 * time.Second,
+				HandOverLead: time.Second, StopGrace: 30 * time.Second, Warmup: time.Second, AckExtend: 5 * time.Second},
+			want: Config{ID: "w", Capacity: 3, MaxShards: 5, CPUBound: 0.8, LeaseTTL: 8 * time.Second, RenewEvery: 2 * time.Second,
+				HandOverLead: time.Second, StopGrace: 30 * time.Second, Warmup: time.Second, AckExtend: 5 * time.Second},
 		},
 		{
-			name: "renewal not shorter than the lease: a quarter of it",
-			in:   Config{ID: "w", LeaseTTL: 4 * time.Second, RenewEvery: 4 * time.Second},
-			want: Config{ID: "w", Capacity: 1, LeaseTTL: 4 * time.Second, RenewEvery: time.Second, AckExtend: time.Minute},
+			name: "renewal not shorter than the lease: a third of it; most shards not below the capacity",
+			in:   Config{ID: "w", Capacity: 3, MaxShards: 2, LeaseTTL: 3 * time.Second, RenewEvery: 3 * time.Second},
+			want: Config{ID: "w", Capacity: 3, MaxShards: 3, CPUBound: 0.6, LeaseTTL: 3 * time.Second, RenewEvery: time.Second,
+				HandOverLead: 2 * time.Second, StopGrace: 15 * time.Second, Warmup: 500 * time.Millisecond, AckExtend: time.Minute},
 		},
 	}
 	for _, tt := range tests {
@@ -50,7 +54,8 @@ func TestReadEnv(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadEnv: %v", err)
 	}
-	if e.Worker.ID != "worker-7" || e.Worker.Capacity != 4 || e.Bucket != "runs" || e.Log.Level != "debug" || e.Worker.LeaseTTL != 15*time.Second {
+	if e.Worker.ID != "worker-7" || e.Worker.Capacity != 4 || e.Bucket != "runs" || e.Log.Level != "debug" || e.Worker.LeaseTTL != 6*time.Second ||
+		e.Worker.HandOverLead != 2*time.Second || e.Worker.CPUBound != 0.6 {
 		t.Errorf("ReadEnv = %+v", e)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,7 +36,8 @@ const (
 )
 
 func testConfig() Config {
-	return Config{ID: workerID, Capacity: 1, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, AckExtend: 10 * time.Second}
+	return Config{ID: workerID, Capacity: 1, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, AckExtend: 10 * time.Second,
+		HandOverLead: 300 * time.Millisecond, StopGrace: 10 * time.Second, Warmup: 100 * time.Millisecond}
 }
 
 // env is one worker with its own bucket, bus and HTTP target, so that
@@ -146,7 +149,9 @@ func (e *env) handle(t *testing.T, ctx context.Context, msg bus.Message, d time.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.w.handle(ctx, msg)
+		if work, ok := e.w.decode(ctx, msg); ok {
+			e.w.handle(ctx, msg, work)
+		}
 	}()
 	select {
 	case <-done:
@@ -239,40 +244,55 @@ func sortedKeys(m map[int]*slice.Result) []int {
 	return out
 }
 
-func TestFirstSlice(t *testing.T) {
+func TestStartPoint(t *testing.T) {
 	t.Parallel()
 	st, _, stop, err := store.NewInProcess("cicada-worker-test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	w := New(testConfig(), st, nil, zap.NewNop(), nil)
-	p := &plan.Plan{Slice: plan.Duration(testSlice)}
+	cfg := testConfig()
+	cfg.Warmup = testSlice / 5
+	w := New(cfg, st, nil, zap.NewNop(), nil)
+	p := &plan.Plan{Slice: plan.Duration(testSlice), Load: plan.Load{Stages: []plan.Stage{{Duration: plan.Duration(10 * testSlice)}}}}
 	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	at := func(slices float64) time.Time {
+		return start.Add(time.Duration(math.Round(slices * float64(testSlice))))
+	}
 
 	tests := []struct {
-		name    string
-		shard   int
-		written map[int][]int // slices already in the bucket, by shard
-		at      float64       // now, in slices after start_at
-		want    int
+		name      string
+		shard     int
+		written   map[int][]int // slices already in the bucket, by shard
+		now       float64       // in slices after start_at
+		notBefore float64       // a predecessor's hand-over, in slices after start_at; 0 = none
+		want      int
+		wantFrom  float64 // in slices after start_at; 0 = the whole slice
 	}{
-		{"before start, nothing written", 0, nil, -1, 0},
-		{"before start, slice 0 written", 0, map[int][]int{0: {0}}, -1, 1},
-		{"before start, 0 1 2 written", 0, map[int][]int{0: {0, 1, 2}}, -0.5, 3},
-		{"before start, 0 and 2 written: the gap is driven", 0, map[int][]int{0: {0, 2}}, -1, 1},
-		{"at start_at exactly, nothing of slice 0 is past", 0, nil, 0, 0},
-		{"2.3 slices in: never the slice under way", 0, nil, 2.3, 3},
-		{"2.3 slices in, earlier slices written", 0, map[int][]int{0: {0, 1, 2}}, 2.3, 3},
-		{"2.3 slices in, 3 and 4 written: skipped", 0, map[int][]int{0: {3, 4}}, 2.3, 5},
-		{"2.3 slices in, 4 written: 3 is next", 0, map[int][]int{0: {4}}, 2.3, 3},
-		{"another shard's slices do not count", 1, map[int][]int{0: {0, 1}, 10: {0, 1}}, -1, 0},
-		{"only this shard's slices count", 1, map[int][]int{1: {0}, 10: {1}}, -1, 1},
+		{name: "before start, nothing written", now: -1, want: 0},
+		{name: "before start, slice 0 written", written: map[int][]int{0: {0}}, now: -1, want: 1},
+		{name: "before start, 0 1 2 written", written: map[int][]int{0: {0, 1, 2}}, now: -0.5, want: 3},
+		{name: "before start, 0 and 2 written: the gap is driven", written: map[int][]int{0: {0, 2}}, now: -1, want: 1},
+		{name: "just before start, within the warm-up: slice 0 whole", now: -0.1, want: 0},
+		{name: "at start_at exactly: slice 0 whole", now: 0, want: 0},
+		{name: "2.3 slices in: inside the slice under way, after the warm-up", now: 2.3, want: 2, wantFrom: 2.5},
+		{name: "2.9 slices in: the warm-up ends in the next slice", now: 2.9, want: 3, wantFrom: 3.1},
+		{name: "2.8 slices in: the warm-up ends on a boundary, the next slice whole", now: 2.8, want: 3},
+		{name: "2.3 slices in, earlier slices written", written: map[int][]int{0: {0, 1}}, now: 2.3, want: 2, wantFrom: 2.5},
+		{name: "2.3 slices in, slice 2 written: the next whole", written: map[int][]int{0: {2}}, now: 2.3, want: 3},
+		{name: "2.3 slices in, 2 and 3 written: skipped", written: map[int][]int{0: {2, 3}}, now: 2.3, want: 4},
+		{name: "handed over at slice 4: starts there, whole", now: 2.3, notBefore: 4, want: 4},
+		{name: "handed over inside slice 4", now: 2.3, notBefore: 4.5, want: 4, wantFrom: 4.5},
+		{name: "hand-over time already past: after the warm-up", now: 4.1, notBefore: 4, want: 4, wantFrom: 4.3},
+		{name: "handed over before start_at", now: -2, notBefore: -1, want: 0},
+		{name: "after the run's end: nothing", now: 9.9, want: 10},
+		{name: "another shard's slices do not count", shard: 1, written: map[int][]int{0: {0, 1}, 10: {0, 1}}, now: -1, want: 0},
+		{name: "only this shard's slices count", shard: 1, written: map[int][]int{1: {0}, 10: {1}}, now: -1, want: 1},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			run := runs.Run{ID: "first-" + string(rune('a'+i)), StartAt: start}
+			run := runs.Run{ID: "first-" + string(rune('a'+i)), StartAt: start, End: start.Add(p.Duration())}
 			for shard, ks := range tt.written {
 				for _, k := range ks {
 					if _, err := st.Create(context.Background(), runs.SlicePath(run.ID, shard, k), []byte("x"), "application/x-protobuf"); err != nil {
@@ -280,15 +300,105 @@ func TestFirstSlice(t *testing.T) {
 					}
 				}
 			}
-			now := start.Add(time.Duration(tt.at * float64(testSlice)))
-			got, err := w.firstSlice(context.Background(), p, run, tt.shard, now)
-			if err != nil {
-				t.Fatalf("firstSlice: %v", err)
+			var notBefore time.Time
+			if tt.notBefore != 0 {
+				notBefore = at(tt.notBefore)
 			}
-			if got != tt.want {
-				t.Errorf("firstSlice(written %v, %.1f slices after start) = %d, want %d", tt.written, tt.at, got, tt.want)
+			var wantFrom time.Time
+			if tt.wantFrom != 0 {
+				wantFrom = at(tt.wantFrom)
+			}
+			got, from, err := w.startPoint(context.Background(), p, run, tt.shard, notBefore, at(tt.now))
+			if err != nil {
+				t.Fatalf("startPoint: %v", err)
+			}
+			if got != tt.want || !from.Equal(wantFrom) {
+				t.Errorf("startPoint(written %v, %.1f slices in, not before %.1f) = slice %d from %v, want %d from %v",
+					tt.written, tt.now, tt.notBefore, got, from.Sub(start), tt.want, wantFrom.Sub(start))
 			}
 		})
+	}
+}
+
+// TestHandOverPoint: where a shard asked to stop at now hands over, with a
+// lead of 2 s and 15 s before the kill, slices of 10 s over 60 s.
+func TestHandOverPoint(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	sec := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	const lead, grace = 2 * time.Second, 15 * time.Second
+	tests := []struct {
+		name        string
+		dur         time.Duration
+		sliceDur    time.Duration
+		first       int
+		begin, now  float64 // seconds after start
+		wantStop    int
+		wantAt      float64 // seconds after start; -1 = no hand-over
+		wantNoHando bool
+	}{
+		{name: "mid-slice: the next boundary", dur: 60 * time.Second, sliceDur: 10 * time.Second, now: 13, wantStop: 2, wantAt: 20},
+		{name: "within the lead of a boundary: the one after", dur: 60 * time.Second, sliceDur: 10 * time.Second, now: 18.5, wantStop: 3, wantAt: 30},
+		{name: "exactly the lead before a boundary", dur: 60 * time.Second, sliceDur: 10 * time.Second, now: 18, wantStop: 2, wantAt: 20},
+		{name: "before the start: hand over at the start", dur: 60 * time.Second, sliceDur: 10 * time.Second, now: -5, wantStop: 0, wantAt: 0},
+		{name: "waiting for a hand-over at slice 3: the same time", dur: 60 * time.Second, sliceDur: 10 * time.Second, first: 3, begin: 30, now: 25, wantStop: 3, wantAt: 30},
+		{name: "started inside slice 2 at 24.5 s, asked at 22 s: not sending yet", dur: 60 * time.Second, sliceDur: 10 * time.Second, first: 2, begin: 24.5, now: 22, wantStop: 2, wantAt: 24.5},
+		{name: "started inside slice 2 at 24.5 s, asked at 24 s: the next boundary", dur: 60 * time.Second, sliceDur: 10 * time.Second, first: 2, begin: 24.5, now: 24, wantStop: 3, wantAt: 30},
+		{name: "the schedule ends before the boundary: finish", dur: 60 * time.Second, sliceDur: 10 * time.Second, now: 55, wantStop: 6, wantNoHando: true},
+		{name: "a short last slice ends in time: finish", dur: 55 * time.Second, sliceDur: 10 * time.Second, now: 52, wantStop: 6, wantNoHando: true},
+		{name: "long slices, boundary after the kill: stop now, hand over inside the slice", dur: 120 * time.Second, sliceDur: 30 * time.Second, now: 40, wantStop: 1, wantAt: 42},
+		{name: "long slices, boundary just in time", dur: 120 * time.Second, sliceDur: 30 * time.Second, now: 46, wantStop: 2, wantAt: 60},
+		{name: "long slices, the end after the kill: hand over inside the last slice", dur: 120 * time.Second, sliceDur: 30 * time.Second, now: 100, wantStop: 3, wantAt: 102},
+		{name: "long slices, the lead reaches past the end: finish", dur: 120 * time.Second, sliceDur: 30 * time.Second, now: 118.5, wantStop: 4, wantNoHando: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n := int((tt.dur + tt.sliceDur - 1) / tt.sliceDur)
+			begin := sec(tt.begin)
+			if tt.first == 0 && tt.begin == 0 {
+				begin = start
+			}
+			stop, at := handOverPoint(start, tt.sliceDur, tt.dur, n, tt.first, begin, sec(tt.now), lead, grace)
+			var wantAt time.Time
+			if !tt.wantNoHando {
+				wantAt = sec(tt.wantAt)
+			}
+			if stop != tt.wantStop || !at.Equal(wantAt) {
+				t.Errorf("asked at %.1f s: stop at slice %d, successor at %v; want slice %d, successor at %v (zero: none)",
+					tt.now, stop, at.Sub(start), tt.wantStop, wantAt.Sub(start))
+			}
+		})
+	}
+}
+
+func TestTakes(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Capacity: 2, MaxShards: 4, CPUBound: 0.6}
+	tests := []struct {
+		name   string
+		reason string
+		n      int
+		cpu    float64
+		cpuOK  bool
+		want   bool
+	}{
+		{"below capacity: fresh work", ReasonStart, 1, 0.9, true, true},
+		{"below capacity: CPU unknown", ReasonStart, 0, 0, false, true},
+		{"at capacity: fresh work is for others", ReasonStart, 2, 0.1, true, false},
+		{"at capacity: an unknown reason counts as fresh", "", 2, 0.1, true, false},
+		{"at capacity: a resume with CPU to spare", ReasonResume, 2, 0.2, true, true},
+		{"at capacity: a hand-over with CPU to spare", ReasonHandOver, 3, 0.3, true, true},
+		{"at capacity: a resume, CPU under the bound with one more shard", ReasonResume, 2, 0.38, true, true},
+		{"at capacity: a resume that would pass the CPU bound", ReasonResume, 2, 0.41, true, false},
+		{"at capacity: a resume, CPU unknown", ReasonResume, 2, 0, false, false},
+		{"at the most shards", ReasonResume, 4, 0.01, true, false},
+	}
+	for _, tt := range tests {
+		if got, why := cfg.takes(tt.reason, tt.n, tt.cpu, tt.cpuOK); got != tt.want || (got == (why != "")) {
+			t.Errorf("%s: takes(%q, %d shards, CPU %.2f known %v) = %v %q, want %v and a reason exactly when not",
+				tt.name, tt.reason, tt.n, tt.cpu, tt.cpuOK, got, why, tt.want)
+		}
 	}
 }
 
@@ -467,21 +577,38 @@ func TestRunTinyShard(t *testing.T) {
 	}
 }
 
-func TestRunGracefulStop(t *testing.T) {
+// TestRunHandOver stops a worker in mid-slice: it announces the hand-over
+// at the first boundary at least HandOverLead ahead, publishes the shard
+// for a successor at once, and drives it until that boundary.
+func TestRunHandOver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	const id = "run-graceful"
+	const id = "run-handover"
 	startAt := time.Now().Add(300 * time.Millisecond)
 	p := e.writeRun(t, id, startAt, 3*time.Second)
-	work := runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"})
 	cancel, done := runWorker(t, e)
-	e.publish(t, work)
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: ReasonStart}))
 
-	// 1.2 s in is inside slice 2: it is finished and written, 3 on are not.
-	time.Sleep(time.Until(startAt.Add(1200 * time.Millisecond)))
+	// 1.1 s in is inside slice 2; with a lead of 300 ms the boundary is
+	// slice 3's start, 1.5 s in: slices 0 to 2 are written, 3 on are not.
+	time.Sleep(time.Until(startAt.Add(1100 * time.Millisecond)))
 	cancel()
-	if took := waitRun(t, done, 5*time.Second); took > testSlice+time.Second {
-		t.Errorf("Run returned %v after its stop, want within about a slice (%v)", took, testSlice)
+	stopped := time.Now()
+	// The successor's message is out at once, long before the boundary.
+	if got, want := e.redelivered(t, 300*time.Millisecond), runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: ReasonHandOver}); string(got) != string(want) {
+		t.Errorf("message for the successor = %q, want %q", got, want)
+	}
+	if took := time.Since(stopped); took > 300*time.Millisecond {
+		t.Errorf("the successor's message came %v after the stop", took)
+	}
+	rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
+	handAt := startAt.Add(1500 * time.Millisecond)
+	if err != nil || rec.Released || !rec.HandOverAt.Equal(handAt) || !strings.HasPrefix(rec.Holder, workerID+"#") || !rec.Live(time.Now()) {
+		t.Errorf("lease %+v (err %v) during the hand-over, want %s's, live, handed over at %v", rec, err, workerID, handAt)
+	}
+	waitRun(t, done, 5*time.Second)
+	if ended := time.Since(stopped); ended < 300*time.Millisecond || ended > 400*time.Millisecond+testSlice {
+		t.Errorf("Run returned %v after its stop, want after the boundary 400 ms on and within a slice more", ended)
 	}
 
 	got := e.written(t, id)
@@ -493,23 +620,155 @@ func TestRunGracefulStop(t *testing.T) {
 		completed += r.Completed
 	}
 	if n := e.hits.Load(); n != completed {
-		t.Errorf("target got %d requests, slices count %d: requests after the stop", n, completed)
+		t.Errorf("target got %d requests, slices count %d: requests after the boundary", n, completed)
 	}
 	if e.exists(t, runs.DonePath(id, 0)) {
 		t.Error("done marker written by a stopped shard")
 	}
-	rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
-	if err != nil || !rec.Released {
-		t.Errorf("lease %+v (err %v), want released", rec, err)
+	if got := e.redelivered(t, quiet); got != nil {
+		t.Errorf("message %s came back: want the first one acked", got)
 	}
-	if got := e.redelivered(t, 3*time.Second); string(got) != string(work) {
-		t.Errorf("message again = %q, want %q handed back at once", got, work)
+}
+
+// TestHandOverToSuccessor: a worker stopped in mid-run hands its shard to
+// another, which sends from the boundary on: every slice is written once,
+// and the target got exactly what the slices count.
+func TestHandOverToSuccessor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const id = "run-successor"
+	startAt := time.Now().Add(300 * time.Millisecond)
+	p := e.writeRun(t, id, startAt, 3*time.Second)
+	cancelA, doneA := runWorker(t, e)
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: ReasonStart}))
+	waitLease(t, e, id, workerID)
+
+	cfgB := testConfig()
+	cfgB.ID = "w-b"
+	b := New(cfgB, e.st, e.b, testLog(t), nil)
+	ctxB, cancelB := context.WithCancel(context.Background())
+	t.Cleanup(cancelB)
+	doneB := make(chan error, 1)
+	go func() { doneB <- b.Run(ctxB) }()
+
+	time.Sleep(time.Until(startAt.Add(1100 * time.Millisecond)))
+	cancelA()
+	waitRun(t, doneA, 5*time.Second)
+	waitLease(t, e, id, "w-b")
+	deadline := time.Now().Add(5 * time.Second)
+	for !e.exists(t, runs.DonePath(id, 0)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancelB()
+	waitRun(t, doneB, 5*time.Second)
+
+	got := e.written(t, id)
+	if keys := sortedKeys(got); !slices.Equal(keys, []int{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("slices written %v, want all of 0 to %d", keys, p.NumSlices()-1)
+	}
+	var completed int64
+	want := int64(testRate * testSlice / time.Second)
+	for k, r := range got {
+		writer := workerID
+		if k >= 3 {
+			writer = "w-b"
+		}
+		if r.Writer != writer || r.Intended != want || r.Completed != want || !r.Start.Equal(startAt.Add(time.Duration(k)*testSlice)) {
+			t.Errorf("slice %d: writer %s intended %d completed %d from %v, want %s, %d, %d, whole", k, r.Writer, r.Intended, r.Completed, r.Start.Sub(startAt), writer, want, want)
+		}
+		completed += r.Completed
+	}
+	if n := e.hits.Load(); n != completed {
+		t.Errorf("target got %d requests, slices count %d", n, completed)
+	}
+	rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
+	if err != nil || !rec.Released || !strings.HasPrefix(rec.Holder, "w-b#") || !rec.From.Equal(startAt.Add(1500*time.Millisecond)) {
+		t.Errorf("lease %+v (err %v), want w-b's, taken from the boundary 1.5 s in, released at the end", rec, err)
+	}
+}
+
+// waitLease waits until worker holds run id's shard 0, within 5 s.
+func waitLease(t *testing.T, e *env, id, worker string) {
+	t.Helper()
+	waitLeaseWithin(t, e, id, worker, 5*time.Second)
+}
+
+func waitLeaseWithin(t *testing.T, e *env, id, worker string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		rec, err := lease.Read(context.Background(), e.st, runs.LeasePath(id, 0))
+		if err == nil && strings.HasPrefix(rec.Holder, worker+"#") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not take the lease of %s within %v (%+v, %v)", worker, id, within, rec, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBeyondCapacity: a worker at capacity passes fresh work on, takes a
+// resumed shard while its CPU allows, and passes one on when it does not.
+func TestBeyondCapacity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var cpu atomic.Int64 // per mille
+	cpu.Store(50)
+	e.w.cpuUse = func() (float64, bool) { return float64(cpu.Load()) / 1000, true }
+	startAt := time.Now().Add(300 * time.Millisecond)
+	for _, id := range []string{"run-a", "run-b", "run-c", "run-d"} {
+		e.writeRun(t, id, startAt, 30*time.Second)
+	}
+	cancel, done := runWorker(t, e)
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: "run-a", Shard: 0, Reason: ReasonStart}))
+	waitLease(t, e, "run-a", workerID)
+
+	// At its capacity of 1: fresh work goes elsewhere, a resume is taken.
+	startB := runs.Encode(runs.ShardWork{RunID: "run-b", Shard: 0, Reason: ReasonStart})
+	e.publish(t, startB)
+	e.publish(t, runs.Encode(runs.ShardWork{RunID: "run-c", Shard: 0, Reason: ReasonResume}))
+	// The bus delivers in no particular order: the worker may pull b's work
+	// again (passed on, once a second) a few times before c's.
+	waitLeaseWithin(t, e, "run-c", workerID, 20*time.Second)
+	// Now the CPU is short: another resume goes elsewhere too.
+	cpu.Store(500)
+	resumeD := runs.Encode(runs.ShardWork{RunID: "run-d", Shard: 0, Reason: ReasonResume})
+	e.publish(t, resumeD)
+	time.Sleep(2 * passOnPause)
+	for _, id := range []string{"run-b", "run-d"} {
+		if e.exists(t, runs.LeasePath(id, 0)) {
+			t.Errorf("%s's lease was taken, want its work passed on", id)
+		}
+	}
+	cancel()
+	waitRun(t, done, 5*time.Second)
+
+	// The work passed on is still there for another worker, besides the
+	// hand-overs of runs a and c.
+	var left []string
+	for {
+		data := e.redelivered(t, quiet)
+		if data == nil {
+			break
+		}
+		left = append(left, string(data))
+	}
+	for _, want := range []string{string(startB), string(resumeD)} {
+		if !slices.Contains(left, want) {
+			t.Errorf("shard work left %q, want %s among it", left, want)
+		}
+	}
+	for _, id := range []string{"run-a", "run-c"} {
+		if got := e.written(t, id); len(got) == 0 {
+			t.Errorf("%s: no slice written, want it driven", id)
+		}
 	}
 }
 
 // TestRunStoppedBeforeDriving: a message in hand when the worker is told
-// to stop is handed back without sending: stopping must not wait for a
-// whole run.
+// to stop is passed on without taking the lease or sending: stopping must
+// not wait for a whole run.
 func TestRunStoppedBeforeDriving(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -549,7 +808,9 @@ func TestLostLease(t *testing.T) {
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
-		e.w.handle(context.Background(), msg)
+		if work, ok := e.w.decode(context.Background(), msg); ok {
+			e.w.handle(context.Background(), msg, work)
+		}
 	}()
 
 	time.Sleep(time.Until(startAt.Add(1200 * time.Millisecond)))
@@ -595,5 +856,61 @@ func TestLostLease(t *testing.T) {
 	}
 	if got := e.redelivered(t, quiet); got != nil {
 		t.Errorf("message %s came back: want it acked (the new holder has the shard)", got)
+	}
+}
+
+// TestPassOn: work a worker will not take goes back on the topic at once,
+// counted, until it went around maxPasses times or its run is over.
+func TestPassOn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		passes     string // the message's attribute; "" = none
+		runOver    bool
+		wantPasses string // of the message published again; "" = none
+	}{
+		{name: "first pass", wantPasses: "1"},
+		{name: "passed on before", passes: "4", wantPasses: "5"},
+		{name: "passed on too often: dropped", passes: strconv.Itoa(maxPasses)},
+		{name: "run over: dropped", runOver: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			const id = "run-pass"
+			start := time.Now().Add(time.Minute)
+			if tt.runOver {
+				start = time.Now().Add(-time.Minute)
+			}
+			e.writeRun(t, id, start, time.Second)
+			work := runs.ShardWork{RunID: id, Shard: 0, Reason: ReasonStart}
+			attrs := map[string]string{}
+			if tt.passes != "" {
+				attrs[passesAttr] = tt.passes
+			}
+			if _, err := e.b.Publish(context.Background(), bus.ShardsTopic, runs.Encode(work), attrs); err != nil {
+				t.Fatal(err)
+			}
+			msg := e.pullWork(t)
+			e.w.passOn(context.Background(), msg, work, zap.NewNop())
+
+			ctx, cancel := context.WithTimeout(context.Background(), quiet)
+			defer cancel()
+			again, err := e.b.Pull(ctx, bus.ShardsSub, 0)
+			switch {
+			case tt.wantPasses == "" && err == nil:
+				t.Errorf("work published again (%s, %v), want it dropped", again.Data(), again.Attributes())
+			case tt.wantPasses != "" && err != nil:
+				t.Errorf("no work published again (%v), want it passed on", err)
+			case tt.wantPasses != "":
+				if string(again.Data()) != string(runs.Encode(work)) || again.Attributes()[passesAttr] != tt.wantPasses || again.Attributes()["run_id"] != id {
+					t.Errorf("published again %s with %v, want the same work with %s=%s", again.Data(), again.Attributes(), passesAttr, tt.wantPasses)
+				}
+				if again.ID() == msg.ID() {
+					t.Error("the same message came back: want it acked and a new one published")
+				}
+			}
+		})
 	}
 }
