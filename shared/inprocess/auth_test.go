@@ -58,13 +58,12 @@ func runPlan(t *testing.T, p *plan.Plan) *report.Report {
 }
 
 // TestTokensExpiringEvery5s runs 20 s of load with Google access tokens
-// that expire every 5 s, minted by a metadata server stand-in that takes
-// half a second to answer: the target sees several tokens and never an
-// expired one, and the generator is no later than in the same run without
-// a credential (a request that waited for a refresh would be half a second
-// late).
+// that expire every 5 s, minted by a metadata server stand-in that takes a
+// second to answer: the target sees several tokens and never an expired
+// one, and the generator is no later than in the same run without a
+// credential (a request that waited for a refresh would be a second late).
 func TestTokensExpiringEvery5s(t *testing.T) {
-	const slowMetadata = 500 * time.Millisecond
+	const slowMetadata = time.Second
 	md := gcemetadata.Start(5 * time.Second)
 	t.Cleanup(md.Close)
 	md.SetDelay(slowMetadata)
@@ -72,32 +71,51 @@ func TestTokensExpiringEvery5s(t *testing.T) {
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
 	t.Setenv("HOME", t.TempDir())
 
-	plain := runPlan(t, authPlan(startTarget(t, nil), nil))
+	// The maximum lateness of a run is its worst scheduling hiccup, tens
+	// of milliseconds on a busy shared machine, in either run: a tick
+	// (2 ms), or as much again as the plain run's, is noise, and a pair
+	// beyond that is run once more (the other way round) before it counts.
+	for attempt := 1; ; attempt++ {
+		var plain, authed *report.Report
+		audit := md.NewAudit()
+		runPlain := func() { plain = runPlan(t, authPlan(startTarget(t, nil), nil)) }
+		runAuthed := func() {
+			authed = runPlan(t, authPlan(startTarget(t, audit), &plan.Auth{GoogleAccessToken: &plan.GoogleAccessToken{}}))
+		}
+		if attempt == 1 {
+			runPlain()
+			runAuthed()
+		} else {
+			runAuthed()
+			runPlain()
+		}
 
-	audit := md.NewAudit()
-	authed := runPlan(t, authPlan(startTarget(t, audit), &plan.Auth{GoogleAccessToken: &plan.GoogleAccessToken{}}))
-
-	c := audit.Counts()
-	s := authed.Summary
-	t.Logf("with auth: %d requests, %d distinct tokens, max lateness %.3f ms; without: max lateness %.3f ms",
-		s.Sent, c.Distinct, s.MaxLatenessMS, plain.Summary.MaxLatenessMS)
-	if s.Intended != 4000 || s.Sent != 4000 || s.Outcomes["http:200"] != 4000 || int64(c.OK) != s.Sent {
-		t.Errorf("intended %d, sent %d, outcomes %v, current tokens at the target %d; want 4000 of each", s.Intended, s.Sent, s.Outcomes, c.OK)
-	}
-	if c.Expired != 0 || c.Unknown != 0 || c.Missing != 0 {
-		t.Errorf("requests with an expired token %d, an unknown one %d, none %d; want 0", c.Expired, c.Unknown, c.Missing)
-	}
-	if c.Distinct < 3 {
-		t.Errorf("%d distinct tokens in 20 s of 5 s tokens, want at least 3", c.Distinct)
-	}
-	// The refresh runs off the hot path: no request waits for the slow
-	// metadata server, and the loop is no later than without a
-	// credential. The maximum of a run is one scheduling hiccup of a
-	// shared machine (tens of ms on a busy one, in either run): a tick
-	// (2 ms) or as much again as the plain run's is noise, half a second
-	// would be a wait.
-	pl := plain.Summary.MaxLatenessMS
-	if limit := max(2*pl, pl+2); s.MaxLatenessMS > limit || s.MaxLatenessMS >= float64(slowMetadata.Milliseconds()) {
-		t.Errorf("max lateness %.3f ms with auth, %.3f ms without (limit %.3f ms)", s.MaxLatenessMS, pl, limit)
+		c := audit.Counts()
+		s := authed.Summary
+		t.Logf("with auth: %d requests, %d distinct tokens, max lateness %.3f ms; without: max lateness %.3f ms",
+			s.Sent, c.Distinct, s.MaxLatenessMS, plain.Summary.MaxLatenessMS)
+		if s.Intended != 4000 || s.Sent != 4000 || s.Outcomes["http:200"] != 4000 || int64(c.OK) != s.Sent {
+			t.Errorf("intended %d, sent %d, outcomes %v, current tokens at the target %d; want 4000 of each", s.Intended, s.Sent, s.Outcomes, c.OK)
+		}
+		if c.Expired != 0 || c.Unknown != 0 || c.Missing != 0 {
+			t.Errorf("requests with an expired token %d, an unknown one %d, none %d; want 0", c.Expired, c.Unknown, c.Missing)
+		}
+		if c.Distinct < 3 {
+			t.Errorf("%d distinct tokens in 20 s of 5 s tokens, want at least 3", c.Distinct)
+		}
+		// No request waited for the slow metadata server.
+		if s.MaxLatenessMS >= float64(slowMetadata.Milliseconds()) {
+			t.Fatalf("max lateness %.3f ms with auth: a request waited for a refresh", s.MaxLatenessMS)
+		}
+		pl := plain.Summary.MaxLatenessMS
+		limit := max(2*pl, pl+2)
+		if s.MaxLatenessMS <= limit {
+			return
+		}
+		if attempt == 2 {
+			t.Errorf("max lateness %.3f ms with auth, %.3f ms without (limit %.3f ms), twice", s.MaxLatenessMS, pl, limit)
+			return
+		}
+		t.Logf("max lateness %.3f ms with auth over %.3f ms: once more", s.MaxLatenessMS, limit)
 	}
 }
