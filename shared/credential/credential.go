@@ -8,7 +8,7 @@
 // idtoken package); this package only decides when to ask for the next
 // one. A [Header] holds the current header value in an atomic pointer, so
 // that senders read it without a lock, and refreshes it on its own
-// goroutine before it expires (see [refreshAt]), handing each new value to
+// goroutine before it expires (see refreshAt), handing each new value to
 // its subscribers: the load engine rebuilds its pre-serialized requests
 // once per token, never per request.
 //
