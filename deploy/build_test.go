@@ -480,7 +480,7 @@ func checkCloudBuild(cb cloudBuild, repo cbRepo) []error {
 				continue // $$, a literal $
 			}
 			used[name] = true
-			if !slices.Contains(builtins, name) && cb.Substitutions[name] == "" {
+			if _, declared := cb.Substitutions[name]; !slices.Contains(builtins, name) && !declared {
 				fail("%s: $%s is neither built in nor declared in substitutions (write $$ for a shell variable)", where, name)
 			}
 		}

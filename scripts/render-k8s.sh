@@ -11,6 +11,9 @@
 #   BUCKET          bucket of the runs
 #   WORKER_GSA      e-mail of the worker's Google service account
 #   AGGREGATOR_GSA  e-mail of the aggregator's Google service account
+#   TARGET_CIDRS    optional: comma-separated address ranges outside the
+#                   cluster the workers may send load to (worker-targets.yaml);
+#                   empty: only the sample predict service
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,12 +33,41 @@ if grep -q '^images:' "$src/kustomization.yaml"; then
 	exit 2
 fi
 
+# The workers' way out to targets: one ipBlock per range. The whole internet
+# is refused here as in Terraform's target_cidrs: name the ranges.
+targets=()
+IFS=',' read -r -a cidrs <<<"${TARGET_CIDRS:-}"
+for c in "${cidrs[@]}"; do
+	c=$(echo "$c" | tr -d '[:space:]')
+	[ -z "$c" ] && continue
+	if ! [[ "$c" =~ ^[0-9a-fA-F.:]+/[0-9]{1,3}$ ]]; then
+		echo "render-k8s: TARGET_CIDRS entry \"$c\" is not a CIDR block" >&2
+		exit 2
+	fi
+	if [[ "$c" =~ /0$ ]]; then
+		echo "render-k8s: TARGET_CIDRS entry \"$c\" is the whole internet; name the target's ranges" >&2
+		exit 2
+	fi
+	targets+=("$c")
+done
+
 rm -rf "$out"
 mkdir -p "$out"
 # Only the YAML and env files: tests and docs stay behind.
 cp "$src"/*.yaml "$src"/*.env "$out"/
 printf 'PROJECT_ID=%s\nBUCKET=%s\nWORKER_GSA=%s\nAGGREGATOR_GSA=%s\n' \
 	"$PROJECT_ID" "$BUCKET" "$WORKER_GSA" "$AGGREGATOR_GSA" >"$out/params.env"
+# worker-targets.yaml with those ranges (the base allows none).
+if [ ${#targets[@]} -gt 0 ]; then
+	{
+		sed -n '/^apiVersion:/,$p' "$src/worker-targets.yaml" | sed '/^  egress: \[\]$/d'
+		echo "  egress:"
+		echo "    - to:"
+		for c in "${targets[@]}"; do
+			printf '        - ipBlock:\n            cidr: %s\n' "$c"
+		done
+	} >"$out/worker-targets.yaml"
+fi
 # The same as `kustomize edit set image REGISTRY/cicada=$IMAGE:$TAG`, without
 # needing the kustomize binary (kubectl apply -k has no edit).
 cat >>"$out/kustomization.yaml" <<YAML

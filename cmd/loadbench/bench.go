@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/cicadaload/cicada/internal/testpki"
 )
 
 // texts are the request bodies' texts: short (a JSON body of about 50
@@ -34,6 +37,12 @@ type env struct {
 	body     string // {"text": texts[0]}
 	bodyFile string
 	luaFile  string // wrk script
+
+	// The TLS target, started only when a TLS scenario runs.
+	httpsURL    string // https://127.0.0.1:port/v1/predict
+	grpcTLSAddr string // 127.0.0.1:port
+	caPEM       string // the CA that issued its certificate
+	caFile      string
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -58,19 +67,37 @@ func run(ctx context.Context, cfg config) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tgt, err := startTarget(ctx, e.root, e.bin, work)
+	exe, err := buildLocal(ctx, e.root, filepath.Join(e.bin, "predict"), "./jobs/predict")
+	if err != nil {
+		return err
+	}
+	tgt, err := startTarget(ctx, exe, work, "predict", nil)
 	if err != nil {
 		return err
 	}
 	defer tgt.stop()
 	e.httpURL = "http://" + tgt.httpAddr + "/v1/predict"
 	e.grpcAddr = tgt.grpcAddr
+	jobs := selectJobs(cfg)
+	var tlsTgt *target
+	if slices.ContainsFunc(jobs, func(j job) bool { return overTLS(j.Scenario) }) {
+		tlsc, err := writeCerts(e)
+		if err != nil {
+			return err
+		}
+		if tlsTgt, err = startTarget(ctx, exe, work, "predict-tls", tlsc); err != nil {
+			return err
+		}
+		defer tlsTgt.stop()
+		e.httpsURL = "https://" + tlsTgt.httpAddr + "/v1/predict"
+		e.grpcTLSAddr = tlsTgt.grpcAddr
+	}
 	if err := writeInputs(e); err != nil {
 		return err
 	}
 
 	loadBefore := loadAverage()
-	rows := runJobs(ctx, e, tgt, selectJobs(cfg))
+	rows := runJobs(ctx, e, tgt, tlsTgt, jobs)
 	loadAfter := loadAverage()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -84,8 +111,9 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// runJobs runs each job in turn, checking first that the target still answers.
-func runJobs(ctx context.Context, e *env, tgt *target, jobs []job) []row {
+// runJobs runs each job in turn, checking first that its target (tlsTgt
+// for a TLS scenario) still answers.
+func runJobs(ctx context.Context, e *env, tgt, tlsTgt *target, jobs []job) []row {
 	rows := make([]row, 0, len(jobs))
 	for _, j := range jobs {
 		if ctx.Err() != nil {
@@ -93,7 +121,11 @@ func runJobs(ctx context.Context, e *env, tgt *target, jobs []job) []row {
 		}
 		fmt.Fprintf(os.Stderr, "loadbench: %-7s %-12s %-13s ", j.Tool, j.Scenario, j.Variant)
 		r := row{job: j}
-		if err := tgt.healthy(ctx); err != nil {
+		t := tgt
+		if overTLS(j.Scenario) {
+			t = tlsTgt
+		}
+		if err := t.healthy(ctx); err != nil {
 			r.Status = "failed: " + err.Error()
 		} else {
 			r = runJob(ctx, e, j)
@@ -122,12 +154,34 @@ func writeInputs(e *env) error {
 		struct{ Body string }{e.body})
 }
 
+// writeCerts makes a CA and a certificate for 127.0.0.1 for the TLS
+// target, and writes them into the work directory.
+func writeCerts(e *env) (*targetTLS, error) {
+	ca, err := testpki.NewCA("loadbench CA")
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.Server("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	tlsc := &targetTLS{certFile: filepath.Join(e.work, "cert.pem"), keyFile: filepath.Join(e.work, "key.pem"), roots: ca.Pool()}
+	e.caFile, e.caPEM = filepath.Join(e.work, "ca.pem"), string(ca.CertPEM)
+	for name, b := range map[string][]byte{e.caFile: ca.CertPEM, tlsc.certFile: leaf.CertPEM, tlsc.keyFile: leaf.KeyPEM} {
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return tlsc, nil
+}
+
 // planData fills the plan templates in bench/plans.
 type planData struct {
 	URL, Address, Duration string
 	Users, Rate            int
 	Connections            int
 	Texts                  []string
+	CA                     string // PEM: the target speaks TLS with a certificate it issued
 }
 
 // renderTemplate executes the text/template at src with data into dst.

@@ -14,10 +14,15 @@ import (
 
 // Scenario names, as printed.
 const (
-	scHTTPMax  = "http max"
-	scHTTPRate = "http rate"
-	scGRPCMax  = "grpc max"
+	scHTTPMax    = "http max"
+	scHTTPRate   = "http rate"
+	scGRPCMax    = "grpc max"
+	scHTTPSMax   = "https max"    // HTTP/1.1 over TLS
+	scGRPCTLSMax = "grpc tls max" // gRPC over TLS
 )
+
+// overTLS reports whether the scenario runs against the TLS target.
+func overTLS(scenario string) bool { return scenario == scHTTPSMax || scenario == scGRPCTLSMax }
 
 // job is one generator run: which tool, and how to invoke and read it.
 type job struct {
@@ -54,7 +59,7 @@ func (r row) usPerRequest() float64 {
 // selectJobs lists the runs in table order, keeping those matching cfg.filter.
 func selectJobs(cfg config) []job {
 	all := []job{
-		{Tool: "wrk", Scenario: scHTTPMax, build: wrkMax, parse: parseWrk},
+		{Tool: "wrk", Scenario: scHTTPMax, build: wrkMax(false), parse: parseWrk},
 		{Tool: "h2load", Scenario: scHTTPMax, build: h2loadRun(false), parse: parseH2load},
 		{Tool: "vegeta", Scenario: scHTTPMax, build: vegetaRun(false), parse: parseVegeta},
 		{Tool: "hey", Scenario: scHTTPMax, build: heyRun(false), parse: parseHey},
@@ -66,9 +71,16 @@ func selectJobs(cfg config) []job {
 		{Tool: "vegeta", Scenario: scHTTPRate, build: vegetaRun(true), parse: parseVegeta},
 		{Tool: "hey", Scenario: scHTTPRate, build: heyRun(true), parse: parseHey},
 		{Tool: "cicada", Scenario: scHTTPRate, build: cicadaHTTP(true, ""), parse: parseCicada},
-		{Tool: "ghz", Scenario: scGRPCMax, build: ghzMax, parse: parseGhz},
-		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=1", build: cicadaGRPC(1), parse: parseCicada},
-		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=4", build: cicadaGRPC(4), parse: parseCicada},
+		{Tool: "ghz", Scenario: scGRPCMax, build: ghzMax(false), parse: parseGhz},
+		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=1", build: cicadaGRPC(1, false), parse: parseCicada},
+		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=4", build: cicadaGRPC(4, false), parse: parseCicada},
+		// The same against the predict service over TLS: wrk speaks
+		// HTTP/1.1 over OpenSSL, cicada over net/http and crypto/tls.
+		{Tool: "wrk", Scenario: scHTTPSMax, build: wrkMax(true), parse: parseWrk},
+		{Tool: "cicada", Scenario: scHTTPSMax, build: cicadaHTTPS, parse: parseCicada},
+		{Tool: "ghz", Scenario: scGRPCTLSMax, build: ghzMax(true), parse: parseGhz},
+		{Tool: "cicada", Scenario: scGRPCTLSMax, Variant: "conns=1", build: cicadaGRPC(1, true), parse: parseCicada},
+		{Tool: "cicada", Scenario: scGRPCTLSMax, Variant: "conns=4", build: cicadaGRPC(4, true), parse: parseCicada},
 	}
 	var jobs []job
 	for _, j := range all {
@@ -143,11 +155,19 @@ func runPinned(ctx context.Context, dir, exe string, inv invocation) ([]byte, ti
 	return stdout.Bytes(), ps.UserTime() + ps.SystemTime(), nil
 }
 
-func wrkMax(e *env, _ string) (invocation, error) {
-	return invocation{args: []string{
-		"-t1", fmt.Sprintf("-c%d", e.cfg.connections), "-d" + durationSeconds(e.cfg.duration) + "s",
-		"--latency", "-s", e.luaFile, e.httpURL,
-	}}, nil
+// wrkMax runs wrk on one thread; over TLS it trusts any certificate, as
+// wrk does not verify.
+func wrkMax(tls bool) func(e *env, dir string) (invocation, error) {
+	return func(e *env, _ string) (invocation, error) {
+		url := e.httpURL
+		if tls {
+			url = e.httpsURL
+		}
+		return invocation{args: []string{
+			"-t1", fmt.Sprintf("-c%d", e.cfg.connections), "-d" + durationSeconds(e.cfg.duration) + "s",
+			"--latency", "-s", e.luaFile, url,
+		}}, nil
+	}
 }
 
 // h2loadRun speaks HTTP/1.1 (the predict REST server has no h2c); at a fixed
@@ -204,14 +224,21 @@ func heyRun(paced bool) func(e *env, dir string) (invocation, error) {
 }
 
 // ghzMax uses ghz's defaults (one connection) with GOMAXPROCS 1 (--cpus 1),
-// and its summary output (see parseGhz).
-func ghzMax(e *env, _ string) (invocation, error) {
-	return invocation{args: []string{
-		"--insecure", "--proto", filepath.Join(e.root, "proto", "cicada", "v1", "predict.proto"),
-		"--call", "cicada.v1.Predictor/Predict", "-d", e.body,
-		"-c", fmt.Sprint(e.cfg.connections), "-z", e.cfg.duration.String(), "--cpus", "1",
-		e.grpcAddr,
-	}}, nil
+// and its summary output (see parseGhz); over TLS it verifies the target
+// with the benchmark's CA (--cacert).
+func ghzMax(tls bool) func(e *env, dir string) (invocation, error) {
+	return func(e *env, _ string) (invocation, error) {
+		security, addr := []string{"--insecure"}, e.grpcAddr
+		if tls {
+			security, addr = []string{"--cacert", e.caFile}, e.grpcTLSAddr
+		}
+		return invocation{args: append(security,
+			"--proto", filepath.Join(e.root, "proto", "cicada", "v1", "predict.proto"),
+			"--call", "cicada.v1.Predictor/Predict", "-d", e.body,
+			"-c", fmt.Sprint(e.cfg.connections), "-z", e.cfg.duration.String(), "--cpus", "1",
+			addr,
+		)}, nil
+	}
 }
 
 // cicadaHTTP runs a closed-model (max rate) or open-model (paced) HTTP plan.
@@ -231,11 +258,21 @@ func cicadaHTTP(paced bool, gomaxprocs string) func(e *env, dir string) (invocat
 	}
 }
 
-// cicadaGRPC runs a closed-model gRPC plan over conns channels.
-func cicadaGRPC(conns int) func(e *env, dir string) (invocation, error) {
+// cicadaHTTPS runs the closed-model HTTP plan against the TLS target,
+// trusting the benchmark's CA (target.tls.ca).
+func cicadaHTTPS(e *env, dir string) (invocation, error) {
+	return cicadaPlan(e, dir, "http-closed.yaml.tmpl", planData{URL: e.httpsURL, Users: e.cfg.connections, CA: e.caPEM})
+}
+
+// cicadaGRPC runs a closed-model gRPC plan over conns channels, over TLS
+// trusting the benchmark's CA when tls is set.
+func cicadaGRPC(conns int, tls bool) func(e *env, dir string) (invocation, error) {
 	return func(e *env, dir string) (invocation, error) {
-		return cicadaPlan(e, dir, "grpc-closed.yaml.tmpl",
-			planData{Address: e.grpcAddr, Users: e.cfg.connections, Connections: conns})
+		data := planData{Address: e.grpcAddr, Users: e.cfg.connections, Connections: conns}
+		if tls {
+			data.Address, data.CA = e.grpcTLSAddr, e.caPEM
+		}
+		return cicadaPlan(e, dir, "grpc-closed.yaml.tmpl", data)
 	}
 }
 

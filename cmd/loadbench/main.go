@@ -3,7 +3,9 @@
 // It installs missing tools into .bin/, pins the target to CPU 0 and each
 // generator to CPU 1, and prints one table of requests, req/s, generator CPU
 // per request (user+sys ÷ completed requests) and p50/p99, then the speed
-// goals (docs/engine.md). Run it from the repository: go run ./cmd/loadbench.
+// goals (docs/engine.md). The TLS scenarios (https max, grpc tls max) run
+// against a second predict service serving TLS with a certificate of a CA
+// made up for the run. Run it from the repository: go run ./cmd/loadbench.
 package main
 
 import (

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -22,19 +24,24 @@ const (
 type target struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when cmd has been waited for
+	scheme   string        // of its REST endpoint: http, or https over TLS
 	httpAddr string
 	grpcAddr string
 	logPath  string
 	client   *http.Client
 }
 
-// startTarget builds jobs/predict, starts it on two free loopback ports and
-// waits until GET /healthz answers 200.
-func startTarget(ctx context.Context, root, bin, work string) (*target, error) {
-	exe, err := buildLocal(ctx, root, filepath.Join(bin, "predict"), "./jobs/predict")
-	if err != nil {
-		return nil, err
-	}
+// targetTLS is what a target serves over TLS: its certificate and key
+// files, and the CA a client trusts.
+type targetTLS struct {
+	certFile, keyFile string
+	roots             *x509.CertPool
+}
+
+// startTarget starts the predict binary exe on two free loopback ports,
+// over TLS when tlsc is set, logging to work/name.log, and waits until GET
+// /healthz answers 200.
+func startTarget(ctx context.Context, exe, work, name string, tlsc *targetTLS) (*target, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -44,10 +51,20 @@ func startTarget(ctx context.Context, root, bin, work string) (*target, error) {
 		return nil, err
 	}
 	t := &target{
+		scheme:   "http",
 		httpAddr: httpAddr, grpcAddr: grpcAddr,
-		logPath: filepath.Join(work, "predict.log"),
+		logPath: filepath.Join(work, name+".log"),
 		exited:  make(chan struct{}),
 		client:  &http.Client{Timeout: time.Second},
+	}
+	env := []string{
+		"CICADA_PREDICT_HTTP_ADDR=" + httpAddr,
+		"CICADA_PREDICT_GRPC_ADDR=" + grpcAddr,
+		"CICADA_LOG_LEVEL=warn"}
+	if tlsc != nil {
+		t.scheme = "https"
+		t.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsc.roots, MinVersion: tls.VersionTLS12}}
+		env = append(env, "CICADA_PREDICT_TLS_CERT="+tlsc.certFile, "CICADA_PREDICT_TLS_KEY="+tlsc.keyFile)
 	}
 	logf, err := os.Create(t.logPath)
 	if err != nil {
@@ -55,10 +72,7 @@ func startTarget(ctx context.Context, root, bin, work string) (*target, error) {
 	}
 	defer logf.Close() // the child holds its own descriptor
 	t.cmd = exec.Command("taskset", "-c", targetCPU, exe)
-	t.cmd.Env = append(os.Environ(),
-		"CICADA_PREDICT_HTTP_ADDR="+httpAddr,
-		"CICADA_PREDICT_GRPC_ADDR="+grpcAddr,
-		"CICADA_LOG_LEVEL=warn")
+	t.cmd.Env = append(os.Environ(), env...)
 	t.cmd.Stdout, t.cmd.Stderr = logf, logf
 	// Its own process group: a terminal's Ctrl-C reaches only us, and we stop it.
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -104,7 +118,7 @@ func (t *target) healthy(ctx context.Context) error {
 		return errors.New("target exited")
 	default:
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.httpAddr+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.scheme+"://"+t.httpAddr+"/healthz", nil)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,10 @@
 // deployment needs: selectors that select, images from the registry,
 // resources and probes, environment variables the binaries read, a grace
 // period that covers a worker's hand-over, workers on Spot capacity,
-// Workload Identity annotations, and an autoscaler on the shards backlog.
+// Workload Identity annotations, no Kubernetes API token where no pod
+// needs one, NetworkPolicies that keep the components with Google
+// credentials to DNS, the metadata server, Google APIs and (the worker)
+// its targets, and an autoscaler on the shards backlog.
 package k8s_test
 
 import (
@@ -15,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
@@ -30,6 +34,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	kusttypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -51,7 +56,10 @@ const (
 	// probes; it must say why.
 	probesExempt = "cicada.dev/probes-exempt"
 	wiAnnotation = "iam.gke.io/gcp-service-account"
-	binDir       = "/usr/local/bin/"
+	// tokenNeeded on a Deployment says why its pods mount a Kubernetes API
+	// token; without it they must not.
+	tokenNeeded = "cicada.dev/needs-service-account-token"
+	binDir      = "/usr/local/bin/"
 	// spotLabel is the node label of Spot capacity on GKE, Autopilot and
 	// Standard alike.
 	spotLabel = "cloud.google.com/gke-spot"
@@ -86,6 +94,7 @@ type manifests struct {
 	deployments []*appsv1.Deployment
 	services    []*corev1.Service
 	hpas        []*autoscalingv2.HorizontalPodAutoscaler
+	netpols     []*networkingv1.NetworkPolicy
 }
 
 // splitDocs splits a YAML stream on its --- separators, dropping empty
@@ -177,6 +186,10 @@ func (m *manifests) decode(name string, data []byte) error {
 			o := new(autoscalingv2.HorizontalPodAutoscaler)
 			err = strictDecode(doc, o)
 			m.hpas = append(m.hpas, o)
+		case "networking.k8s.io/v1/NetworkPolicy":
+			o := new(networkingv1.NetworkPolicy)
+			err = strictDecode(doc, o)
+			m.netpols = append(m.netpols, o)
 		default:
 			err = fmt.Errorf("kind %s/%s is not one these checks know", tm.APIVersion, tm.Kind)
 		}
@@ -254,6 +267,11 @@ func check(m *manifests, o options) []error {
 	for _, d := range m.deployments {
 		deps[d.Name] = d
 		errs = append(errs, checkDeployment(d, sas, cms, o)...)
+		// A pod with Google credentials (Workload Identity) is kept to
+		// what it needs: the worker runs plans it is handed.
+		if sa := sas[d.Spec.Template.Spec.ServiceAccountName]; sa != nil && sa.Annotations[wiAnnotation] != "" {
+			errs = append(errs, checkNetwork(d, m.netpols)...)
+		}
 	}
 
 	wd := deps["cicada-worker"]
@@ -404,6 +422,9 @@ func checkDeployment(d *appsv1.Deployment, sas map[string]*corev1.ServiceAccount
 	if pod.ServiceAccountName == "" && (pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken) {
 		fail("runs as the namespace's default ServiceAccount with its token mounted; name one, or set automountServiceAccountToken: false")
 	}
+	if (pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken) && strings.TrimSpace(d.Annotations[tokenNeeded]) == "" {
+		fail("pods mount a Kubernetes API token (automountServiceAccountToken is not false) and no %s annotation says why they need one", tokenNeeded)
+	}
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
 		fail("pod securityContext.runAsNonRoot is not true (the image is distroless nonroot)")
 	}
@@ -494,6 +515,128 @@ func checkDeployment(d *appsv1.Deployment, sas map[string]*corev1.ServiceAccount
 		}
 	}
 	return errs
+}
+
+// Addresses a component with Google credentials must reach: a DNS server
+// and Google APIs on private.googleapis.com (Terraform's googleapis.com
+// zone, deploy/terraform/gke.tf).
+var (
+	dnsPort       = 53
+	googleAPIs    = netip.MustParseAddr("199.36.153.8")
+	googleAPIPort = 443
+)
+
+// checkNetwork wants the pods of d (which hold Google credentials) under
+// NetworkPolicies that limit their egress: every egress rule names its
+// destinations, none the whole internet or every pod of every namespace;
+// DNS and Google APIs reachable; and, as they serve no port, no ingress.
+func checkNetwork(d *appsv1.Deployment, netpols []*networkingv1.NetworkPolicy) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: "+format, append([]any{d.Name}, args...)...))
+	}
+	labels := d.Spec.Template.Labels
+	serves := false
+	for _, c := range d.Spec.Template.Spec.Containers {
+		serves = serves || len(c.Ports) > 0
+	}
+	var egress, ingress bool
+	var dns, apis bool
+	for _, np := range netpols {
+		sel := np.Spec.PodSelector
+		if len(sel.MatchExpressions) > 0 {
+			fail("NetworkPolicy %s: podSelector matchExpressions are not checked here; use matchLabels", np.Name)
+			continue
+		}
+		selects := true
+		for k, v := range sel.MatchLabels {
+			selects = selects && labels[k] == v
+		}
+		if !selects {
+			continue
+		}
+		types := np.Spec.PolicyTypes
+		if len(types) == 0 {
+			types = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+			if len(np.Spec.Egress) > 0 {
+				types = append(types, networkingv1.PolicyTypeEgress)
+			}
+		}
+		if slices.Contains(types, networkingv1.PolicyTypeIngress) {
+			ingress = true
+			if !serves && len(np.Spec.Ingress) > 0 {
+				fail("serves no port, but NetworkPolicy %s lets traffic in", np.Name)
+			}
+		}
+		if !slices.Contains(types, networkingv1.PolicyTypeEgress) {
+			continue
+		}
+		egress = true
+		for i, r := range np.Spec.Egress {
+			if len(r.To) == 0 {
+				fail("NetworkPolicy %s: egress rule %d has no to: it lets the pods reach anything", np.Name, i)
+			}
+			for _, peer := range r.To {
+				if peer.IPBlock != nil {
+					pfx, err := netip.ParsePrefix(peer.IPBlock.CIDR)
+					switch {
+					case err != nil:
+						fail("NetworkPolicy %s: egress rule %d: ipBlock %q: %v", np.Name, i, peer.IPBlock.CIDR, err)
+					case pfx.Bits() == 0:
+						fail("NetworkPolicy %s: egress rule %d: ipBlock %s is the whole internet", np.Name, i, pfx)
+					default:
+						if pfx.Contains(googleAPIs) && allowsPort(r.Ports, googleAPIPort) {
+							apis = true
+						}
+					}
+				}
+				if peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0 && len(peer.NamespaceSelector.MatchExpressions) == 0 &&
+					(peer.PodSelector == nil || len(peer.PodSelector.MatchLabels) == 0 && len(peer.PodSelector.MatchExpressions) == 0) {
+					fail("NetworkPolicy %s: egress rule %d reaches every pod of every namespace", np.Name, i)
+				}
+			}
+			if len(r.To) > 0 && allowsPort(r.Ports, dnsPort) {
+				dns = true
+			}
+		}
+	}
+	switch {
+	case !egress:
+		fail("no NetworkPolicy limits its egress")
+	default:
+		if !dns {
+			fail("its NetworkPolicies allow no DNS (port %d)", dnsPort)
+		}
+		if !apis {
+			fail("its NetworkPolicies do not reach Google APIs (private.googleapis.com, %s, port %d)", googleAPIs, googleAPIPort)
+		}
+	}
+	if !serves && !ingress {
+		fail("serves no port, but no NetworkPolicy keeps traffic out (policyTypes Ingress)")
+	}
+	return errs
+}
+
+// allowsPort reports whether a rule's ports let TCP or UDP port n through
+// (no ports: every port).
+func allowsPort(ports []networkingv1.NetworkPolicyPort, n int) bool {
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		if p.Port == nil {
+			return true
+		}
+		lo := p.Port.IntValue()
+		hi := lo
+		if p.EndPort != nil {
+			hi = int(*p.EndPort)
+		}
+		if lo <= n && n <= hi {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPort(c corev1.Container, name string) bool {
@@ -710,10 +853,27 @@ func TestRendered(t *testing.T) {
 		"WORKER_GSA":     "cicada-worker@proj-1.iam.gserviceaccount.com",
 		"AGGREGATOR_GSA": "cicada-aggregator@proj-1.iam.gserviceaccount.com",
 	}
+	vars["TARGET_CIDRS"] = "10.20.0.0/16, 203.0.113.7/32"
 	y := render(t, vars)
 	m := &manifests{}
 	if err := m.decode("rendered", y); err != nil {
 		t.Fatal(err)
+	}
+	var targets []string
+	for _, np := range m.netpols {
+		if np.Name != "cicada-worker-targets" {
+			continue
+		}
+		for _, r := range np.Spec.Egress {
+			for _, p := range r.To {
+				if p.IPBlock != nil {
+					targets = append(targets, p.IPBlock.CIDR)
+				}
+			}
+		}
+	}
+	if fmt.Sprint(targets) != "[10.20.0.0/16 203.0.113.7/32]" {
+		t.Errorf("NetworkPolicy cicada-worker-targets allows %v, want TARGET_CIDRS [10.20.0.0/16 203.0.113.7/32]", targets)
 	}
 	reportErrs(t, check(m, options{
 		wantImage: vars["IMAGE"] + ":" + vars["TAG"],
@@ -752,16 +912,37 @@ func TestRendered(t *testing.T) {
 }
 
 // TestRenderRefusesMissingValues: a deploy with an unset value must stop,
-// not apply a placeholder.
+// not apply a placeholder; one that opens the workers to the whole
+// internet, or to what is not an address range, must stop too.
 func TestRenderRefusesMissingValues(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "render-k8s.sh"))
-	cmd.Env = append(os.Environ(), "OUT_DIR="+filepath.Join(t.TempDir(), "k8s"),
-		"IMAGE=r/cicada", "TAG=t", "PROJECT_ID=p", "BUCKET=b", "WORKER_GSA=", "AGGREGATOR_GSA=a@p.iam.gserviceaccount.com")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || !strings.Contains(string(out), "WORKER_GSA") {
-		t.Fatalf("render-k8s.sh with WORKER_GSA unset: err %v, output %q; want a failure naming WORKER_GSA", err, out)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"worker account unset", []string{"WORKER_GSA="}, "WORKER_GSA"},
+		{"targets: the whole internet", []string{"TARGET_CIDRS=10.0.0.0/8,0.0.0.0/0"}, `"0.0.0.0/0" is the whole internet`},
+		{"targets: the whole IPv6 internet", []string{"TARGET_CIDRS=::/0"}, `"::/0" is the whole internet`},
+		{"targets: a name", []string{"TARGET_CIDRS=api.example.com"}, `"api.example.com" is not a CIDR block`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "k8s")
+			cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "render-k8s.sh"))
+			cmd.Env = append(os.Environ(), "OUT_DIR="+out, "IMAGE=r/cicada", "TAG=t", "PROJECT_ID=p", "BUCKET=b",
+				"WORKER_GSA=w@p.iam.gserviceaccount.com", "AGGREGATOR_GSA=a@p.iam.gserviceaccount.com")
+			cmd.Env = append(cmd.Env, tt.env...)
+			b, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("render-k8s.sh with %v: err %v, output %q; want a failure naming %s", tt.env, err, b, tt.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("render-k8s.sh wrote %s although it refused", out)
+			}
+		})
 	}
 }
 
@@ -804,6 +985,7 @@ spec:
         app: worker
     spec:
       serviceAccountName: cicada-worker
+      automountServiceAccountToken: false
       terminationGracePeriodSeconds: 60
       affinity:
         nodeAffinity:
@@ -883,6 +1065,36 @@ spec:
     - name: http
       port: 8501
       targetPort: http
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: cicada-worker
+spec:
+  podSelector:
+    matchLabels:
+      app: worker
+  policyTypes: [Ingress, Egress]
+  egress:
+    - to:
+        - ipBlock:
+            cidr: 169.254.169.254/32
+      ports:
+        - protocol: UDP
+          port: 53
+    - to:
+        - ipBlock:
+            cidr: 199.36.153.8/30
+      ports:
+        - protocol: TCP
+          port: 443
+    - to:
+        - podSelector:
+            matchLabels:
+              app: predict
+      ports:
+        - protocol: TCP
+          port: 8501
 ---
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -974,7 +1186,8 @@ func TestCheckFails(t *testing.T) {
 			wantErr: "ServiceAccount cicada-aggregator: no iam.gke.io/gcp-service-account"},
 		{name: "unknown service account", old: "serviceAccountName: cicada-worker", new: "serviceAccountName: worker",
 			wantErr: "serviceAccountName worker is not a ServiceAccount here"},
-		{name: "default service account token", old: "      automountServiceAccountToken: false\n", new: "",
+		{name: "default service account token", old: "      automountServiceAccountToken: false\n      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict",
+			new:     "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict",
 			wantErr: "default ServiceAccount"},
 		{name: "runs as root", old: "      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: predict", new: "      containers:\n        - name: predict",
 			wantErr: "runAsNonRoot"},
@@ -984,6 +1197,25 @@ func TestCheckFails(t *testing.T) {
 			wantErr: "no External metric on the backlog"},
 		{name: "autoscaler min above max", old: "  minReplicas: 1", new: "  minReplicas: 9",
 			wantErr: "minReplicas <= maxReplicas"},
+		{name: "API token mounted for nothing", old: "      automountServiceAccountToken: false\n      terminationGracePeriodSeconds: 60", new: "      terminationGracePeriodSeconds: 60",
+			wantErr: "Deployment cicada-worker: pods mount a Kubernetes API token"},
+		{name: "API token mounted, and said why", old: "    cicada.dev/probes-exempt: \"no port\"\n", new: "    cicada.dev/probes-exempt: \"no port\"\n    cicada.dev/needs-service-account-token: \"reads its Pods\"\n"},
+		{name: "worker egress unlimited", old: "kind: NetworkPolicy\nmetadata:\n  name: cicada-worker\nspec:\n  podSelector:\n    matchLabels:\n      app: worker",
+			new: "kind: NetworkPolicy\nmetadata:\n  name: cicada-worker\nspec:\n  podSelector:\n    matchLabels:\n      app: other", wantErr: "Deployment cicada-worker: no NetworkPolicy limits its egress"},
+		{name: "egress rule to anything", old: "    - to:\n        - podSelector:\n            matchLabels:\n              app: predict\n      ports:\n", new: "    - ports:\n",
+			wantErr: "egress rule 2 has no to: it lets the pods reach anything"},
+		{name: "egress to the internet", old: "cidr: 169.254.169.254/32", new: "cidr: 0.0.0.0/0",
+			wantErr: "ipBlock 0.0.0.0/0 is the whole internet"},
+		{name: "egress to every namespace", old: "        - podSelector:\n            matchLabels:\n              app: predict\n", new: "        - namespaceSelector: {}\n",
+			wantErr: "reaches every pod of every namespace"},
+		{name: "no Google APIs", old: "cidr: 199.36.153.8/30", new: "cidr: 10.0.0.0/8",
+			wantErr: "do not reach Google APIs"},
+		{name: "no DNS", old: "          port: 53\n", new: "          port: 54\n",
+			wantErr: "allow no DNS"},
+		{name: "ingress to a worker without ports", old: "  policyTypes: [Ingress, Egress]\n", new: "  policyTypes: [Ingress, Egress]\n  ingress:\n    - {}\n",
+			wantErr: "serves no port, but NetworkPolicy cicada-worker lets traffic in"},
+		{name: "ingress not limited", old: "  policyTypes: [Ingress, Egress]\n", new: "  policyTypes: [Egress]\n",
+			wantErr: "no NetworkPolicy keeps traffic out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,11 +4,15 @@
 #
 # Its Google service account is reached from the Kubernetes service account
 # k8s_namespace/aggregator_ksa through Workload Identity. Grants:
-# - objects under runs/ of the runs bucket, roles/storage.objectUser: it
-#   lists runs/, reads everything of a run and rewrites live.json and the
-#   report files in place, which needs objects.delete (a replacement deletes
-#   the old generation). objectUser rather than objectAdmin: the same object
-#   powers without managing IAM.
+# - objects under runs/ and active/ of the runs bucket: read them all
+#   (roles/storage.objectViewer: it lists active/, reads everything of a run
+#   and lists runs/ for a baseline), write only its own
+#   (roles/storage.objectUser conditioned on names, bucket.tf): live.json
+#   and the report files, rewritten in place (a replacement deletes the old
+#   generation, hence objectUser rather than objectCreator), the sealed
+#   slices, the cancel marker of an abort, and the deletion of active-run
+#   markers. plan.json, run.json and the workers' objects are read-only to
+#   it.
 # - subscriber on the events subscription;
 # - publisher on the shards topic (republished shards).
 
@@ -28,15 +32,27 @@ resource "google_service_account_iam_member" "aggregator_workload_identity" {
   depends_on = [google_container_cluster.main]
 }
 
-resource "google_storage_bucket_iam_member" "aggregator_runs" {
+resource "google_storage_bucket_iam_member" "aggregator_runs_read" {
+  bucket = google_storage_bucket.runs.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.aggregator.member
+
+  condition {
+    title       = "runs-and-active-read"
+    description = "Read and list objects under runs/ and active/"
+    expression  = join(" || ", [local.runs_prefix_condition, local.active_prefix_condition])
+  }
+}
+
+resource "google_storage_bucket_iam_member" "aggregator_runs_write" {
   bucket = google_storage_bucket.runs.name
   role   = "roles/storage.objectUser"
   member = google_service_account.aggregator.member
 
   condition {
-    title       = "runs-only"
-    description = "Only objects under runs/"
-    expression  = local.runs_prefix_condition
+    title       = "aggregator-writes"
+    description = "Write only live status, report files, sealed slices, an abort's cancel marker and active-run markers"
+    expression  = local.aggregator_write_condition
   }
 }
 

@@ -70,12 +70,53 @@ locals {
   # IAM Conditions on the runs bucket. An object's resource name is
   # projects/_/buckets/BUCKET/objects/NAME; objects.list is checked on the
   # bucket itself, with the request's prefix in the objectListPrefix
-  # attribute. Every List in the code passes a prefix under runs/ (see
-  # shared/aggregate, shared/worker, shared/trigger/status.go).
+  # attribute. Every List in the code passes a prefix under runs/ or active/
+  # (see shared/aggregate, shared/worker, shared/trigger).
+  #
+  # Reading and writing are separate grants. A component reads every object
+  # of the prefixes it uses (roles/storage.objectViewer), and writes only
+  # the objects it writes (roles/storage.objectUser, conditioned on their
+  # names; docs/bucket-layout.md says who writes what). So the worker and
+  # the aggregator, which run whatever plan they are handed, cannot write
+  # plan.json or run.json: only the trigger, which checks a plan before it
+  # stores it, can. One bucket and name conditions rather than a bucket per
+  # writer: the layout, the listings and `cicada aggregate` stay one bucket,
+  # and a condition is checked on every request, writes by generation
+  # included. The conditions use startsWith, endsWith and extract only
+  # (policy_test.go evaluates them on the names each component writes and
+  # must not write).
   bucket_object_prefix = "projects/_/buckets/${google_storage_bucket.runs.name}/objects/"
 
+  # Objects under runs/, and listings of a prefix under it.
   runs_prefix_condition = join(" || ", [
     "resource.name.startsWith(\"${local.bucket_object_prefix}runs/\")",
     "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"runs/\")",
   ])
+
+  # The active-run markers (active/<id>), and listings of them.
+  active_prefix_condition = join(" || ", [
+    "resource.name.startsWith(\"${local.bucket_object_prefix}active/\")",
+    "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"active/\")",
+  ])
+
+  # What a worker writes of runs/<id>/: its lease, its slices, its shard's
+  # done or failed marker. Not plan.json, run.json, cancel or the report.
+  worker_write_condition = join(" || ", [
+    for dir in ["leases", "slices", "shards"] :
+    "resource.name.extract(\"${local.bucket_object_prefix}runs/{run}/${dir}/\") != \"\""
+  ])
+
+  # What the aggregator writes: live.json and the report files, the sealed
+  # slices, the cancel marker of an abort (runs/<id>/...), and the deletion
+  # of an active-run marker once the report is written.
+  aggregator_write_condition = join(" || ", concat(
+    [
+      for file in ["live.json", "report.json", "summary.txt", "report.html", "report.csv", "junit.xml", "histogram.hdr", "cancel"] :
+      "(resource.name.startsWith(\"${local.bucket_object_prefix}runs/\") && resource.name.endsWith(\"/${file}\"))"
+    ],
+    [
+      "resource.name.extract(\"${local.bucket_object_prefix}runs/{run}/merged/\") != \"\"",
+      "resource.name.startsWith(\"${local.bucket_object_prefix}active/\")",
+    ],
+  ))
 }

@@ -3,9 +3,10 @@
 # (gcloud builds submit --service-account=...), not as a default account
 # that may hold Editor:
 # - push to the registry (writer on that repository only);
-# - apply manifests: roles/container.developer. GKE has no IAM on a single
-#   cluster, so this is project-wide; it is Kubernetes-API access only (no
-#   cluster creation or deletion, no IAM);
+# - apply manifests: roles/container.developer, Kubernetes-API access only
+#   (no cluster creation or deletion, no IAM). GKE roles are granted on the
+#   project, so an IAM Condition on the resource name keeps this one to the
+#   cicada cluster: other clusters of the project are out of its reach;
 # - write build logs (project-wide by nature; builds run with
 #   options.logging CLOUD_LOGGING_ONLY, so no logs bucket is needed);
 # - read the sources that gcloud builds submit stages, which the README puts
@@ -28,14 +29,29 @@ resource "google_artifact_registry_repository_iam_member" "build_push" {
   member     = google_service_account.build.member
 }
 
-resource "google_project_iam_member" "build_deploy" {
-  for_each = toset([
-    "roles/container.developer",
-    "roles/logging.logWriter",
-  ])
+locals {
+  # The cluster as IAM names it.
+  cluster_resource_name = "projects/${var.project}/locations/${local.cluster_location}/clusters/${var.name_prefix}"
+}
 
+resource "google_project_iam_member" "build_deploy" {
   project = var.project
-  role    = each.value
+  role    = "roles/container.developer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "cicada-cluster-only"
+    description = "Only the cicada GKE cluster"
+    expression = join(" || ", [
+      "resource.name == \"${local.cluster_resource_name}\"",
+      "resource.name.startsWith(\"${local.cluster_resource_name}/\")",
+    ])
+  }
+}
+
+resource "google_project_iam_member" "build_logs" {
+  project = var.project
+  role    = "roles/logging.logWriter"
   member  = google_service_account.build.member
 }
 

@@ -61,6 +61,11 @@ resource "google_container_cluster" "main" {
   # VPC-native (alias IPs), with ranges chosen by GKE.
   ip_allocation_policy {}
 
+  # GKE Dataplane V2, which enforces deploy/k8s's NetworkPolicies (worker
+  # egress to the targets and Google APIs only). Autopilot always runs it;
+  # Standard needs it said.
+  datapath_provider = "ADVANCED_DATAPATH"
+
   dynamic "private_cluster_config" {
     for_each = var.private_nodes ? [1] : []
     content {
@@ -154,8 +159,9 @@ resource "google_container_node_pool" "workers" {
   }
 }
 
-# Private nodes have no external address: Cloud NAT gives the workers a way
-# out to targets on the internet (and the nodes to other registries).
+# Private nodes (the default) have no external address: Cloud NAT gives the
+# workers a way out to targets on the internet (and the nodes to other
+# registries); deploy/k8s's NetworkPolicy decides which targets.
 resource "google_compute_router" "nat" {
   count = var.private_nodes ? 1 : 0
 
@@ -181,4 +187,49 @@ resource "google_compute_router_nat" "nat" {
     enable = true
     filter = "ERRORS_ONLY"
   }
+}
+
+# Google APIs on private.googleapis.com (199.36.153.8/30): the network
+# resolves *.googleapis.com there, so that the workers' NetworkPolicy
+# (deploy/k8s/networkpolicy.yaml) can allow Google APIs by address without
+# allowing the internet. Private nodes reach that range through Private
+# Google Access, which GKE turns on for a private cluster's subnet.
+resource "google_dns_managed_zone" "googleapis" {
+  count = var.google_apis_dns_zone ? 1 : 0
+
+  project     = var.project
+  name        = "${var.name_prefix}-googleapis"
+  dns_name    = "googleapis.com."
+  description = "Google APIs through private.googleapis.com, for the cicada workers' egress policy"
+  visibility  = "private"
+
+  private_visibility_config {
+    networks {
+      network_url = "projects/${var.project}/global/networks/${var.network}"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_dns_record_set" "googleapis_private" {
+  count = var.google_apis_dns_zone ? 1 : 0
+
+  project      = var.project
+  managed_zone = google_dns_managed_zone.googleapis[0].name
+  name         = "private.googleapis.com."
+  type         = "A"
+  ttl          = 300
+  rrdatas      = ["199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"]
+}
+
+resource "google_dns_record_set" "googleapis_all" {
+  count = var.google_apis_dns_zone ? 1 : 0
+
+  project      = var.project
+  managed_zone = google_dns_managed_zone.googleapis[0].name
+  name         = "*.googleapis.com."
+  type         = "CNAME"
+  ttl          = 300
+  rrdatas      = ["private.googleapis.com."]
 }

@@ -67,3 +67,8 @@ output "dead_letter_subscription" {
   description = "Subscription to pull dead letters from: gcloud pubsub subscriptions pull SUB --limit 10."
   value       = google_pubsub_subscription.dead_letter_inspect.name
 }
+
+output "target_cidrs" {
+  description = "var.target_cidrs as Cloud Build's _TARGET_CIDRS wants them (comma-separated): the ranges the workers' NetworkPolicy lets them load."
+  value       = join(",", var.target_cidrs)
+}

@@ -3,7 +3,9 @@
 // parses every .tf file with hashicorp/hcl and enforces the deployment's
 // policy (dead letters and retries on subscriptions, no public principals,
 // a private bucket with lifecycle rules, every service account used, every
-// variable and output documented, no basic roles, node pools on Spot VMs by
+// variable and output documented, no basic roles, Secret Manager access
+// granted secret by secret and never on the project, project-wide roles
+// only from a short list with a reason each, node pools on Spot VMs by
 // default), and that the names the
 // Terraform gives agree with the code (Pub/Sub ids, the function's entry
 // point, the trigger's environment variables). Each check is a function of
@@ -390,6 +392,91 @@ func checkRoles(m *module) []string {
 	return probs
 }
 
+// broadIAM are the IAM resources that grant on a whole project, folder or
+// organization.
+var broadIAM = []string{
+	"google_project_iam_member", "google_project_iam_binding", "google_project_iam_policy",
+	"google_folder_iam_member", "google_folder_iam_binding", "google_folder_iam_policy",
+	"google_organization_iam_member", "google_organization_iam_binding", "google_organization_iam_policy",
+}
+
+// secretAccessor is the one role a secret is granted with.
+const secretAccessor = "roles/secretmanager.secretAccessor"
+
+// checkSecretAccess: no Secret Manager role on a whole project (folder,
+// organization), which would open every secret in it; on a secret, only
+// secretAccessor, added member by member (a binding or a policy would
+// drop the secret's other grants).
+func checkSecretAccess(m *module) []string {
+	var probs []string
+	for _, b := range m.blocks {
+		if b.Type != "resource" || len(b.Labels) != 2 {
+			continue
+		}
+		kind := b.Labels[0]
+		roles := rolesOf(b)
+		switch {
+		case slices.Contains(broadIAM, kind):
+			for _, r := range roles {
+				if strings.HasPrefix(r, "roles/secretmanager.") {
+					scope, _, _ := strings.Cut(strings.TrimPrefix(kind, "google_"), "_iam_")
+					probs = append(probs, fmt.Sprintf("%s: %s on the whole %s: grant it on each secret (google_secret_manager_secret_iam_member)",
+						address(b), r, scope))
+				}
+			}
+		case kind == "google_secret_manager_secret_iam_binding" || kind == "google_secret_manager_secret_iam_policy":
+			probs = append(probs, address(b)+": authoritative IAM on a secret would drop its other grants: use google_secret_manager_secret_iam_member")
+		case kind == "google_secret_manager_secret_iam_member":
+			if len(roles) != 1 || roles[0] != secretAccessor {
+				probs = append(probs, fmt.Sprintf("%s: roles %q, want only %s", address(b), roles, secretAccessor))
+			}
+		}
+	}
+	return probs
+}
+
+// rolesOf are the literal roles ("roles/...") written in b.
+func rolesOf(b *hclsyntax.Block) []string {
+	var out []string
+	for _, s := range stringLiterals(b) {
+		if s = strings.TrimSpace(s); strings.HasPrefix(s, "roles/") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// projectRoles are the roles granted on the whole project, each for a
+// reason that no narrower resource serves.
+var projectRoles = map[string]string{
+	"roles/container.defaultNodeServiceAccount": "GKE nodes write logs and metrics of the project",
+	"roles/container.developer":                 "Cloud Build applies deploy/k8s to the cluster",
+	"roles/logging.logWriter":                   "builds write their logs to the project",
+	"roles/aiplatform.user":                     "the worker calls Vertex AI endpoints, which have no IAM of their own in the stable API (optional)",
+}
+
+// checkProjectRoles: every role granted on the whole project (folder,
+// organization) is one of projectRoles, written as a literal so that it
+// can be checked; everything else is granted on its one resource.
+func checkProjectRoles(m *module) []string {
+	var probs []string
+	for _, b := range m.blocks {
+		if b.Type != "resource" || len(b.Labels) != 2 || !slices.Contains(broadIAM, b.Labels[0]) {
+			continue
+		}
+		roles := rolesOf(b)
+		if len(roles) == 0 {
+			probs = append(probs, address(b)+": no literal role: a project-wide grant must say which role it is")
+		}
+		for _, r := range roles {
+			if _, ok := projectRoles[r]; !ok {
+				probs = append(probs, fmt.Sprintf("%s: %s granted on the whole project: grant it on the resource it concerns", address(b), r))
+			}
+		}
+	}
+	return probs
+}
+
 // codeNames are the names the Terraform must agree on with the code.
 type codeNames struct {
 	pubsub     []string // topic and subscription ids (shared/bus)
@@ -533,8 +620,17 @@ var policy = []struct {
 	{"variables are documented", checkVariables},
 	{"outputs are documented", checkOutputs},
 	{"no basic roles", checkRoles},
+	{"secrets are granted one by one", checkSecretAccess},
+	{"project-wide roles are the listed ones", checkProjectRoles},
 	{"node pools on Spot VMs by default", checkSpotPools},
 	{"names agree with the code", checkNames(cicadaNames())},
+	// The cloud's blast radius (grants_test.go).
+	{"runs bucket: each component writes only its own objects", checkBucketGrants},
+	{"private nodes by default", checkPrivateNodes},
+	{"NetworkPolicies are enforced", checkNetworkPolicyEnforced},
+	{"Google APIs on private.googleapis.com", checkGoogleAPIsZone},
+	{"deploys scoped to the cluster and the registry", checkScopedDeploy},
+	{"the trigger records its callers", checkTriggerIdentity},
 }
 
 // TestPolicy runs every check on the real module: each must find nothing.
@@ -570,6 +666,10 @@ func TestPolicyNotVacuous(t *testing.T) {
 		{"google_cloudfunctions2_function", len(m.resources("google_cloudfunctions2_function")), 1},
 		{"google_cloud_scheduler_job", len(m.resources("google_cloud_scheduler_job")), 1},
 		{"google_container_cluster", len(m.resources("google_container_cluster")), 1},
+		{"google_storage_bucket_iam_member", len(m.resources("google_storage_bucket_iam_member")), 5},
+		{"google_dns_record_set", len(m.resources("google_dns_record_set")), 2},
+		{"google_secret_manager_secret_iam_member", len(m.resources("google_secret_manager_secret_iam_member")), 1},
+		{"google_project_iam_member", len(m.resources("google_project_iam_member")), 4},
 		{"google_container_node_pool", len(m.resources("google_container_node_pool")), 1},
 		{"variable", len(m.ofType("variable")), 10},
 		{"output", len(m.ofType("output")), 4},
@@ -733,6 +833,54 @@ resource "google_project_iam_member" "m" {
 }`, `basic role "roles/editor"`},
 		{"authoritative project binding", checkRoles, `
 resource "google_project_iam_binding" "b" { role = "roles/pubsub.publisher" }`, "authoritative project IAM"},
+
+		{"secret granted on itself", checkSecretAccess, `
+resource "google_secret_manager_secret_iam_member" "s" {
+  for_each  = toset(var.ids)
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.w.member
+}
+resource "google_project_iam_member" "p" { role = "roles/logging.logWriter" }`, ""},
+		{"project-wide secretAccessor", checkSecretAccess, `
+resource "google_project_iam_member" "p" {
+  project = var.project
+  role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.w.member
+}`, `google_project_iam_member.p: roles/secretmanager.secretAccessor on the whole project`},
+		{"secretAccessor in a project for_each", checkSecretAccess, `
+resource "google_project_iam_member" "p" {
+  for_each = toset(["roles/logging.logWriter", "roles/secretmanager.secretAccessor"])
+  role     = each.value
+}`, "roles/secretmanager.secretAccessor on the whole project"},
+		{"organization-wide secret viewer", checkSecretAccess, `
+resource "google_organization_iam_member" "o" { role = "roles/secretmanager.viewer" }`, "roles/secretmanager.viewer on the whole organization"},
+		{"admin of a secret", checkSecretAccess, `
+resource "google_secret_manager_secret_iam_member" "s" {
+  secret_id = "k"
+  role      = "roles/secretmanager.admin"
+}`, `want only roles/secretmanager.secretAccessor`},
+		{"authoritative binding on a secret", checkSecretAccess, `
+resource "google_secret_manager_secret_iam_binding" "s" {
+  secret_id = "k"
+  role      = "roles/secretmanager.secretAccessor"
+  members   = ["serviceAccount:w@p.iam.gserviceaccount.com"]
+}`, "authoritative IAM on a secret"},
+
+		{"listed project roles", checkProjectRoles, `
+resource "google_project_iam_member" "p" {
+  for_each = toset(["roles/container.developer", "roles/logging.logWriter"])
+  role     = each.value
+}
+resource "google_project_iam_member" "v" {
+  count = var.vertex ? 1 : 0
+  role  = "roles/aiplatform.user"
+}
+resource "google_storage_bucket_iam_member" "b" { role = "roles/storage.objectUser" }`, ""},
+		{"unlisted project role", checkProjectRoles, `
+resource "google_project_iam_member" "p" { role = "roles/storage.objectAdmin" }`, "google_project_iam_member.p: roles/storage.objectAdmin granted on the whole project"},
+		{"project role from a variable", checkProjectRoles, `
+resource "google_project_iam_member" "p" { role = var.role }`, "no literal role"},
 
 		{"spot pool by a variable", checkSpotPools, `
 variable "spot" {

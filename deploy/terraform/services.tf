@@ -15,6 +15,7 @@ locals {
     "cloudscheduler.googleapis.com", # nightly runs
     "compute.googleapis.com",        # GKE nodes, Cloud NAT
     "container.googleapis.com",      # GKE
+    "dns.googleapis.com",            # googleapis.com on private.googleapis.com (gke.tf)
     "iam.googleapis.com",            # service accounts
     "iamcredentials.googleapis.com", # Workload Identity, OIDC tokens
     "logging.googleapis.com",

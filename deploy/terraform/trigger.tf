@@ -5,10 +5,12 @@
 # object and so a new deployment.
 #
 # Service accounts:
-# - trigger: what the function runs as. Objects under runs/ and idempotency/
-#   of the runs bucket (it writes plan.json, run.json, cancel and the
-#   Idempotency-Key records, takes stale keys over by generation and deletes
-#   what a failed start left), and publish on the shards topic. Nothing else.
+# - trigger: what the function runs as. Objects under runs/, active/ and
+#   idempotency/ of the runs bucket (it writes plan.json, the active-run
+#   marker, run.json, cancel and the Idempotency-Key records, takes stale
+#   keys over by generation, deletes what a failed start left, and lists
+#   active/ to count the runs going), and publish on the shards topic.
+#   Nothing else. It is the only writer of plan.json and run.json.
 # - trigger-build (fn-build): what Cloud Build runs as when it builds the
 #   function: read the source bucket, push to the registry, write build logs.
 #
@@ -118,7 +120,23 @@ resource "google_cloudfunctions2_function" "trigger" {
       CICADA_TRIGGER_MAX_DURATION    = var.max_duration
       CICADA_TRIGGER_MAX_BODY        = tostring(var.max_body_bytes)
       CICADA_TRIGGER_LEAD_TIME       = var.lead_time
+      CICADA_TRIGGER_SECRET_HEADERS  = join(",", var.secret_headers)
+      CICADA_TRIGGER_LITERAL_SECRETS = tostring(var.literal_secrets)
       CICADA_LOG_LEVEL               = var.log_level
+      # Callers: Cloud Run's IAM check verifies every caller's identity
+      # token before the function runs (no public invoker, see below), so
+      # the function may take the caller from it: runs record who
+      # submitted them, and only that principal and trigger_admins may
+      # cancel a run or read its plan.
+      CICADA_TRIGGER_TRUST_PLATFORM_IDENTITY    = "true"
+      CICADA_TRIGGER_ADMINS                     = join(",", var.trigger_admins)
+      CICADA_TRIGGER_MAX_ACTIVE_RUNS            = tostring(var.max_active_runs)
+      CICADA_TRIGGER_MAX_ACTIVE_RUNS_PER_CALLER = tostring(var.max_active_runs_per_caller)
+      # Cloud Run routes a request here only for the function's own URLs
+      # (run.app, cloudfunctions.net), which are not known before it
+      # exists: the Host check, a defence of a trigger on a laptop against
+      # DNS rebinding, has nothing to add here.
+      CICADA_TRIGGER_ALLOWED_HOSTS = "*"
     }
   }
 
@@ -159,10 +177,11 @@ resource "google_storage_bucket_iam_member" "trigger_runs" {
   member = google_service_account.trigger.member
 
   condition {
-    title       = "runs-and-idempotency"
-    description = "Only objects under runs/ and idempotency/"
+    title       = "runs-active-and-idempotency"
+    description = "Only objects under runs/, active/ and idempotency/"
     expression = join(" || ", [
       local.runs_prefix_condition,
+      local.active_prefix_condition,
       "resource.name.startsWith(\"${local.bucket_object_prefix}idempotency/\")",
     ])
   }

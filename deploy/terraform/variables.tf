@@ -163,6 +163,39 @@ variable "max_body_bytes" {
   }
 }
 
+variable "max_active_runs" {
+  description = "Most runs scheduled or running at once, all callers together (CICADA_TRIGGER_MAX_ACTIVE_RUNS); 0 = no operator limit."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_active_runs >= 0 && floor(var.max_active_runs) == var.max_active_runs
+    error_message = "max_active_runs must be a whole number, 0 or more."
+  }
+}
+
+variable "max_active_runs_per_caller" {
+  description = "Most runs scheduled or running at once per submitter (CICADA_TRIGGER_MAX_ACTIVE_RUNS_PER_CALLER); 0 = no operator limit."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_active_runs_per_caller >= 0 && floor(var.max_active_runs_per_caller) == var.max_active_runs_per_caller
+    error_message = "max_active_runs_per_caller must be a whole number, 0 or more."
+  }
+}
+
+variable "trigger_admins" {
+  description = "Principals that may cancel any run and read any run's plan.json, beside the run's submitter (CICADA_TRIGGER_ADMINS): \"user:alice@example.com\" or \"serviceAccount:ci@PROJECT.iam.gserviceaccount.com\". Groups and domains cannot be: an identity token names one principal."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.trigger_admins : can(regex("^(user:|serviceAccount:)?[^\\s:,]+@[^\\s:,]+$", p))])
+    error_message = "trigger_admins must be e-mail addresses, optionally prefixed with user: or serviceAccount:."
+  }
+}
+
 variable "lead_time" {
   description = "Least time between accepting a plan and its start, for workers to pick up their shards (CICADA_TRIGGER_LEAD_TIME), as a Go duration."
   type        = string
@@ -183,6 +216,23 @@ variable "log_level" {
     condition     = contains(["debug", "info", "warn", "error"], var.log_level)
     error_message = "log_level must be debug, info, warn or error."
   }
+}
+
+variable "secret_headers" {
+  description = "Header names whose values are credentials, besides Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key (CICADA_TRIGGER_SECRET_HEADERS): redacted wherever shown, refused as literals in a plan. Give the pods the same list (CICADA_SECRET_HEADERS in deploy/k8s/config.env)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for h in var.secret_headers : can(regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", h))])
+    error_message = "secret_headers must hold HTTP header names."
+  }
+}
+
+variable "literal_secrets" {
+  description = "Accept plans that carry credentials as written (CICADA_TRIGGER_LITERAL_SECRETS): the values are then stored in plan.json in the runs bucket, though never served or shown. By default such plans are refused in favour of target.auth."
+  type        = bool
+  default     = false
 }
 
 # --- trigger: the function -------------------------------------------------
@@ -318,9 +368,26 @@ variable "machine_type" {
 }
 
 variable "private_nodes" {
-  description = "Give nodes internal addresses only. A Cloud NAT is then created so that workers can still reach targets on the internet."
+  description = "Give nodes internal addresses only (the default). A Cloud NAT is then created so that workers can still reach targets on the internet, as far as deploy/k8s's NetworkPolicy lets them. false gives nodes public addresses."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "google_apis_dns_zone" {
+  description = "Create a private Cloud DNS zone that resolves *.googleapis.com to private.googleapis.com (199.36.153.8/30) in the network, which the workers' NetworkPolicy allows instead of the internet. false when the network already has such a zone (private.googleapis.com or restricted.googleapis.com)."
+  type        = bool
+  default     = true
+}
+
+variable "target_cidrs" {
+  description = "Address ranges outside the cluster the workers may send load to (deploy/k8s's NetworkPolicy, through Cloud Build's _TARGET_CIDRS); the plan's target must also be in allowed_targets. Empty: only the sample predict service in the cluster."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.target_cidrs : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])
+    error_message = "target_cidrs must be CIDR blocks, and not the whole internet (0.0.0.0/0 or ::/0)."
+  }
 }
 
 variable "master_ipv4_cidr_block" {
@@ -368,6 +435,25 @@ variable "aggregator_ksa" {
   description = "Kubernetes service account of the aggregator pods (deploy/k8s), bound to the aggregator's Google service account through Workload Identity."
   type        = string
   default     = "cicada-aggregator"
+}
+
+# --- worker: credentials for the targets (worker_access.tf) ------------------
+
+variable "worker_secret_ids" {
+  description = "Secret Manager secrets the worker may read for a plan's target.auth.secret, each granted roles/secretmanager.secretAccessor on that secret alone: a secret id of var.project (\"predict-api-key\") or a full name (\"projects/P/secrets/S\"). The secrets must exist."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.worker_secret_ids : can(regex("^([A-Za-z0-9_-]{1,255}|projects/[^/]+/secrets/[A-Za-z0-9_-]{1,255})$", s))])
+    error_message = "worker_secret_ids must hold secret ids (letters, digits, - and _) or full names projects/P/secrets/S, without a version."
+  }
+}
+
+variable "worker_vertex_ai" {
+  description = "Grant the worker roles/aiplatform.user on var.project, to load test Vertex AI endpoints with its own access token (target.auth.google_access_token). Project-wide by nature: Vertex AI has no endpoint-level IAM in the stable API."
+  type        = bool
+  default     = false
 }
 
 # --- Pub/Sub -----------------------------------------------------------------

@@ -30,6 +30,8 @@ func TestBuildSetup(t *testing.T) {
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(gcs.URL(), "http://"))
 	t.Setenv("CICADA_TRIGGER_PROJECT", "fn-test")
 	t.Setenv("CICADA_TRIGGER_BUCKET", "runs-bucket")
+	// httptest's requests come to example.com, with no listener.
+	t.Setenv("CICADA_TRIGGER_ALLOWED_HOSTS", "example.com")
 
 	tests := []struct {
 		name     string

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -51,10 +52,17 @@ func TestServe(t *testing.T) {
 	t.Setenv("CICADA_TRIGGER_PROJECT", "fn-test")
 	t.Setenv("CICADA_TRIGGER_LEAD_TIME", "1m")
 	t.Setenv("CICADA_TRIGGER_BUCKET", "")
+	// httptest's requests come to example.com, with no listener.
+	t.Setenv("CICADA_TRIGGER_ALLOWED_HOSTS", "example.com")
+	// As deployed: the caller is the one Cloud Run verified.
+	t.Setenv("CICADA_TRIGGER_TRUST_PLATFORM_IDENTITY", "true")
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"email": "ci@proj.iam.gserviceaccount.com", "email_verified": true}`))
+	token := "e30." + claims + ".c2ln"
 
 	post := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/runs", strings.NewReader(testPlan))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
 		w := httptest.NewRecorder()
 		Serve(w, req)
 		return w
@@ -72,8 +80,10 @@ func TestServe(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatalf("answer %s: %v", w.Body, err)
 	}
-	if _, err := gcs.GetObject("runs-bucket", runs.RunPath(got.RunID)); err != nil {
+	if obj, err := gcs.GetObject("runs-bucket", runs.RunPath(got.RunID)); err != nil {
 		t.Errorf("run.json of %s not in the bucket: %v", got.RunID, err)
+	} else if run, err := runs.DecodeRun(obj.Content); err != nil || run.SubmittedBy != "ci@proj.iam.gserviceaccount.com" {
+		t.Errorf("run.json submitted_by %q (%v), want the token's e-mail", run.SubmittedBy, err)
 	}
 	shards := map[string]bool{}
 	for range 2 {

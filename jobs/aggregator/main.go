@@ -1,7 +1,7 @@
 // Command aggregator merges slices into live status and final reports and
 // republishes shards whose worker vanished (see package aggregate).
 // Configuration: aggregate.Env (CICADA_PROJECT, CICADA_BUCKET,
-// CICADA_AGGREGATOR_*, CICADA_LOG_*); the emulators through
+// CICADA_SECRET_HEADERS, CICADA_AGGREGATOR_*, CICADA_LOG_*); the emulators through
 // PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST.
 package main
 
@@ -35,6 +35,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	env.Config.Apply() // CICADA_SECRET_HEADERS: redacted in everything this process shows and logs
 	return pipeline.RunComponent(ctx, "aggregator", env.Log, env.Cloud, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
 		return aggregate.NewService(env.Aggregator, st, b, log, nil).Run(ctx)
 	})

@@ -51,7 +51,7 @@ func realMain(ctx context.Context) error {
 
 	srv := predict.NewServer(cfg, log)
 	log.Info("predict service ready",
-		zap.String("http_addr", httpAddr), zap.String("grpc_addr", grpcAddr),
+		zap.String("http_addr", httpAddr), zap.String("grpc_addr", grpcAddr), zap.Bool("tls", cfg.TLSCert != ""),
 		zap.Duration("latency", cfg.Latency), zap.Duration("jitter", cfg.Jitter),
 		zap.Float64("error_ratio", cfg.ErrorRatio),
 		zap.Duration("stall_every", cfg.StallEvery), zap.Duration("stall_for", cfg.StallFor))

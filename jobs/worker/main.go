@@ -1,7 +1,7 @@
 // Command worker is the worker pod: it pulls shard work from Pub/Sub and
 // drives shards into the bucket (see package worker). Configuration:
-// worker.Env (CICADA_PROJECT, CICADA_BUCKET, CICADA_WORKER_*,
-// CICADA_LOG_*); the emulators through PUBSUB_EMULATOR_HOST and
+// worker.Env (CICADA_PROJECT, CICADA_BUCKET, CICADA_SECRET_HEADERS,
+// CICADA_WORKER_*, CICADA_LOG_*); the emulators through PUBSUB_EMULATOR_HOST and
 // STORAGE_EMULATOR_HOST.
 // SIGTERM stops it gracefully: each shard is handed over at a slice
 // boundary a little ahead, driven and written until then, and another
@@ -38,6 +38,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	env.Config.Apply() // CICADA_SECRET_HEADERS: redacted in everything this process shows and logs
 	return pipeline.RunComponent(ctx, "worker", env.Log, env.Cloud, func(ctx context.Context, st store.Store, b bus.Bus, log *zap.Logger) error {
 		return worker.New(env.Worker, st, b, log, nil).Run(ctx)
 	})

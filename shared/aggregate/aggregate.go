@@ -18,6 +18,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
@@ -109,7 +110,9 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 			f.Reason = "failed (no reason recorded)"
 		}
 		s.Done[n] = true // it will not run: nothing to wait for
-		s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: f.Reason})
+		// The reason goes into every report file; a worker's error may
+		// quote the target's URL.
+		s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: redact.Text(f.Reason)})
 	}
 	o, err := t.st.Get(ctx, runs.CancelPath(id))
 	switch {
@@ -220,7 +223,7 @@ func (s *State) Report(final bool) *report.Report {
 		end = s.Run.StartAt.Add(min(time.Duration(last+1)*p.SliceDuration(), p.Duration()))
 	}
 	rep := report.Build(report.Input{
-		RunID: s.Run.ID, PlanName: p.Name, Status: status,
+		RunID: s.Run.ID, PlanName: p.Name, SubmittedBy: s.Run.SubmittedBy, Status: status,
 		Start: s.Run.StartAt, End: end,
 		SliceDuration: p.SliceDuration(), PlanDuration: p.Duration(),
 		Shards: p.Shards, NumSlices: n, PlannedIntended: planned,

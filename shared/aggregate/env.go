@@ -3,14 +3,16 @@ package aggregate
 import (
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Env is everything the aggregator binary (jobs/aggregator) reads from
 // the environment: CICADA_LOG_*, CICADA_PROJECT, CICADA_BUCKET,
-// CICADA_SETUP and CICADA_AGGREGATOR_*.
+// CICADA_SETUP, CICADA_SECRET_HEADERS and CICADA_AGGREGATOR_*.
 type Env struct {
 	Log logging.Config `envconfig:"LOG"`
 	config.Cloud
+	redact.Config
 	Aggregator Config `envconfig:"AGGREGATOR"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/pipeline"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -23,10 +24,18 @@ func aggregateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	final := fs.Bool("final", false, "write the final report now, even if shards may still write")
 	grace := fs.Duration("grace", 30*time.Second, "how long after the end (or a cancel) stragglers may still write")
 	bucketDir := fs.String("bucket-dir", "", "a local bucket directory (as cicada local keeps it) instead of Cloud Storage")
+	secretHeaders := secretHeaderFlag(fs)
 	id, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	// As the aggregator (CICADA_SECRET_HEADERS): the same report.html.
+	secretHeaders()
+	var red redact.Config
+	if err := config.Read(&red); err != nil {
+		return err
+	}
+	red.Apply()
 	if err := runid.Valid(id); err != nil {
 		return usageErr("aggregate: %v", err)
 	}

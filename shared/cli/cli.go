@@ -21,6 +21,7 @@ import (
 	"github.com/cicadaload/cicada/shared/inprocess"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/predict"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 )
@@ -117,14 +118,15 @@ func usageErr(format string, a ...any) error {
 }
 
 const usage = `usage:
-  cicada run PLAN [--out DIR] [--serve-predict] [--quiet]
+  cicada run PLAN [--out DIR] [--serve-predict] [--quiet] [--secret-header NAMES]
       run a plan in this process; write DIR/report.json (default out/<run-id>)
-  cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose]
+  cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose] [--secret-header NAMES]
       run plans through the whole pipeline in this process (trigger, workers,
       aggregator, in-process Pub/Sub and bucket); reports in DIR/<run-id>/
-  cicada aggregate RUN_ID [--final] [--grace D]
+  cicada aggregate RUN_ID [--final] [--grace D] [--secret-header NAMES]
       rebuild a run's live status or report from the bucket alone
-      (CICADA_PROJECT, CICADA_BUCKET, STORAGE_EMULATOR_HOST as the binaries)
+      (CICADA_PROJECT, CICADA_BUCKET, CICADA_SECRET_HEADERS,
+      STORAGE_EMULATOR_HOST as the binaries)
   cicada wait RUN_ID [--url TRIGGER]
       follow a run with a progress bar and slice lines; exit with its verdict
   cicada compare BASE NEW [--tolerance PCT] [--url TRIGGER] [--out FILE]
@@ -135,8 +137,14 @@ const usage = `usage:
       list every binary's CICADA_* environment variables (as in the README)
 `
 
-// Main runs the subcommand named by args[0].
+// Main runs the subcommand named by args[0]. Nothing it prints or returns
+// holds a credential: stdout, stderr and the error's message are redacted
+// (package redact), whatever the plan carries.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return redact.Err(runMain(ctx, args, &redact.Writer{W: stdout}, &redact.Writer{W: stderr}))
+}
+
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageErr("no command")
@@ -221,10 +229,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "directory for report.json (default out/<run-id>)")
 	servePredict := fs.Bool("serve-predict", false, "also serve the sample predict service in this process (CICADA_PREDICT_* addresses)")
 	quiet := fs.Bool("quiet", false, "print no per-slice lines")
+	secretHeaders := secretHeaderFlag(fs)
 	path, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	// A plan run here may carry literal credentials (nothing is stored
+	// but the reports, which are redacted).
+	secretHeaders()
 	p, err := loadPlan(path)
 	if err != nil {
 		return err

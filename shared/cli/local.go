@@ -29,13 +29,16 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "out", "directory for the runs' report files (<out>/<run-id>/, <out>/latest)")
 	verbose := fs.Bool("verbose", false, "log the pipeline's components to stderr")
 	bucket := fs.String("bucket", filepath.Join(".cicada", "bucket"), "directory of the local bucket (kept after the run; cicada aggregate --bucket-dir reads it)")
+	secretHeaders := secretHeaderFlag(fs)
 	paths, err := parseMany(fs, args)
 	if err != nil {
 		return err
 	}
+	extraSecrets := secretHeaders()
 	log := zap.NewNop()
 	if *verbose {
-		if log, err = logging.New(true, "info"); err != nil {
+		// To the command's stderr, redacted as every line of the binaries.
+		if log, err = logging.NewWriter(stderr, true, "info"); err != nil {
 			return err
 		}
 	}
@@ -53,6 +56,12 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Getenv("CICADA_TRIGGER_LEAD_TIME") == "" {
 		tcfg.LeadTime = 2 * time.Second // nothing to wait for on one machine
 	}
+	if os.Getenv("CICADA_TRIGGER_LITERAL_SECRETS") == "" {
+		// As cicada run: the bucket is a directory of this machine, and
+		// everything shown is redacted all the same.
+		tcfg.LiteralSecrets = true
+	}
+	tcfg.SecretHeaders = append(tcfg.SecretHeaders, extraSecrets...)
 	// The pipeline outlives a Ctrl-C long enough to cancel the run and
 	// write its report.
 	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))

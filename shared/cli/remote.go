@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/triggerapi"
 )
@@ -147,6 +148,9 @@ func (c *client) download(ctx context.Context, id, dir string) (*report.Report, 
 // isTerminal reports whether w is a terminal, where a progress bar may
 // redraw its line.
 func isTerminal(w io.Writer) bool {
+	if rw, ok := w.(*redact.Writer); ok {
+		w = rw.W
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -59,7 +59,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	for s := range engines {
 		engines[s], err = load.New(load.Options{
 			Plan: p, Texts: texts, RunID: o.RunID, Shard: s, Start: start,
-			Writer: "inprocess", Sink: c.add, Auth: auth,
+			Writer: "inprocess", Sink: c.add, Auth: auth, ReadSecret: credential.ReadSecret,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("shard %d: %w", s, err)

@@ -24,11 +24,11 @@ import (
 
 // newProtocol opens the target's protocol and, when the plan has
 // target.auth, makes every request carry auth.
-func newProtocol(t *plan.Target, texts []string, conns int, auth *credential.Header) (protocol, error) {
+func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), auth *credential.Header) (protocol, error) {
 	if t.Auth != nil && auth == nil {
 		return nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
-	pr, err := openProtocol(t, texts, conns, auth)
+	pr, err := openProtocol(t, texts, conns, readSecret, auth)
 	if err != nil || auth == nil {
 		return pr, err
 	}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -162,34 +163,52 @@ func TestAuthSecretHeader(t *testing.T) {
 	}
 }
 
-// TestAuthHTTPS sends tokens through net/http over TLS.
+// TestAuthHTTPS sends tokens over TLS, through both https:// clients: the
+// lean HTTP/1.1 one over crypto/tls, and net/http for a target that speaks
+// HTTP/2.
 func TestAuthHTTPS(t *testing.T) {
 	md := startMetadata(t, 2*time.Second)
-	check := md.NewAudit()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if !check.Check(r.Header.Get("Authorization")) {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		okHandler(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	a := &plan.Auth{GoogleIDToken: &plan.GoogleIDToken{Audience: srv.URL}}
-	tgt := &plan.Target{Protocol: plan.ProtocolHTTP, URL: srv.URL, Auth: a}
-	h := newHTTPStd(srv.URL, "POST", nil, [][]byte{[]byte(`{"text":"a"}`)}, nil, 2, true) // the test server's certificate is its own
-	defer h.close()
-	if err := authorize(h, tgt, openAuth(t, a)); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name  string
+		http2 bool
+	}{
+		{"HTTP/1.1", false},
+		{"HTTP/2", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			check := md.NewAudit()
+			var protos sync.Map
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				protos.Store(r.Proto, true)
+				if !check.Check(r.Header.Get("Authorization")) {
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				okHandler(w, r)
+			}))
+			srv.EnableHTTP2 = tt.http2
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+			p := testPlan(srv.URL+"/v1/predict", 100, 4*time.Second, time.Second, 2, 40)
+			p.Target.TLS = &plan.TLS{CA: string(ca)}
+			p.Target.Auth = &plan.Auth{GoogleIDToken: &plan.GoogleIDToken{Audience: srv.URL}}
+			sent := runAuth(t, p, openAuth(t, p.Target.Auth), false)
+			assertTokens(t, check, sent, 3)
+			want := "HTTP/1.1"
+			if tt.http2 {
+				want = "HTTP/2.0"
+			}
+			protos.Range(func(k, _ any) bool {
+				if k != want {
+					t.Errorf("the target got %s, want only %s", k, want)
+				}
+				return true
+			})
+		})
 	}
-	var sent int64
-	for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if r := h.do(0, time.Now().Add(2*time.Second)); r.outcome != "http:200" {
-			t.Fatalf("request %d: %s %v", sent, r.outcome, r.err)
-		}
-		sent++
-	}
-	assertTokens(t, check, sent, 3)
 }
 
 // TestAuthGRPC sends tokens as call metadata, including on the server

@@ -65,6 +65,11 @@ type Options struct {
 	// request in flight instead of the event loop (see pacingGrid): exact
 	// send times at about twice the CPU per request.
 	Goroutines bool
+	// ReadSecret reads a Secret Manager version (projects/P/secrets/S/
+	// versions/V) the plan names, such as target.tls's client certificate.
+	// New calls it; a secret that cannot be read fails New. Nil: a plan
+	// naming a secret cannot run.
+	ReadSecret func(ctx context.Context, name string) ([]byte, error)
 	// Auth is the credential every request carries (credential.Open),
 	// required when the plan has target.auth. The engine takes each new
 	// value as it comes and never closes it.
@@ -156,7 +161,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, err := newProtocol(&p.Target, o.Texts, conns, o.Auth)
+	pr, err := newProtocol(&p.Target, o.Texts, conns, o.ReadSecret, o.Auth)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -31,9 +31,10 @@ type grpcProto struct {
 	ok     [17]bool   // the plan's success rule, indexed by code
 }
 
-// newGRPC opens the channels; method is the full method name with its
-// leading slash, as newProtocol normalizes it.
-func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool) (*grpcProto, error) {
+// newGRPC opens the channels with creds (TLS or plaintext, see grpcCreds);
+// method is the full method name with its leading slash, as newProtocol
+// normalizes it.
+func newGRPC(address, method string, headers map[string]string, reqs [][]byte, channels int, success func(outcome string) bool, creds credentials.TransportCredentials) (*grpcProto, error) {
 	g := &grpcProto{method: method, reqs: reqs}
 	for c, name := range grpcCodeNames {
 		g.keys[c] = "grpc:" + name
@@ -52,7 +53,7 @@ func newGRPC(address, method string, headers map[string]string, reqs [][]byte, c
 	}
 	for range channels {
 		cc, err := grpc.NewClient(address,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithContextDialer(dial),
 			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
 			// Separate channels must not share one TCP connection.

@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,8 @@ var errEOF = io.EOF
 // errProtocol marks a response cicada could not parse.
 var errProtocol = errors.New("malformed HTTP response")
 
-// http1 is a lean HTTP/1.1 keep-alive client for plain http:// targets.
+// http1 is a lean HTTP/1.1 keep-alive client for http:// targets, and over
+// crypto/tls for https:// targets that speak HTTP/1.1 only (see newHTTPS).
 // Every request is serialized once, before the run, so sending one is a
 // single write of ready bytes: no header building, no allocation and, unlike
 // net/http, one TCP segment per request. Each conn is driven by one goroutine
@@ -30,6 +32,7 @@ type http1 struct {
 	plainHTTP
 	dialer net.Dialer
 	raw    bool
+	tls    *tls.Config // https: each connection's handshake; nil for http://
 
 	// What serialize needs again for each new credential (auth.go).
 	method string
@@ -125,7 +128,14 @@ func (h *http1) close() error { return nil }
 // warm has nothing shared to wait for: each conn dials its own.
 func (h *http1) warm(time.Time) {}
 
-func (h *http1) eventLoop() *plainHTTP { return &h.plainHTTP }
+// eventLoop offers plain http:// to the event loop, whose raw sockets do
+// not speak TLS.
+func (h *http1) eventLoop() *plainHTTP {
+	if h.tls != nil {
+		return nil
+	}
+	return &h.plainHTTP
+}
 
 func (h *http1) newConn() conn {
 	return &http1Conn{h: h}
@@ -166,6 +176,18 @@ func (c *http1Conn) dial(deadline time.Time) error {
 	}
 	if c.h.raw {
 		nc = wrapRaw(nc)
+	}
+	if c.h.tls != nil {
+		tc := tls.Client(nc, c.h.tls)
+		if err := tc.SetDeadline(deadline); err != nil {
+			nc.Close()
+			return err
+		}
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return err
+		}
+		nc = tc
 	}
 	c.c = nc
 	if c.br == nil {

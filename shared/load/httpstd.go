@@ -26,7 +26,9 @@ type httpStd struct {
 	authHeaders atomic.Pointer[http.Header]
 }
 
-func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, insecureTLS bool) *httpStd {
+// newHTTPStd prepares the client; tlsConf is the plan's target.tls (see
+// clientTLS), nil for the system's roots and the URL's host.
+func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, expect []int, conns int, tlsConf *tls.Config) *httpStd {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
@@ -39,7 +41,7 @@ func newHTTPStd(url, method string, headers map[string]string, bodies [][]byte, 
 		MaxConnsPerHost:     conns,
 		MaxIdleConnsPerHost: conns,
 		ForceAttemptHTTP2:   true,
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecureTLS}, //nolint:gosec // opt-in for self-signed test targets
+		TLSClientConfig:     tlsConf,
 	}
 	// Redirects are answers, not instructions: following one could aim the
 	// load at a host the operator never allowed.

@@ -20,6 +20,7 @@ const (
 	outcomeConnect  = "error:connect"  // could not open a connection
 	outcomeReset    = "error:reset"    // the peer reset or closed the connection mid-request
 	outcomeProtocol = "error:protocol" // the answer was not valid HTTP
+	outcomeTLS      = "error:tls"      // the TLS handshake failed: certificate not trusted, name mismatch, client certificate refused
 	outcomeIO       = "error:io"       // any other transport error
 	outcomeCanceled = "error:canceled" // the run stopped while the request was in flight
 )
@@ -68,8 +69,11 @@ func isTimeout(err error) bool {
 }
 
 func classifyDial(err error) string {
-	if isTimeout(err) {
+	switch {
+	case isTimeout(err):
 		return outcomeTimeout
+	case isTLSFailure(err):
+		return outcomeTLS // the connection opened, its handshake did not
 	}
 	return outcomeConnect
 }
@@ -80,6 +84,8 @@ func classifyIO(err error) string {
 		return outcomeTimeout
 	case errors.Is(err, errProtocol):
 		return outcomeProtocol
+	case isTLSFailure(err):
+		return outcomeTLS
 	case errors.Is(err, context.Canceled):
 		return outcomeCanceled
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

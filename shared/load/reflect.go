@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -19,12 +19,12 @@ import (
 // resolveMethod finds the request type of a gRPC method through the
 // target's server reflection service, so that any unary method can be
 // load-tested with a JSON request template, as with grpcurl.
-func resolveMethod(ctx context.Context, address, method string) (protoreflect.MessageDescriptor, error) {
+func resolveMethod(ctx context.Context, address, method string, creds credentials.TransportCredentials) (protoreflect.MessageDescriptor, error) {
 	svc, name, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	if !ok || svc == "" || name == "" {
 		return nil, fmt.Errorf("method %q: want /package.Service/Method", method)
 	}
-	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func TestResolveMethod(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			md, err := resolveMethod(ctx, addr, tt.method)
+			md, err := resolveMethod(ctx, addr, tt.method, grpcCreds(nil))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("resolveMethod(%s) error = %v, want one containing %q", tt.method, err, tt.wantErr)

@@ -58,13 +58,18 @@ type conn interface {
 // knows without reflection.
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
-// openProtocol builds the target's requests from the texts, once, and opens
-// the protocol; auth, if any, goes with the gRPC reflection call
-// (newProtocol attaches it to the requests).
-func openProtocol(t *plan.Target, texts []string, conns int, auth *credential.Header) (protocol, error) {
+// openProtocol builds the target's requests from the texts, once, reads the
+// secrets of its TLS configuration through readSecret, and opens the
+// protocol; auth, if any, goes with the gRPC reflection call (newProtocol
+// attaches it to the requests).
+func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), auth *credential.Header) (protocol, error) {
 	bodies, err := t.RenderBodies(texts)
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
+	}
+	tlsConf, err := clientTLS(t, readSecret)
+	if err != nil {
+		return nil, err
 	}
 	switch t.Protocol {
 	case plan.ProtocolHTTP:
@@ -76,7 +81,7 @@ func openProtocol(t *plan.Target, texts []string, conns int, auth *credential.He
 		case "http":
 			return newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
 		case "https":
-			return newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, false), nil
+			return newHTTPS(u, t, bodies, conns, tlsConf)
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:
@@ -89,7 +94,7 @@ func openProtocol(t *plan.Target, texts []string, conns int, auth *credential.He
 		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
 		if method != predictMethod {
 			ctx, cancel := context.WithTimeout(withAuthMetadata(context.Background(), auth), reflectTimeout)
-			in, err = resolveMethod(ctx, t.Address, method)
+			in, err = resolveMethod(ctx, t.Address, method, grpcCreds(tlsConf))
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("target.method %s: %w", method, err)
@@ -105,7 +110,7 @@ func openProtocol(t *plan.Target, texts []string, conns int, auth *credential.He
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success)
+		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, grpcCreds(tlsConf))
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }

@@ -18,6 +18,8 @@ import (
 // JSON object per line with the keys Cloud Logging reads: "severity"
 // (DEBUG, INFO, WARNING, ERROR, CRITICAL), "message" and "time" (RFC 3339
 // with nanoseconds); with console true, colourless human-readable lines.
+// Either way no line holds the value of a credential header or of a URL
+// query parameter (package redact).
 func New(console bool, level string) (*zap.Logger, error) {
 	return newLogger(console, level, zapcore.Lock(os.Stderr))
 }
@@ -35,7 +37,7 @@ func newLogger(console bool, level string, out zapcore.WriteSyncer) (*zap.Logger
 	} else {
 		enc = zapcore.NewJSONEncoder(cloudEncoderConfig())
 	}
-	core := zapcore.NewCore(enc, out, lvl)
+	core := zapcore.NewCore(redactEncoder{enc}, out, lvl)
 	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
 }
 

@@ -185,8 +185,11 @@ func TestEmbeddedDuplicateMessage(t *testing.T) {
 	if rep.Summary.Intended != 400 || rep.Coverage.Received != 4 {
 		t.Errorf("intended %d, slices %d; want 400 and 4 (one driver)", rep.Summary.Intended, rep.Coverage.Received)
 	}
-	if got := e.Predict.Requests(); got != 400 {
-		t.Errorf("the target got %d requests, want 400: two workers drove the shard", got)
+	// Every request sent reached the target once: a second driver would
+	// send more than the report counts. (On a loaded machine some may be
+	// dropped at max_in_flight; they are never sent.)
+	if got := e.Predict.Requests(); got != rep.Summary.Sent || rep.Summary.Sent+rep.Summary.Dropped != 400 {
+		t.Errorf("the target got %d requests; report: sent %d, dropped %d; want the target's count = sent and sent + dropped = 400 (one driver)", got, rep.Summary.Sent, rep.Summary.Dropped)
 	}
 }
 

@@ -328,6 +328,13 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 			return
 		}
 		rv.SetString(s)
+	case reflect.Bool:
+		b, ok := v.(bool)
+		if !ok {
+			d.add(path, "want true or false, got "+kindOf(v))
+			return
+		}
+		rv.SetBool(b)
 	case reflect.Int:
 		n, ok := v.(json.Number)
 		if !ok {

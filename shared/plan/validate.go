@@ -237,6 +237,7 @@ func (c *checker) target(t *Target) {
 		c.add("target.connections", "must be 1..%d, got %d", MaxConnections, t.Connections)
 	}
 	c.auth(t)
+	c.tls(t)
 }
 
 func anyMap(m map[string]string) map[string]any {

@@ -33,6 +33,11 @@ type Config struct {
 	MaxBody int64 `envconfig:"MAX_BODY" default:"65536" desc:"largest REST body or gRPC message, bytes (413 / RESOURCE_EXHAUSTED beyond)"`
 	// ShutdownTimeout bounds the graceful shutdown once the context ends.
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"5s" desc:"bound on the graceful shutdown"`
+	// TLSCert and TLSKey are PEM files of a server certificate (chain) and
+	// its key: when set, REST (HTTP/1.1) and gRPC are served over TLS only.
+	TLSCert string `envconfig:"TLS_CERT" desc:"PEM certificate (chain) file: serve REST (HTTP/1.1) and gRPC over TLS; empty = plaintext"`
+	// TLSKey is the PEM private key file of TLSCert.
+	TLSKey string `envconfig:"TLS_KEY" desc:"PEM private key file of TLS_CERT"`
 }
 
 // Validate reports every invalid field of c at once.
@@ -61,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: must be > 0"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("TLS_CERT, TLS_KEY: set both or neither"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("predict config: %w", err)

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -116,7 +118,8 @@ func (s *Server) Stats() Stats {
 // that protocol) until ctx ends or a listener fails, then shuts both down
 // gracefully within Config.ShutdownTimeout: requests held by the knobs are
 // released and answered, in-flight requests finish, and what is left after
-// the bound is cut. It closes the listeners. It returns nil after ctx ends,
+// the bound is cut. With Config.TLSCert both are served over TLS (REST as
+// HTTP/1.1). It closes the listeners. It returns nil after ctx ends,
 // or the error that stopped a listener.
 func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	if httpLn == nil && grpcLn == nil {
@@ -124,6 +127,18 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	}
 	if !s.served.CompareAndSwap(false, true) {
 		return errors.New("predict serve: already called")
+	}
+	tlsConf, err := s.cfg.serverTLS()
+	if err != nil {
+		closeAll(httpLn, grpcLn)
+		return err
+	}
+	if tlsConf != nil && httpLn != nil {
+		// HTTP/1.1 only, as in plaintext: every client (wrk, h2load --h1,
+		// cicada's net/http) then measures the same protocol.
+		h1 := tlsConf.Clone()
+		h1.NextProtos = []string{"http/1.1"}
+		httpLn = tls.NewListener(httpLn, h1)
 	}
 	errc := make(chan error, 2)
 	running := 0
@@ -146,13 +161,16 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	}
 	var gs *grpc.Server
 	if grpcLn != nil {
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(int(s.cfg.MaxBody)))
+		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(s.cfg.MaxBody))}
+		if tlsConf != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
+		}
+		gs = grpc.NewServer(opts...)
 		s.RegisterGRPC(gs)
 		running++
 		go func() { errc <- wrapServeErr("grpc", grpcLn, gs.Serve(grpcLn)) }()
 	}
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -169,6 +187,27 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 		}
 	}
 	return err
+}
+
+// serverTLS loads TLSCert and TLSKey, or returns nil for plaintext.
+func (c Config) serverTLS() (*tls.Config, error) {
+	if c.TLSCert == "" && c.TLSKey == "" {
+		return nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("predict serve: TLS_CERT %s, TLS_KEY %s: %w", c.TLSCert, c.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// closeAll closes the listeners that are not nil.
+func closeAll(lns ...net.Listener) {
+	for _, ln := range lns {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 func wrapServeErr(proto string, ln net.Listener, err error) error {

@@ -562,6 +562,9 @@ func TestConfig(t *testing.T) {
 		{"stall longer than period", func(c *Config) { c.StallEvery, c.StallFor = time.Second, time.Second }, "STALL_FOR"},
 		{"stall without period", func(c *Config) { c.StallFor = time.Second }, "STALL_FOR"},
 		{"max body", func(c *Config) { c.MaxBody = 0 }, "MAX_BODY"},
+		{"tls cert without key", func(c *Config) { c.TLSCert = "cert.pem" }, "TLS_CERT, TLS_KEY"},
+		{"tls key without cert", func(c *Config) { c.TLSKey = "key.pem" }, "TLS_CERT, TLS_KEY"},
+		{"tls cert and key", func(c *Config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

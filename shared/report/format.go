@@ -28,6 +28,9 @@ func FormatSummary(r *Report) string {
 	var b strings.Builder
 	s := r.Summary
 	fmt.Fprintf(&b, "run %s  plan %q  status %s\n", r.RunID, r.PlanName, r.Status)
+	if r.SubmittedBy != "" {
+		fmt.Fprintf(&b, "submitted by %s\n", r.SubmittedBy)
+	}
 	fmt.Fprintf(&b, "start %s  duration %s  slices %d x %gs  shards %d\n",
 		r.Start.Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Millisecond), len(r.Slices), r.SliceSeconds, r.Shards)
 	fmt.Fprintf(&b, "requests  intended %d  sent %d  completed %d  dropped %d  errors %d (%.2f%%)\n",

@@ -14,6 +14,8 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/go-analyze/charts"
+
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // HTMLOptions tunes WriteHTML.
@@ -105,8 +107,9 @@ type htmlData struct {
 // comparison tables, and the plan. The page fetches nothing when opened (no
 // scripts, fonts or images from anywhere), so it renders from a file on a
 // machine offline. The output depends only on its arguments. planJSON is
-// the plan shown; success is its rule (plan.Target.Success), which marks
-// each outcome a success or an error class.
+// the plan shown, with its credentials redacted (redact.PlanJSON); success
+// is its rule (plan.Target.Success), which marks each outcome a success or
+// an error class.
 func WriteHTML(w io.Writer, rep *Report, planJSON []byte, success func(outcome string) bool, opt HTMLOptions) error {
 	if rep == nil {
 		return fmt.Errorf("write html report: no report")
@@ -172,11 +175,13 @@ func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt 
 	return d, nil
 }
 
-// prettyPlan indents the plan's JSON; input that is not JSON is shown as is.
+// prettyPlan indents the plan's JSON, its credential headers and URL query
+// values redacted; input that is not JSON is shown redacted as text.
 func prettyPlan(planJSON []byte) string {
 	if len(planJSON) == 0 {
 		return ""
 	}
+	planJSON = redact.PlanJSON(planJSON)
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, planJSON, "", "  "); err != nil {
 		return string(planJSON)

@@ -84,3 +84,25 @@ func TestFilesTakeThePlansRule(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLRedactsThePlan: report.html shows the plan without the values of
+// its credential headers and URL query, names kept.
+func TestHTMLRedactsThePlan(t *testing.T) {
+	t.Parallel()
+	planJSON := []byte(`{"name":"p","target":{"protocol":"http","url":"https://h.example/v1?api_key=PLANTED1\u0026model=m","headers":{"Authorization":"Bearer PLANTED2","Content-Type":"application/json"}}}`)
+	files, err := report.Files(outcomesReport(t, map[string]int64{"http:200": 1}), planJSON, plan.Target{}.Success)
+	if err != nil {
+		t.Fatalf("Files: %v", err)
+	}
+	page := string(files[report.FileHTML])
+	for name, data := range files {
+		if strings.Contains(string(data), "PLANTED") {
+			t.Errorf("%s holds a planted secret", name)
+		}
+	}
+	for _, want := range []string{"Authorization", "REDACTED", "api_key=REDACTED", "application/json"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}

@@ -28,6 +28,9 @@ const (
 // Input is what a report is built from.
 type Input struct {
 	RunID, PlanName string
+	// SubmittedBy is who posted the plan (run.json's submitted_by), "" when
+	// unknown.
+	SubmittedBy string
 	// Status is one of the Status constants, decided by the caller.
 	Status string
 	// Start and End bound the run; slice k starts at Start + k*SliceDuration.
@@ -57,8 +60,11 @@ type Input struct {
 
 // Report is report.json.
 type Report struct {
-	RunID        string     `json:"run_id"`
-	PlanName     string     `json:"plan_name"`
+	RunID    string `json:"run_id"`
+	PlanName string `json:"plan_name"`
+	// SubmittedBy is the principal that posted the plan, when the
+	// trigger knew it (run.json's submitted_by).
+	SubmittedBy  string     `json:"submitted_by,omitempty"`
 	Status       string     `json:"status"`
 	Start        time.Time  `json:"start"`
 	End          time.Time  `json:"end"`
@@ -292,6 +298,7 @@ func Build(in Input) *Report {
 	return &Report{
 		RunID:        in.RunID,
 		PlanName:     in.PlanName,
+		SubmittedBy:  in.SubmittedBy,
 		Status:       in.Status,
 		Start:        in.Start.UTC(),
 		End:          in.End.UTC(),

@@ -154,6 +154,10 @@ type Run struct {
 	End time.Time `json:"end"`
 	// IdempotencyKey, when the trigger was given one.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// SubmittedBy is the principal that posted the plan, as the platform
+	// verified it (the e-mail of its identity token); empty when the
+	// trigger knows no identity (a local trigger).
+	SubmittedBy string `json:"submitted_by,omitempty"`
 }
 
 // Reasons of a ShardWork message. A worker at its capacity still takes

@@ -155,6 +155,10 @@ func TestRecorderSampleError(t *testing.T) {
 		{"first five distinct kept", []string{"f", "e", "d", "c", "b", "a", "g"}, []string{"b", "c", "d", "e", "f"}},
 		{"cut on a rune boundary", []string{long}, []string{strings.Repeat("x", MaxSampleErrorLen-1)}},
 		{"invalid UTF-8 repaired", []string{"bad \xff byte"}, []string{"bad \uFFFD byte"}},
+		{"credentials redacted before the cut", []string{`Get "https://h/p?api_key=` + strings.Repeat("s", 2*MaxSampleErrorLen) + `": EOF`},
+			[]string{`Get "https://h/p?api_key=REDACTED": EOF`}},
+		{"messages alike once redacted kept once", []string{"denied: Authorization: Bearer a", "denied: Authorization: Bearer b"},
+			[]string{"denied: Authorization: REDACTED"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,6 +51,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Histogram geometry shared by every slice: microseconds from 1 µs to 60 s at
@@ -158,14 +160,16 @@ func (r *Recorder) RecordFailedSend(outcome string, errMsg string, latency time.
 	r.SampleError(errMsg)
 }
 
-// SampleError keeps msg, cut to MaxSampleErrorLen bytes, if fewer than
-// MaxSampleErrors distinct messages are kept so far. It allocates only when it
-// keeps a message whose cut or UTF-8 repair needs a copy.
+// SampleError keeps msg, its credentials redacted (redact.Text: an error of
+// an https target quotes its URL, query and all) and cut to
+// MaxSampleErrorLen bytes, if fewer than MaxSampleErrors distinct messages
+// are kept so far. It allocates only when it keeps a message whose
+// redaction, cut or UTF-8 repair needs a copy.
 func (r *Recorder) SampleError(msg string) {
 	if r.nSamples == MaxSampleErrors {
 		return
 	}
-	msg = cleanMessage(msg)
+	msg = cleanMessage(redact.Text(msg))
 	for _, s := range r.samples[:r.nSamples] {
 		if s == msg {
 			return

@@ -45,6 +45,18 @@ type Config struct {
 	Bucket         string        `envconfig:"BUCKET" desc:"Cloud Storage bucket of the runs"`
 	Project        string        `envconfig:"PROJECT" desc:"Google Cloud project of the Pub/Sub topics"`
 	PublicURL      string        `envconfig:"PUBLIC_URL" desc:"base URL of the trigger in status_url and links; default derived from the request (Host, X-Forwarded-Proto)"`
+	// SecretHeaders are header names redacted like the default credential
+	// headers (package redact), and refused as literals alike.
+	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted wherever shown and refused as literals in a plan, besides the defaults Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key; give the workers and the aggregator the same list (CICADA_SECRET_HEADERS)"`
+	// LiteralSecrets accepts plans that carry credentials as written; they
+	// are then stored in plan.json in the bucket (and still redacted
+	// wherever served or shown).
+	LiteralSecrets bool `envconfig:"LITERAL_SECRETS" default:"false" desc:"accept plans with literal credentials (a credential header in target.headers, a secret query parameter or userinfo in target.url), which are then stored in the bucket's plan.json; by default they are refused (400) in favour of target.auth"`
+	// AllowInsecureTLS lets plans turn off the verification of the target's
+	// certificate (target.tls.insecure_skip_verify).
+	AllowInsecureTLS bool `envconfig:"ALLOW_INSECURE_TLS" default:"false" desc:"accept plans with target.tls.insecure_skip_verify: true, whose engine then trusts any certificate the target shows"`
+	// Access is who may do what, and from where (access.go, origin.go).
+	Access
 }
 
 // ReadEnv reads the trigger's configuration, honouring
@@ -79,9 +91,15 @@ func (c Config) Check() error {
 	if c.LeadTime < 0 {
 		probs = append(probs, fmt.Sprintf("LEAD_TIME must be >= 0, got %v", c.LeadTime))
 	}
+	probs = append(probs, c.Access.check()...)
 	for _, p := range c.AllowedTargets {
 		if _, err := parsePattern(p); err != nil {
 			probs = append(probs, err.Error())
+		}
+	}
+	for _, h := range c.SecretHeaders {
+		if !validHeaderName(h) {
+			probs = append(probs, fmt.Sprintf("SECRET_HEADERS: %q is not a header name", h))
 		}
 	}
 	if len(probs) > 0 {
@@ -98,4 +116,21 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// validHeaderName reports whether h is an HTTP field name (RFC 9110 token).
+func validHeaderName(h string) bool {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return false
+	}
+	for _, c := range []byte(h) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -103,7 +103,8 @@ func TestReadEnv(t *testing.T) {
 			name: "defaults",
 			check: func(c Config) error {
 				want := Config{AllowedTargets: []string{"127.0.0.1", "localhost"}, MaxRate: 10000, MaxUsers: 10000,
-					MaxDuration: time.Hour, MaxShards: 100, MaxBody: 1 << 20, LeadTime: 10 * time.Second}
+					MaxDuration: time.Hour, MaxShards: 100, MaxBody: 1 << 20, LeadTime: 10 * time.Second,
+					Access: Access{AllowedHosts: []string{}, Admins: []string{}, MaxActiveRuns: 20, MaxActiveRunsPerCaller: 5}}
 				if fmt.Sprint(c) != fmt.Sprint(want) {
 					return fmt.Errorf("got %+v, want %+v", c, want)
 				}
@@ -133,7 +134,18 @@ func TestReadEnv(t *testing.T) {
 				return nil
 			},
 		},
+		{
+			name: "secret headers and literal secrets",
+			env:  map[string]string{"CICADA_TRIGGER_SECRET_HEADERS": "X-Tenant-Token,X-Other", "CICADA_TRIGGER_LITERAL_SECRETS": "true"},
+			check: func(c Config) error {
+				if fmt.Sprint(c.SecretHeaders) != "[X-Tenant-Token X-Other]" || !c.LiteralSecrets {
+					return fmt.Errorf("got %+v", c)
+				}
+				return nil
+			},
+		},
 		{name: "bad pattern", env: map[string]string{"CICADA_TRIGGER_ALLOWED_TARGETS": "a.*.b"}, wantErr: "a.*.b"},
+		{name: "bad secret header", env: map[string]string{"CICADA_TRIGGER_SECRET_HEADERS": "X-A,X:B"}, wantErr: `SECRET_HEADERS: "X:B"`},
 		{name: "bad body limit", env: map[string]string{"CICADA_TRIGGER_MAX_BODY": "0"}, wantErr: "MAX_BODY"},
 		{name: "bad duration", env: map[string]string{"CICADA_TRIGGER_MAX_DURATION": "soon"}, wantErr: "MAX_DURATION"},
 		{name: "bad log flag", env: map[string]string{"CICADA_LOG_CONSOLE": "maybe"}, wantErr: "CICADA_LOG_CONSOLE"},

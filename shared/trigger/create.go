@@ -41,12 +41,17 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	caller, err := h.cfg.callerOf(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	p, err := h.readPlan(w, r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	c, err := h.svc.Create(r.Context(), Submission{Plan: p, IdempotencyKey: key})
+	c, err := h.svc.Create(r.Context(), Submission{Plan: p, IdempotencyKey: key, SubmittedBy: caller})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -61,9 +66,13 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, Accepted{RunID: c.RunID, StartAt: c.StartAt, StatusURL: statusURL, Note: c.Note})
 }
 
-// readPlan reads and parses the body, refusing one over Config.MaxBody,
-// empty or not a valid plan.
+// readPlan reads and parses the body, refusing one that does not declare
+// JSON or YAML, over Config.MaxBody, empty or not a valid plan.
 func (h *handler) readPlan(w http.ResponseWriter, r *http.Request) (*plan.Plan, error) {
+	format, err := planFormat(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
 	limit := h.cfg.MaxBody
 	if r.ContentLength > limit {
 		return nil, &Error{Kind: KindTooLarge, Message: fmt.Sprintf("plan body of %d bytes is larger than this trigger's limit of %d bytes", r.ContentLength, limit)}
@@ -78,7 +87,7 @@ func (h *handler) readPlan(w http.ResponseWriter, r *http.Request) (*plan.Plan, 
 	case len(strings.TrimSpace(string(data))) == 0:
 		return nil, &Error{Kind: KindInvalid, Message: "empty body: POST a plan as JSON or YAML"}
 	}
-	p, err := plan.Parse(data, formatOf(r.Header.Get("Content-Type")))
+	p, err := plan.Parse(data, format)
 	var ve *plan.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -89,8 +98,23 @@ func (h *handler) readPlan(w http.ResponseWriter, r *http.Request) (*plan.Plan, 
 	return p, nil
 }
 
-// formatOf maps a Content-Type to plan.Parse's format; anything else is
-// sniffed.
+// planFormat is plan.Parse's format for a POST's Content-Type. Anything
+// but JSON or YAML, a missing type included, is refused (415): the types
+// a web page may send to another site without a CORS preflight
+// (text/plain, forms) are never a plan.
+func planFormat(contentType string) (string, error) {
+	if f := formatOf(contentType); f != "" {
+		return f, nil
+	}
+	what := fmt.Sprintf("Content-Type %q", contentType)
+	if contentType == "" {
+		what = "no Content-Type"
+	}
+	return "", &Error{Kind: KindUnsupportedType, Message: what + ": POST a plan as application/json or application/yaml (also application/x-yaml, text/yaml, +json and +yaml types)"}
+}
+
+// formatOf maps a Content-Type to plan.Parse's format, "" for anything but
+// JSON and YAML.
 func formatOf(contentType string) string {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {

@@ -36,9 +36,7 @@ func TestCreate(t *testing.T) {
 			t0.Add(30 * time.Second).Truncate(time.Millisecond), t0.Add(50 * time.Second).Truncate(time.Millisecond)},
 		{"text/yaml", "text/yaml", planYAML, 2,
 			t0.Add(30 * time.Second).Truncate(time.Millisecond), t0.Add(50 * time.Second).Truncate(time.Millisecond)},
-		{"yaml sniffed", "", planYAML, 2,
-			t0.Add(30 * time.Second).Truncate(time.Millisecond), t0.Add(50 * time.Second).Truncate(time.Millisecond)},
-		{"json sniffed from text/plain", "text/plain", planJSON(2, ""), 2,
+		{"+json", "application/vnd.cicada+json", planJSON(2, ""), 2,
 			t0.Add(10 * time.Second).Truncate(time.Millisecond), t0.Add(20 * time.Second).Truncate(time.Millisecond)},
 	}
 	for _, tt := range tests {
@@ -145,10 +143,11 @@ func TestCreateRejected(t *testing.T) {
 			wantError:   []string{"invalid plan"},
 		},
 		{
-			name:      "empty body",
-			body:      " \n",
-			code:      http.StatusBadRequest,
-			wantError: []string{"empty body"},
+			name:        "empty body",
+			body:        " \n",
+			contentType: "application/json",
+			code:        http.StatusBadRequest,
+			wantError:   []string{"empty body"},
 		},
 		{
 			name:        "data file",
@@ -227,6 +226,7 @@ func TestCreateRejected(t *testing.T) {
 			if cfg.AllowedTargets == nil {
 				cfg = testConfig()
 			}
+			cfg.AllowedHosts = testConfig().AllowedHosts
 			e := newEnv(t, cfg)
 			w := e.do(t, http.MethodPost, "/runs", tt.contentType, tt.body, tt.header...)
 			if w.Code != tt.code {
@@ -266,6 +266,7 @@ func TestCreateOversizeChunked(t *testing.T) {
 	cfg.MaxBody = 100
 	e := newEnv(t, cfg)
 	req, _ := http.NewRequest(http.MethodPost, "http://example.com/runs", strings.NewReader(planJSON(1, "")))
+	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = -1
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, req)
@@ -440,6 +441,7 @@ func TestCreateBackendDown(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/runs", strings.NewReader(planJSON(2, "")))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "x")
 		w := httptest.NewRecorder()
 		e.h.ServeHTTP(w, req)

@@ -22,7 +22,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("DELETE", "/runs/20261127-040512-000000", "", "")
 	f.Add("PUT", "/x/y/z/w", "bad/;;", "\x00\xff")
 	e := newEnv(f, testConfig())
-	codes := []int{200, 202, 400, 403, 404, 405, 409, 413, 422, 503}
+	codes := []int{200, 202, 400, 403, 404, 405, 409, 413, 415, 422, 503}
 	f.Fuzz(func(t *testing.T, method, path, contentType, body string) {
 		if u, err := url.ParseRequestURI(path); err != nil || u.Path != path || !validMethod(method) || strings.ContainsAny(path, " \t") {
 			t.Skip() // not a request a server would hand over (httptest panics on a space)

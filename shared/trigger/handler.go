@@ -15,21 +15,36 @@
 //	    in "note": it stands, and the aggregator publishes them at its
 //	    start time
 //	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
-//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key
-//	403 target host not in the allow-list (the host and the list are named)
+//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key;
+//	    a plan with a literal credential (a credential header, a secret
+//	    query parameter or userinfo in the URL) unless the operator
+//	    allows literal secrets (Config.LiteralSecrets): target.auth instead
+//	401 no caller identity where the trigger takes it from the platform
+//	    (Access.TrustPlatformIdentity)
+//	403 target host not in the allow-list (the host and the list are named),
+//	    or target.tls.insecure_skip_verify unless Config.AllowInsecureTLS;
+//	    a cross-site request (Origin, Sec-Fetch-Site) that changes
+//	    something; DELETE /runs/<id> or GET /runs/<id>/plan.json by
+//	    another principal than the run's submitter or an admin
 //	404 unknown path, invalid or unknown run id, absent file
 //	405 method not allowed here (Allow header says which are)
 //	409 DELETE of a run that already finished
 //	413 body larger than Config.MaxBody
+//	415 POST body declared neither JSON nor YAML (Content-Type)
+//	421 a Host the trigger does not answer to (Access.AllowedHosts)
 //	422 valid plan over an operator limit (rate, users, duration, shards;
 //	    every field path with its limit), or an Idempotency-Key reused
 //	    with another plan
+//	429 over the operator's limit of runs at once, in all or per
+//	    submitter (Retry-After says when the first counted run ends)
 //	503 the bucket or the bus failed before any shard message went out:
 //	    nothing was started and nothing kept (the run was withdrawn), so
 //	    the client may retry
 //
 // Every error body is JSON {"error": "..."}; plan problems add
-// "problems": [{"path", "reason"}].
+// "problems": [{"path", "reason"}]. Nothing served holds a credential:
+// plan.json is served redacted (redact.PlanJSON), and so are error
+// messages, which may quote the plan's URL.
 //
 // An Idempotency-Key header (at most MaxIdempotencyKey characters) binds
 // the key to the run in the object IdempotencyPath(key), written only if
@@ -54,6 +69,7 @@ import (
 
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
@@ -78,6 +94,8 @@ type handler struct {
 	// allowErr is a configuration error found at construction: every
 	// request answers it, since NewHandler cannot fail.
 	allowErr error
+	// hosts is the Host and Origin check (origin.go).
+	hosts hostGuard
 }
 
 // NewHandler returns the trigger's HTTP handler. It has no side effects:
@@ -95,7 +113,14 @@ func NewHandler(d Deps) http.Handler {
 	if h.cfg.MaxBody <= 0 {
 		h.cfg.MaxBody = 1 << 20
 	}
+	// What this process shows and logs is redacted with the operator's
+	// names too (the set is process-wide).
+	redact.AddHeaders(h.cfg.SecretHeaders...)
 	h.svc, h.allowErr = NewService(d)
+	var err error
+	if h.hosts, err = newHostGuard(h.cfg.Access, h.cfg.PublicURL); err != nil && h.allowErr == nil {
+		h.allowErr = err
+	}
 	h.mux = h.routes()
 	return h
 }
@@ -153,6 +178,14 @@ func (h *handler) routes() *http.ServeMux {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.allowErr != nil {
 		h.fail(w, r, &Error{Kind: KindInternal, Err: h.allowErr})
+		return
+	}
+	if err := h.hosts.check(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.hosts.checkOrigin(r); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	h.mux.ServeHTTP(w, muxRequest(r))
@@ -247,8 +280,9 @@ type errorBody struct {
 	Problems []plan.Problem `json:"problems,omitempty"`
 }
 
+// writeError answers msg, redacted: a message may quote the plan's URL.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	writeJSON(w, code, errorBody{Error: redact.Text(msg)})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -62,6 +62,8 @@ func testConfig() Config {
 		MaxShards:      16,
 		MaxBody:        1 << 20,
 		LeadTime:       10 * time.Second,
+		// httptest's requests come to example.com, with no listener.
+		Access: Access{AllowedHosts: []string{"example.com"}},
 	}
 }
 

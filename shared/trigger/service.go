@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Service struct {
 	allow allowList
 	now   func() time.Time
 	log   *zap.Logger
+	// admit serializes the concurrent-run check with the store of the
+	// run it admits (checkActive).
+	admit sync.Mutex
 }
 
 // NewService returns the Service over d. It fails on an allow-list
@@ -79,6 +83,9 @@ type Submission struct {
 	// IdempotencyKey binds the request to its run, so that a retry gets
 	// the run back instead of starting another; "" for none.
 	IdempotencyKey string
+	// SubmittedBy is the caller's principal, recorded in run.json and the
+	// report; "" for the local user (see Access).
+	SubmittedBy string
 }
 
 // Created is a run that Service.Create started, or, Replayed, the run an
@@ -111,7 +118,7 @@ var errKeyReused = errors.New("Idempotency-Key already used for a different plan
 func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
-// allow-list, the operator's limits), claims the Idempotency-Key, stores
+// allow-list, literal credentials, the operator's limits), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
 // short when ctx is cancelled, only bounded by its deadline and
@@ -138,6 +145,9 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 	if err := s.checkTarget(p); err != nil {
 		return Created{}, err
 	}
+	if err := s.checkSecrets(p); err != nil {
+		return Created{}, err
+	}
 	if probs := s.limits(p); len(probs) > 0 {
 		return Created{}, &Error{Kind: KindOverLimit, Message: "plan over this trigger's limits", Problems: probs}
 	}
@@ -157,6 +167,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		Created:        now,
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
+		SubmittedBy:    sub.SubmittedBy,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))
@@ -178,7 +189,17 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		w.add(IdempotencyPath(key), gen)
 	}
 
-	if err := s.storeRun(ctx, run, planJSON, &w); err != nil {
+	// Counting the runs going and storing this one are one step on this
+	// instance, so that two posts cannot both take the last place.
+	s.admit.Lock()
+	if err := s.checkActive(ctx, normPrincipal(sub.SubmittedBy), now); err != nil {
+		s.admit.Unlock()
+		s.remove(ctx, w, log) // the key, so that a retry starts afresh
+		return Created{}, err
+	}
+	err = s.storeRun(ctx, run, planJSON, &w)
+	s.admit.Unlock()
+	if err != nil {
 		// The run could not be stored: release the key, so that the
 		// client's retry starts afresh instead of finding a run that
 		// does not exist.
@@ -290,14 +311,15 @@ func checkData(p *plan.Plan) error {
 	}}}
 }
 
-// checkTarget refuses a plan aimed at a host the allow-list does not name.
+// checkTarget refuses a plan aimed at a host the allow-list does not name,
+// or that does not verify the target's certificate (checkInsecureTLS).
 func (s *Service) checkTarget(p *plan.Plan) error {
 	path, host, port, err := targetHost(p.Target)
 	if err != nil {
 		return &Error{Kind: KindInvalid, Message: "invalid plan", Problems: []plan.Problem{{Path: path, Reason: err.Error()}}, Err: err}
 	}
 	if s.allow.allows(host, port) {
-		return nil
+		return s.checkInsecureTLS(p)
 	}
 	msg := fmt.Sprintf("target host %s of %s (%s) is not allowed by this trigger; allowed targets: %s",
 		host, path, net.JoinHostPort(host, port), s.allow)

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/lease"
+	"github.com/cicadaload/cicada/shared/redact"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -271,6 +272,10 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
+	if err := h.authorize(r, run, "cancelling"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	answer := Cancelled{RunID: run.ID, Phase: PhaseCancelled, StatusURL: h.runURL(r, id)}
 	cancelled, err := h.exists(ctx, runs.CancelPath(id))
 	if err != nil {
@@ -304,6 +309,18 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request, id, file, content
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such run: %v", err))
 		return
 	}
+	if file == "plan.json" && h.cfg.TrustPlatformIdentity {
+		// The plan may hold what its submitter alone should see (headers,
+		// texts): it is the submitter's and the admins' (access.go).
+		run, ok := h.loadRun(r.Context(), w, id)
+		if !ok {
+			return
+		}
+		if err := h.authorize(r, run, "reading the plan of"); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	name := runs.ReportPath(id, file)
 	obj, err := h.st.Get(r.Context(), name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -317,6 +334,11 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request, id, file, content
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("read %s: %v", name, err))
 		return
+	}
+	if file == "plan.json" {
+		// The plan as stored may hold literal credentials (when the
+		// operator allows them); it is never served with them.
+		obj.Data = redact.PlanJSON(obj.Data)
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", contentType)

@@ -3,14 +3,16 @@ package worker
 import (
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/logging"
+	"github.com/cicadaload/cicada/shared/redact"
 )
 
 // Env is everything the worker binary (jobs/worker) reads from the
-// environment: CICADA_LOG_*, CICADA_PROJECT, CICADA_BUCKET, CICADA_SETUP
-// and CICADA_WORKER_*.
+// environment: CICADA_LOG_*, CICADA_PROJECT, CICADA_BUCKET, CICADA_SETUP,
+// CICADA_SECRET_HEADERS and CICADA_WORKER_*.
 type Env struct {
 	Log logging.Config `envconfig:"LOG"`
 	config.Cloud
+	redact.Config
 	Worker Config `envconfig:"WORKER"`
 }
 

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/load"
 	"github.com/cicadaload/cicada/shared/plan"
@@ -481,10 +482,11 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	if first < p.NumSlices() {
 		e, err := load.New(load.Options{
 			Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
-			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth,
+			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth, ReadSecret: credential.ReadSecret,
 		})
 		if err != nil {
 			log.Error("set up load", zap.Error(err))
+			w.fail(bg, id, shard, err.Error(), log) // the report says why (a TLS secret that cannot be read, ...)
 			_ = l.Release(bg)
 			return finished // the plan cannot run here: retrying will not help
 		}
