@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/load"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
@@ -44,6 +45,13 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if lead <= 0 {
 		lead = 300 * time.Millisecond
 	}
+	// One credential for every shard, obtained before the first request
+	// and kept current until the last.
+	auth, err := credential.Open(ctx, p.Target.Auth, credential.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer auth.Close()
 	start := time.Now().Add(lead)
 	c := &collector{p: p, o: o, start: start, bySlice: map[int][]*slice.Result{}}
 
@@ -51,7 +59,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	for s := range engines {
 		engines[s], err = load.New(load.Options{
 			Plan: p, Texts: texts, RunID: o.RunID, Shard: s, Start: start,
-			Writer: "inprocess", Sink: c.add,
+			Writer: "inprocess", Sink: c.add, Auth: auth, ReadSecret: credential.ReadSecret,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("shard %d: %w", s, err)

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/slice"
@@ -75,6 +76,10 @@ type Options struct {
 	// rendering the requests; a refused dial is the outcome error:refused.
 	// nil checks nothing (cicada run: the user is the operator).
 	Guard *policy.Guard
+	// Auth is the credential every request carries (credential.Open),
+	// required when the plan has target.auth. The engine takes each new
+	// value as it comes and never closes it.
+	Auth *credential.Header
 }
 
 // Engine drives one shard. Create it with New, then call Run once.
@@ -162,7 +167,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, err := newProtocol(&p.Target, o.Texts, conns, o.ReadSecret, o.Guard)
+	pr, err := newProtocol(&p.Target, o.Texts, conns, o.ReadSecret, o.Guard, o.Auth)
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,9 @@ type evReq struct {
 	intended int64 // mono
 	sendAt   int64 // mono, 0 before sending
 	retried  bool
+	// out is the request's bytes, fixed when it is sent: a new credential
+	// swapped in meanwhile must not change a request half written.
+	out []byte
 	// lag is how late the loop took the request up: the generator's own
 	// lateness. A wait for a free connection after that is the target's
 	// slowness, counted in latency only.
@@ -86,7 +89,8 @@ type evLoop struct {
 	domain  int
 	refused error // the guard refused sa: every dial fails with it
 	conns   []*evConn
-	pending []evReq // due, waiting for a free connection (FIFO)
+	reqs    [][]byte // the target's requests, taken up anew at each tick
+	pending []evReq  // due, waiting for a free connection (FIFO)
 	// inFlight counts requests pending or on a connection, kept as they
 	// come and go: scanning the connections per scheduled request would
 	// cost O(connections) each.
@@ -187,6 +191,9 @@ func (l *evLoop) run() {
 		// would shift every kernel stamp of the tick by its length.
 		wall := time.Now()
 		l.realOff = wall.UnixNano() - (monoOffset + int64(wall.Sub(monoBase)))
+		// A new credential's requests take over between ticks, never
+		// within a request.
+		l.reqs = l.h.requests()
 		l.collect(now)
 		l.assign(now)
 
@@ -394,14 +401,16 @@ func (l *evLoop) finishConnect(c *evConn, now int64) {
 	}
 }
 
-// reqBytes returns the serialized request of global request g.
+// reqBytes returns the serialized request of global request g as of this
+// tick.
 func (l *evLoop) reqBytes(g int64) []byte {
-	return l.h.reqs[l.e.textIndex(g)%len(l.h.reqs)]
+	return l.reqs[l.e.textIndex(g)%len(l.reqs)]
 }
 
 // send writes request r on the idle connection c.
 func (l *evLoop) send(c *evConn, r evReq) {
 	r.sendAt = monoNow()
+	r.out = l.reqBytes(r.g)
 	c.req, c.n = r, 0
 	c.p.reset(l.h.head)
 	c.wrote = 0
@@ -413,7 +422,7 @@ func (l *evLoop) send(c *evConn, r evReq) {
 // send buffer goes out over several ticks.
 func (l *evLoop) write(c *evConn) {
 	r := c.req
-	req := l.reqBytes(r.g)
+	req := r.out
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&req[c.wrote])), uintptr(len(req)-c.wrote))
 	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return // the send buffer is full: more at the next tick
@@ -455,10 +464,7 @@ func (l *evLoop) fail(r evReq, outcome string, err error, recv int64) {
 	if r.sendAt != 0 {
 		from = min(from, r.sendAt)
 	}
-	sent := int64(0)
-	if r.sendAt != 0 {
-		sent = int64(len(l.reqBytes(r.g)))
-	}
+	sent := int64(len(r.out)) // 0 when not sent
 	lateness := time.Duration(r.lag)
 	msg := ""
 	if err != nil {
@@ -481,7 +487,7 @@ func (l *evLoop) collect(now int64) {
 		case evConnecting:
 			l.finishConnect(c, now)
 		case evBusy:
-			if c.wrote < len(l.reqBytes(c.req.g)) {
+			if c.wrote < len(c.req.out) {
 				l.write(c)
 			}
 			if c.state != evBusy {
@@ -577,7 +583,7 @@ func (l *evLoop) complete(c *evConn, end int64) {
 	r := c.req
 	end = max(end, r.sendAt)
 	lateness := time.Duration(r.lag)
-	sent := int64(len(l.reqBytes(r.g)))
+	sent := int64(len(r.out))
 	code := c.p.code
 	l.lane.record(r.k, l.h.outcome.key(code), l.h.outcome.ok(code),
 		time.Duration(end-min(r.intended, r.sendAt)), time.Duration(end-r.sendAt), sent, c.n, lateness, "")

@@ -27,6 +27,7 @@ type grpcProto struct {
 	method string
 	reqs   [][]byte
 	md     metadata.MD
+	authMD atomic.Pointer[metadata.MD] // once a credential is attached, replaces md (see metadata)
 	conns  []*grpc.ClientConn
 	next   atomic.Uint32
 	keys   [17]string // "grpc:OK" ... indexed by code
@@ -147,8 +148,8 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	msgs := &[2]rawMsg{{b: c.g.reqs[i%len(c.g.reqs)]}}
 	req, resp := &msgs[0], &msgs[1]
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	if c.g.md != nil {
-		ctx = metadata.NewOutgoingContext(ctx, c.g.md)
+	if md := c.g.metadata(); md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
 	err := c.cc.Invoke(ctx, c.g.method, req, resp)
 	cancel()

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cicadaload/cicada/shared/policy"
@@ -35,6 +36,11 @@ type http1 struct {
 	dialer net.Dialer
 	raw    bool
 	tls    *tls.Config // https: each connection's handshake; nil for http://
+
+	// What serialize needs again for each new credential (auth.go).
+	method string
+	prefix []byte // request line and headers, up to the body's framing
+	bodies [][]byte
 }
 
 // plainHTTP is a plain http:// target with its requests serialized ahead:
@@ -45,6 +51,10 @@ type plainHTTP struct {
 	reqs    [][]byte      // one fully serialized request per data text
 	head    bool          // HEAD responses carry no body
 	outcome *statusTable
+	// authReqs, once a credential is attached, replaces reqs: the same
+	// requests carrying its current value, swapped whole for each new one
+	// (see requests).
+	authReqs atomic.Pointer[[][]byte]
 }
 
 // newHTTP1 serializes one request per body.
@@ -87,24 +97,33 @@ func newHTTP1(u *url.URL, method string, headers map[string]string, bodies [][]b
 		}
 		fmt.Fprintf(&hdr, "%s: %s\r\n", k, headers[k])
 	}
-	h := &http1{plainHTTP: plainHTTP{addr: addr, head: method == "HEAD", outcome: newStatusTable(expect)}, raw: true}
+	h := &http1{plainHTTP: plainHTTP{addr: addr, head: method == "HEAD", outcome: newStatusTable(expect)}, raw: true, method: method, prefix: hdr.Bytes(), bodies: bodies}
 	h.dialer.KeepAlive = 30 * time.Second
-	if len(bodies) == 0 {
-		bodies = [][]byte{nil}
+	if len(h.bodies) == 0 {
+		h.bodies = [][]byte{nil}
 	}
-	for _, b := range bodies {
-		req := make([]byte, 0, hdr.Len()+len(b)+32)
-		req = append(req, hdr.Bytes()...)
-		if len(b) > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+	h.reqs = h.serialize("")
+	return h, nil
+}
+
+// serialize returns one request per body: the prefix, then extra (whole
+// header lines), then the body's framing and the body.
+func (h *http1) serialize(extra string) [][]byte {
+	reqs := make([][]byte, 0, len(h.bodies))
+	for _, b := range h.bodies {
+		req := make([]byte, 0, len(h.prefix)+len(extra)+len(b)+32)
+		req = append(req, h.prefix...)
+		req = append(req, extra...)
+		if len(b) > 0 || h.method == "POST" || h.method == "PUT" || h.method == "PATCH" {
 			req = append(req, "Content-Length: "...)
 			req = strconv.AppendInt(req, int64(len(b)), 10)
 			req = append(req, "\r\n"...)
 		}
 		req = append(req, "\r\n"...)
 		req = append(req, b...)
-		h.reqs = append(h.reqs, req)
+		reqs = append(reqs, req)
 	}
-	return h, nil
+	return reqs
 }
 
 func (h *http1) shared() bool { return false }
@@ -188,7 +207,8 @@ func (c *http1Conn) dial(deadline time.Time) error {
 
 // do sends request i and reads its response, reconnecting when needed.
 func (c *http1Conn) do(i int, deadline time.Time) result {
-	req := c.h.reqs[i%len(c.h.reqs)]
+	reqs := c.h.requests()
+	req := reqs[i%len(reqs)]
 	for attempt := 0; ; attempt++ {
 		if c.c == nil {
 			if err := c.dial(deadline); err != nil {

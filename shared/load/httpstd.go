@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/cicadaload/cicada/shared/policy"
@@ -23,6 +24,9 @@ type httpStd struct {
 	headers http.Header
 	bodies  [][]byte
 	outcome *statusTable
+	// authHeaders, once a credential is attached, replaces headers (see
+	// header).
+	authHeaders atomic.Pointer[http.Header]
 }
 
 // newHTTPStd prepares the client; tlsConf is the plan's target.tls (see
@@ -92,7 +96,7 @@ func (h *httpStd) do(i int, deadline time.Time) result {
 	if err != nil {
 		return result{outcome: outcomeIO, err: err}
 	}
-	req.Header = h.headers
+	req.Header = h.header()
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return result{outcome: classifyIO(err), err: err, sent: int64(len(body))}

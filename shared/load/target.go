@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/policy"
 )
@@ -58,10 +59,12 @@ type conn interface {
 // knows without reflection.
 const predictMethod = "/cicada.v1.Predictor/Predict"
 
-// newProtocol builds the target's requests from the texts, once, within
+// openProtocol builds the target's requests from the texts, once, within
 // g's limits, reads the secrets of its TLS configuration through
-// readSecret, and opens the protocol, whose every dial goes through g.
-func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard) (protocol, error) {
+// readSecret, and opens the protocol, whose every dial goes through g;
+// auth, if any, goes with the gRPC reflection call (newProtocol attaches it
+// to the requests).
+func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, error) {
 	bodies, err := t.Render(texts, g.RenderLimits())
 	if err != nil {
 		return nil, fmt.Errorf("render requests: %w", err)
@@ -101,7 +104,7 @@ func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx 
 			if dl := g.Deadline(); !dl.IsZero() && dl.Before(deadline) {
 				deadline = dl // the engine is prepared by then
 			}
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ctx, cancel := context.WithDeadline(withAuthMetadata(context.Background(), auth), deadline)
 			in, err = resolveMethod(ctx, t.Address, method, grpcCreds(tlsConf), g)
 			cancel()
 			if err != nil {

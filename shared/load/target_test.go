@@ -26,7 +26,7 @@ func TestProtocolEventLoop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pr, err := newProtocol(&tt.target, []string{"a", "b"}, 1, nil, nil)
+			pr, err := newProtocol(&tt.target, []string{"a", "b"}, 1, nil, nil, nil)
 			if err != nil {
 				t.Fatalf("newProtocol: %v", err)
 			}

@@ -121,6 +121,7 @@ type Target struct {
 	Request      string            `json:"request,omitempty" yaml:"request,omitempty"`             // grpc request JSON template
 	Timeout      Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`             // default 5s
 	Connections  int               `json:"connections,omitempty" yaml:"connections,omitempty"`     // per shard, default 10
+	Auth         *Auth             `json:"auth,omitempty" yaml:"auth,omitempty"`                   // credential minted or read by the worker
 	TLS          *TLS              `json:"tls,omitempty" yaml:"tls,omitempty"`                     // https and grpc: trust, server name, client certificate
 }
 

@@ -236,6 +236,7 @@ func (c *checker) target(t *Target) {
 	if t.Connections < 1 || t.Connections > MaxConnections {
 		c.add("target.connections", "must be 1..%d, got %d", MaxConnections, t.Connections)
 	}
+	c.auth(t)
 	c.tls(t)
 }
 

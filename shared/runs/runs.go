@@ -189,6 +189,7 @@ const (
 	EventSlice  = "slice"  // wrote a slice
 	EventDone   = "done"   // wrote a shard's done marker
 	EventLost   = "lost"   // lost a lease and stopped
+	EventFailed = "failed" // wrote a shard's failed marker: it cannot run
 )
 
 // Event is the body of a message on the events topic.

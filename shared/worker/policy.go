@@ -107,5 +107,5 @@ func (w *Worker) failShard(ctx context.Context, id string, shard int, reason str
 		log.Error("write failed-shard marker", zap.Error(err))
 		return
 	}
-	w.publish(ctx, runs.Event{Type: runs.EventDone, RunID: id, Shard: shard}, log)
+	w.publish(ctx, runs.Event{Type: runs.EventFailed, RunID: id, Shard: shard}, log)
 }

@@ -129,10 +129,10 @@ func TestRefusedPlans(t *testing.T) {
 			}
 			n := 1
 			if tt.name == "rendered body" {
-				n = 2 // leased, then done
+				n = 2 // leased, then failed
 			}
-			if evs := e.events(t, n, 5*time.Second); len(evs) != n || evs[n-1].Type != runs.EventDone {
-				t.Errorf("events %v, want a done event for the aggregator", evs)
+			if evs := e.events(t, n, 5*time.Second); len(evs) != n || evs[n-1].Type != runs.EventFailed {
+				t.Errorf("events %v, want a failed event for the aggregator", evs)
 			}
 			if got := e.redelivered(t, quiet); got != nil {
 				t.Errorf("message %s came back: want it acked", got)

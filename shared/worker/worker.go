@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cicadaload/cicada/shared/bus"
+	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/lease"
 	"github.com/cicadaload/cicada/shared/load"
 	"github.com/cicadaload/cicada/shared/plan"
@@ -441,7 +442,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		log.Error("shard out of range", zap.Int("shards", p.Shards))
 		return finished
 	}
-	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
+	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.FailedPath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
 		return finished
 	}
 	now := w.now()
@@ -466,6 +467,17 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	}
 	w.publish(bg, runs.Event{Type: runs.EventLeased, RunID: id, Shard: shard}, log)
 
+	// Before the start point: the time it takes must not eat into the
+	// warm-up of a shard resumed in mid-run.
+	auth, ok := w.credentials(bg, id, shard, p, log)
+	if !ok {
+		_ = l.Release(bg)
+		return finished // the shard's failed marker says why
+	}
+	defer auth.Close()
+	if auth != nil {
+		now = w.now()
+	}
 	first, from, err := w.startPoint(bg, p, run, shard, l.From(), now)
 	if err != nil {
 		log.Error("list written slices", zap.Error(err))
@@ -486,7 +498,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		stopGuard := r.guard(bg)
 		e, err := w.prepare(r, load.Options{
 			Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
-			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write,
+			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth, ReadSecret: credential.ReadSecret,
 		})
 		if err != nil {
 			stopGuard()
