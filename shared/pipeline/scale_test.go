@@ -47,35 +47,19 @@ func BenchmarkEmbedded200Shards(b *testing.B) {
 			"data": {"texts": ["the striker scored", "shares fell", "a new chip"]},
 			"load": {"model": "open", "stages": [{"duration": "20s", "rate": 400}]},
 			"slice": "2s", "shards": %d}`, e.PredictHTTP, shards)
-		var peak atomic.Uint64
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var ms runtime.MemStats
-			for {
-				runtime.ReadMemStats(&ms)
-				peak.Store(max(peak.Load(), ms.HeapInuse))
-				select {
-				case <-done:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}()
-		acc := mustPostB(b, e, plan)
 		ctx := context.Background()
+		var acc triggerapi.Accepted
 		var repObj []byte
 		var repAt time.Time
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if o, err := e.Store.Get(ctx, runs.ReportPath(acc.RunID, report.FileJSON)); err == nil {
-				repObj, repAt = o.Data, o.Updated
-				break
+		_, peak := measureHeap(func() {
+			acc = mustPostB(b, e, plan)
+			for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if o, err := e.Store.Get(ctx, runs.ReportPath(acc.RunID, report.FileJSON)); err == nil {
+					repObj, repAt = o.Data, o.Updated
+					break
+				}
 			}
-		}
-		close(done)
-		wg.Wait()
+		})
 		if repObj == nil {
 			stop()
 			b.Fatal("no report within 2 minutes")
@@ -113,7 +97,7 @@ func BenchmarkEmbedded200Shards(b *testing.B) {
 			b.ReportMetric(late[len(late)-1], "slice0-max-late-ms")
 		}
 		b.ReportMetric(repAt.Sub(stored.Run.End).Seconds(), "end-to-report-s")
-		b.ReportMetric(float64(peak.Load())/(1<<20), "process-peak-MB")
+		b.ReportMetric(float64(peak)/(1<<20), "process-peak-MB")
 		b.ReportMetric(float64(aggPeak)/(1<<20), "aggregate-peak-MB")
 		b.ReportMetric(float64(rep.Coverage.Received), "slices-received")
 		b.ReportMetric(float64(rep.Coverage.Expected), "slices-expected")

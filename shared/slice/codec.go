@@ -74,9 +74,6 @@ func Unmarshal(b []byte) (*Result, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("unmarshal slice result: %w", err)
 	}
-	if m.Index > math.MaxInt32 {
-		return nil, fmt.Errorf("unmarshal slice result: index %d out of range", m.Index)
-	}
 	lat, err := decodeHist(m.LatencyHdr)
 	if err != nil {
 		return nil, fmt.Errorf("unmarshal slice result: decode latency histogram: %w", err)
@@ -85,31 +82,12 @@ func Unmarshal(b []byte) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unmarshal slice result: decode service histogram: %w", err)
 	}
-	r := &Result{
-		RunID:           m.RunId,
-		Shard:           int(m.Shard),
-		Index:           int(m.Index),
-		Start:           fromUnixNano(m.StartUnixNano),
-		End:             fromUnixNano(m.EndUnixNano),
-		Intended:        m.Intended,
-		Sent:            m.Sent,
-		Completed:       m.Completed,
-		Dropped:         m.Dropped,
-		Errors:          m.Errors,
-		BytesSent:       m.BytesSent,
-		BytesReceived:   m.BytesReceived,
-		Outcomes:        m.Outcomes,
-		SampleErrors:    unionSamples(m.SampleErrors, nil),
-		Latency:         lat,
-		Service:         svc,
-		ShardsReporting: int(m.ShardsReporting),
-		Writer:          m.Writer,
-		MaxLatenessUS:   m.MaxLatenessUs,
-		SumLatenessUS:   m.SumLatenessUs,
+	// The counters are decoded and checked as Compact reads them.
+	r, err := headFromProto(&m)
+	if err != nil {
+		return nil, err
 	}
-	if r.Outcomes == nil {
-		r.Outcomes = map[string]int64{}
-	}
+	r.Latency, r.Service = lat, svc
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("unmarshal slice result %d of shard %d: %w", r.Index, r.Shard, err)
 	}
