@@ -57,6 +57,10 @@ func Marshal(r *Result) ([]byte, error) {
 		Writer:          r.Writer,
 		MaxLatenessUs:   r.MaxLatenessUS,
 		SumLatenessUs:   r.SumLatenessUS,
+		Instances:       r.Instances,
+		Checked:         r.Checked,
+		Correct:         r.Correct,
+		TextChars:       r.TextChars,
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {

@@ -25,6 +25,9 @@ func sampleResult() *Result {
 			ok, outcome = false, "http:503"
 		}
 		rec.Record(outcome, ok, time.Duration(500+i*37)*time.Microsecond, time.Duration(400+i*30)*time.Microsecond, 120, 64, time.Duration(i)*time.Microsecond)
+		rec.Instances(4)
+		rec.Checked(4, int64(3+i%2))
+		rec.TextChars(20 + i%7)
 	}
 	rec.RecordFailedSend("error:connect", "dial tcp 127.0.0.1:9: connect: connection refused", 3*time.Millisecond)
 	r := NewResult("run-1", 2, 7, t0.Add(70*time.Second), t0.Add(80*time.Second))

@@ -3,6 +3,7 @@ package slice
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -269,6 +270,10 @@ func headFromProto(m *cicadav1.SliceResult) (*Result, error) {
 		Writer:          m.Writer,
 		MaxLatenessUS:   m.MaxLatenessUs,
 		SumLatenessUS:   m.SumLatenessUs,
+		Instances:       m.Instances,
+		Checked:         m.Checked,
+		Correct:         m.Correct,
+		TextChars:       m.TextChars,
 	}
 	if r.Outcomes == nil {
 		r.Outcomes = map[string]int64{}
@@ -338,6 +343,7 @@ func (c *Compact) Result() *Result {
 	r := c.head
 	r.Outcomes = cloneOutcomes(c.head.Outcomes)
 	r.SampleErrors = slices.Clone(c.head.SampleErrors)
+	r.TextChars = maps.Clone(c.head.TextChars)
 	if c.Packed() {
 		r.Latency, r.Service = NewHistogram(), NewHistogram()
 		c.latency.MergeInto(r.Latency)
@@ -396,6 +402,10 @@ func (c *Compact) MarshalSealed() ([]byte, error) {
 			ShardsReporting: int32(len(c.shards)),
 			MaxLatenessUs:   r.MaxLatenessUS,
 			SumLatenessUs:   r.SumLatenessUS,
+			Instances:       r.Instances,
+			Checked:         r.Checked,
+			Correct:         r.Correct,
+			TextChars:       r.TextChars,
 		},
 	}
 	for _, s := range c.shards {

@@ -40,6 +40,14 @@ type Result struct {
 	// MaxLatenessUS and SumLatenessUS are the maximum and sum of how late
 	// requests were sent after their intended time, in microseconds.
 	MaxLatenessUS, SumLatenessUS int64
+
+	// Instances is the sum of the batch sizes of the completed requests.
+	Instances int64
+	// Checked counts instances whose prediction was compared with its
+	// expected value, Correct those that matched (target.check).
+	Checked, Correct int64
+	// TextChars counts the texts sent by their length in characters.
+	TextChars map[int64]int64
 }
 
 // NewResult returns an empty result for one shard's slice, with
@@ -70,6 +78,14 @@ func (r *Result) AddRecorder(rec *Recorder) {
 	r.BytesReceived += rec.bytesRecv
 	r.MaxLatenessUS = max(r.MaxLatenessUS, rec.maxLatenessUS)
 	r.SumLatenessUS += rec.sumLatenessUS
+	r.Instances += rec.instances
+	r.Checked += rec.checked
+	r.Correct += rec.correct
+	for n, c := range rec.textChars {
+		if c != 0 {
+			r.textChars()[n] += c
+		}
+	}
 	for k, n := range rec.outcomes {
 		// Reset keeps keys with a zero count; they are no outcome.
 		if n != 0 {
@@ -112,6 +128,19 @@ func (r *Result) Merge(o *Result) {
 	r.ShardsReporting += o.ShardsReporting
 	r.MaxLatenessUS = max(r.MaxLatenessUS, o.MaxLatenessUS)
 	r.SumLatenessUS += o.SumLatenessUS
+	r.Instances += o.Instances
+	r.Checked += o.Checked
+	r.Correct += o.Correct
+	for n, c := range o.TextChars {
+		r.textChars()[n] += c
+	}
+}
+
+func (r *Result) textChars() map[int64]int64 {
+	if r.TextChars == nil {
+		r.TextChars = map[int64]int64{}
+	}
+	return r.TextChars
 }
 
 // Clone returns a deep copy of r.
@@ -119,6 +148,7 @@ func (r *Result) Clone() *Result {
 	c := *r
 	c.Outcomes = maps.Clone(r.Outcomes)
 	c.SampleErrors = slices.Clone(r.SampleErrors)
+	c.TextChars = maps.Clone(r.TextChars)
 	if r.Latency != nil {
 		c.Latency = r.Latency.Clone()
 	}
@@ -143,7 +173,9 @@ func (r *Result) Equal(o *Result) bool {
 		slices.Equal(r.SampleErrors, o.SampleErrors) &&
 		histEqual(r.Latency, o.Latency) && histEqual(r.Service, o.Service) &&
 		r.ShardsReporting == o.ShardsReporting && r.Writer == o.Writer &&
-		r.MaxLatenessUS == o.MaxLatenessUS && r.SumLatenessUS == o.SumLatenessUS
+		r.MaxLatenessUS == o.MaxLatenessUS && r.SumLatenessUS == o.SumLatenessUS &&
+		r.Instances == o.Instances && r.Checked == o.Checked && r.Correct == o.Correct &&
+		len(r.TextChars) == len(o.TextChars) && maps.Equal(r.TextChars, o.TextChars)
 }
 
 // Validate reports the first inconsistency that no correct recording can
@@ -174,6 +206,7 @@ func (r *Result) validateCounters() error {
 		{"bytes_received", r.BytesReceived}, {"shards_reporting", int64(r.ShardsReporting)},
 		{"max_lateness_us", r.MaxLatenessUS}, {"sum_lateness_us", r.SumLatenessUS},
 		{"shard", int64(r.Shard)}, {"index", int64(r.Index)},
+		{"instances", r.Instances}, {"checked", r.Checked}, {"correct", r.Correct},
 	} {
 		if c.v < 0 {
 			return fmt.Errorf("%s is negative: %d", c.name, c.v)
@@ -181,6 +214,14 @@ func (r *Result) validateCounters() error {
 	}
 	if r.Errors > r.Completed {
 		return fmt.Errorf("errors %d exceed completed %d", r.Errors, r.Completed)
+	}
+	if r.Correct > r.Checked {
+		return fmt.Errorf("correct %d exceeds checked %d", r.Correct, r.Checked)
+	}
+	for n, c := range r.TextChars {
+		if n < 0 || c < 0 {
+			return fmt.Errorf("text_chars[%d] = %d is negative", n, c)
+		}
 	}
 	if r.Completed > r.Sent {
 		return fmt.Errorf("completed %d exceeds sent %d", r.Completed, r.Sent)

@@ -87,3 +87,44 @@ func TestClone(t *testing.T) {
 
 // seqN returns n values starting at from, step 1.
 func seqN(n int, from int64) []int64 { return seq(from, from+int64(n)-1) }
+
+func TestMergeInstancesAndChecks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                      string
+		a, b                      Result
+		instances, checked, right int64
+		chars                     map[int64]int64
+	}{
+		{"both empty", Result{}, Result{}, 0, 0, 0, nil},
+		{"sums", Result{Instances: 8, Checked: 8, Correct: 7, TextChars: map[int64]int64{10: 2}},
+			Result{Instances: 4, Checked: 2, Correct: 2, TextChars: map[int64]int64{10: 1, 30: 1}},
+			12, 10, 9, map[int64]int64{10: 3, 30: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := tt.a.Clone()
+			a.Merge(&tt.b)
+			if a.Instances != tt.instances || a.Checked != tt.checked || a.Correct != tt.right {
+				t.Errorf("merge = %d instances, %d checked, %d correct; want %d, %d, %d", a.Instances, a.Checked, a.Correct, tt.instances, tt.checked, tt.right)
+			}
+			if len(a.TextChars) != len(tt.chars) {
+				t.Fatalf("text_chars = %v, want %v", a.TextChars, tt.chars)
+			}
+			for n, c := range tt.chars {
+				if a.TextChars[n] != c {
+					t.Errorf("text_chars[%d] = %d, want %d", n, a.TextChars[n], c)
+				}
+			}
+			if tt.b.Correct > tt.b.Checked {
+				return
+			}
+			bad := a.Clone()
+			bad.Correct = bad.Checked + 1
+			if err := bad.validateCounters(); err == nil {
+				t.Error("validateCounters accepted correct > checked")
+			}
+		})
+	}
+}

@@ -96,6 +96,8 @@ type Recorder struct {
 	intended, sent, completed, dropped, errors int64
 	bytesSent, bytesRecv                       int64
 	maxLatenessUS, sumLatenessUS               int64
+	instances, checked, correct                int64
+	textChars                                  map[int64]int64
 
 	outcomes map[string]int64
 	samples  [MaxSampleErrors]string
@@ -107,9 +109,10 @@ type Recorder struct {
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder {
 	return &Recorder{
-		outcomes: make(map[string]int64, 8),
-		latency:  NewHistogram(),
-		service:  NewHistogram(),
+		outcomes:  make(map[string]int64, 8),
+		textChars: make(map[int64]int64),
+		latency:   NewHistogram(),
+		service:   NewHistogram(),
 	}
 }
 
@@ -148,6 +151,21 @@ func (r *Recorder) Record(outcome string, ok bool, latency, service time.Duratio
 	}
 }
 
+// Instances counts n instances carried by a completed request: its batch
+// size (1 without target.batch).
+func (r *Recorder) Instances(n int64) { r.instances += n }
+
+// Checked counts instances whose prediction was compared with its expected
+// value, correct of which matched.
+func (r *Recorder) Checked(checked, correct int64) {
+	r.checked += checked
+	r.correct += correct
+}
+
+// TextChars counts one text sent of n characters. It does not allocate
+// once a length has been seen (Reset keeps the keys).
+func (r *Recorder) TextChars(n int) { r.textChars[int64(n)]++ }
+
 // RecordFailedSend counts a request that failed before or during its send (a
 // connect error, say) as sent, completed and an error, under outcome (like
 // "error:connect"), keeps errMsg as a sample error, and records latency as both
@@ -185,6 +203,10 @@ func (r *Recorder) Reset() {
 	r.intended, r.sent, r.completed, r.dropped, r.errors = 0, 0, 0, 0, 0
 	r.bytesSent, r.bytesRecv = 0, 0
 	r.maxLatenessUS, r.sumLatenessUS = 0, 0
+	r.instances, r.checked, r.correct = 0, 0, 0
+	for n := range r.textChars {
+		r.textChars[n] = 0
+	}
 	for k := range r.outcomes {
 		r.outcomes[k] = 0
 	}

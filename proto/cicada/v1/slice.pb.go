@@ -61,6 +61,17 @@ type SliceResult struct {
 	// microseconds, max and sum, to tell a saturated generator from a slow target.
 	MaxLatenessUs int64 `protobuf:"varint,19,opt,name=max_lateness_us,json=maxLatenessUs,proto3" json:"max_lateness_us,omitempty"`
 	SumLatenessUs int64 `protobuf:"varint,20,opt,name=sum_lateness_us,json=sumLatenessUs,proto3" json:"sum_lateness_us,omitempty"`
+	// Instances carried by the completed requests: the batch size of each
+	// (1 without target.batch), so instances/s is the model's throughput.
+	Instances int64 `protobuf:"varint,21,opt,name=instances,proto3" json:"instances,omitempty"`
+	// Instances whose prediction was compared with the record's expected
+	// value (target.check), and how many of them matched: accuracy is
+	// correct / checked.
+	Checked int64 `protobuf:"varint,22,opt,name=checked,proto3" json:"checked,omitempty"`
+	Correct int64 `protobuf:"varint,23,opt,name=correct,proto3" json:"correct,omitempty"`
+	// Texts sent, counted by their length in characters (Unicode code
+	// points): the length distribution of what the target was asked.
+	TextChars     map[int64]int64 `protobuf:"bytes,24,rep,name=text_chars,json=textChars,proto3" json:"text_chars,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -235,6 +246,34 @@ func (x *SliceResult) GetSumLatenessUs() int64 {
 	return 0
 }
 
+func (x *SliceResult) GetInstances() int64 {
+	if x != nil {
+		return x.Instances
+	}
+	return 0
+}
+
+func (x *SliceResult) GetChecked() int64 {
+	if x != nil {
+		return x.Checked
+	}
+	return 0
+}
+
+func (x *SliceResult) GetCorrect() int64 {
+	if x != nil {
+		return x.Correct
+	}
+	return 0
+}
+
+func (x *SliceResult) GetTextChars() map[int64]int64 {
+	if x != nil {
+		return x.TextChars
+	}
+	return nil
+}
+
 // SealedSlice is one slice index of a run merged across every shard that
 // reported it. The aggregator writes it once the slice is complete (every
 // shard reported, or the rest are declared missing), so that a restarted
@@ -369,7 +408,7 @@ var File_cicada_v1_slice_proto protoreflect.FileDescriptor
 
 const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\n" +
-	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xdb\x05\n" +
+	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xb1\a\n" +
 	"\vSliceResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\x05R\x05shard\x12\x14\n" +
@@ -394,9 +433,17 @@ const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\x10shards_reporting\x18\x11 \x01(\x05R\x0fshardsReporting\x12\x16\n" +
 	"\x06writer\x18\x12 \x01(\tR\x06writer\x12&\n" +
 	"\x0fmax_lateness_us\x18\x13 \x01(\x03R\rmaxLatenessUs\x12&\n" +
-	"\x0fsum_lateness_us\x18\x14 \x01(\x03R\rsumLatenessUs\x1a;\n" +
+	"\x0fsum_lateness_us\x18\x14 \x01(\x03R\rsumLatenessUs\x12\x1c\n" +
+	"\tinstances\x18\x15 \x01(\x03R\tinstances\x12\x18\n" +
+	"\achecked\x18\x16 \x01(\x03R\achecked\x12\x18\n" +
+	"\acorrect\x18\x17 \x01(\x03R\acorrect\x12D\n" +
+	"\n" +
+	"text_chars\x18\x18 \x03(\v2%.cicada.v1.SliceResult.TextCharsEntryR\ttextChars\x1a;\n" +
 	"\rOutcomesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a<\n" +
+	"\x0eTextCharsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x89\x01\n" +
 	"\vSealedSlice\x12.\n" +
 	"\x06merged\x18\x01 \x01(\v2\x16.cicada.v1.SliceResultR\x06merged\x12\x16\n" +
@@ -419,22 +466,24 @@ func file_cicada_v1_slice_proto_rawDescGZIP() []byte {
 	return file_cicada_v1_slice_proto_rawDescData
 }
 
-var file_cicada_v1_slice_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cicada_v1_slice_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_cicada_v1_slice_proto_goTypes = []any{
 	(*SliceResult)(nil),   // 0: cicada.v1.SliceResult
 	(*SealedSlice)(nil),   // 1: cicada.v1.SealedSlice
 	(*CorruptObject)(nil), // 2: cicada.v1.CorruptObject
 	nil,                   // 3: cicada.v1.SliceResult.OutcomesEntry
+	nil,                   // 4: cicada.v1.SliceResult.TextCharsEntry
 }
 var file_cicada_v1_slice_proto_depIdxs = []int32{
 	3, // 0: cicada.v1.SliceResult.outcomes:type_name -> cicada.v1.SliceResult.OutcomesEntry
-	0, // 1: cicada.v1.SealedSlice.merged:type_name -> cicada.v1.SliceResult
-	2, // 2: cicada.v1.SealedSlice.corrupt:type_name -> cicada.v1.CorruptObject
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 1: cicada.v1.SliceResult.text_chars:type_name -> cicada.v1.SliceResult.TextCharsEntry
+	0, // 2: cicada.v1.SealedSlice.merged:type_name -> cicada.v1.SliceResult
+	2, // 3: cicada.v1.SealedSlice.corrupt:type_name -> cicada.v1.CorruptObject
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_cicada_v1_slice_proto_init() }
@@ -448,7 +497,7 @@ func file_cicada_v1_slice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cicada_v1_slice_proto_rawDesc), len(file_cicada_v1_slice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
