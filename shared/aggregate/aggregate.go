@@ -300,7 +300,7 @@ func (s *State) reported() func(shard, k int) bool {
 
 // Write stores the run's live status, or its final report files when final
 // (report.Files, which show plan.json as stored and tell successes by the
-// plan's rule).
+// plan's rule) and the run's row in the runs index (package index).
 func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
 	var b bytes.Buffer
 	if err := rep.WriteJSON(&b); err != nil {
@@ -323,6 +323,11 @@ func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, f
 		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, name), files[name], contentType(name)); err != nil {
 			return fmt.Errorf("write %s of run %s: %w", name, rep.RunID, err)
 		}
+	}
+	// Indexed before the marker goes: a failure leaves the run active, and
+	// the next sweep indexes it (Service.update, ensureIndexed).
+	if err := writeIndex(ctx, st, rep, s.PlanJSON); err != nil {
+		return fmt.Errorf("index run %s: %w", rep.RunID, err)
 	}
 	// The run is no longer active. A marker left behind by a failed
 	// delete only costs a sweep that finds the report and stops.

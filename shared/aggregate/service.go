@@ -235,7 +235,12 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	}
 	if st.HasReport {
 		// Final already (by another aggregator, or a write whose marker
-		// delete failed): make sure the marker goes.
+		// delete or index row failed): make sure the run is indexed, then
+		// that the marker goes.
+		if err := st.ensureIndexed(ctx, s.st); err != nil {
+			log.Warn("index run (retried on the next sweep)", zap.Error(err))
+			return
+		}
 		if err := s.st.Delete(ctx, runs.ActivePath(id), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			log.Warn("clear active marker", zap.Error(err))
 		}
@@ -283,6 +288,9 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	}
 	err = st.Write(ctx, s.st, rep, final)
 	switch {
+	case errors.Is(err, errNotIndexed):
+		log.Warn("report written; index run (retried on the next sweep)", zap.Error(err))
+		return
 	case err != nil && final:
 		log.Error("write report", zap.Error(err))
 		return
