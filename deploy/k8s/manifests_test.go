@@ -95,6 +95,9 @@ type manifests struct {
 	services    []*corev1.Service
 	hpas        []*autoscalingv2.HorizontalPodAutoscaler
 	netpols     []*networkingv1.NetworkPolicy
+	// podMonitorings are Managed Service for Prometheus's scrape
+	// configurations (podmonitoring_test.go).
+	podMonitorings []*podMonitoring
 }
 
 // splitDocs splits a YAML stream on its --- separators, dropping empty
@@ -190,6 +193,10 @@ func (m *manifests) decode(name string, data []byte) error {
 			o := new(networkingv1.NetworkPolicy)
 			err = strictDecode(doc, o)
 			m.netpols = append(m.netpols, o)
+		case "monitoring.googleapis.com/v1/PodMonitoring":
+			o := new(podMonitoring)
+			err = strictDecode(doc, o)
+			m.podMonitorings = append(m.podMonitorings, o)
 		default:
 			err = fmt.Errorf("kind %s/%s is not one these checks know", tm.APIVersion, tm.Kind)
 		}
@@ -293,6 +300,9 @@ func check(m *manifests, o options) []error {
 
 	for _, s := range m.services {
 		errs = append(errs, checkService(s, m.deployments)...)
+	}
+	for _, pm := range m.podMonitorings {
+		errs = append(errs, checkPodMonitoring(pm, m.deployments, m.netpols)...)
 	}
 
 	workerHPA := false
