@@ -56,6 +56,12 @@ func WriteCSV(w io.Writer, rep *Report, success func(outcome string) bool) error
 			csvFloat(p.P50), csvFloat(p.P90), csvFloat(p.P95), csvFloat(p.P99), csvFloat(p.P999), csvFloat(p.Max),
 		}
 		for _, k := range classes {
+			if rep.SliceResults == nil {
+				// A report decoded from JSON keeps no outcomes per
+				// slice: unknown, not zero.
+				rec = append(rec, "")
+				continue
+			}
 			var n int64
 			if present(rep, i) {
 				n = rep.SliceResults[i].Outcomes[k]
