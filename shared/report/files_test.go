@@ -338,6 +338,16 @@ func TestJUnit(t *testing.T) {
 			wantMessage:  "p99 10 -> 15 ms (+50.0%)",
 		},
 		{
+			name: "a threshold with nothing to judge says why",
+			edit: func(r *Report) {
+				r.Thresholds = []ThresholdResult{{Expr: "accuracy >= 90%", Unit: "%",
+					Reason: "accuracy: no prediction was checked (target.check not set?)"}}
+			},
+			wantCases:    []string{"accuracy >= 90%"},
+			wantFailures: []string{"accuracy >= 90%"},
+			wantMessage:  "accuracy: no prediction was checked (target.check not set?), expected accuracy >= 90%",
+		},
+		{
 			name:      "no thresholds",
 			edit:      func(r *Report) { r.Thresholds, r.Verdict = nil, VerdictPass },
 			wantCases: nil,

@@ -402,3 +402,23 @@ func TestHTMLPredictions(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLThresholdReason: a threshold that had nothing to judge shows its
+// reason, not an observed 0.
+func TestHTMLThresholdReason(t *testing.T) {
+	t.Parallel()
+	rep := filesReport(t)
+	rep.Thresholds = []ThresholdResult{
+		{Expr: "accuracy >= 90%", Unit: "%", Reason: "accuracy: no prediction was checked (target.check not set?)"},
+		{Expr: "p99 < 250ms", Observed: 12.5, Unit: "ms", Pass: true},
+	}
+	page := writeHTML(t, rep, nil, HTMLOptions{})
+	for _, w := range []string{
+		`<td class="l"><code>accuracy &gt;= 90%</code></td><td>accuracy: no prediction was checked (target.check not set?)</td><td class="fail">fail</td>`,
+		`<td class="l"><code>p99 &lt; 250ms</code></td><td>12.5 ms</td><td class="pass">pass</td>`,
+	} {
+		if !strings.Contains(page, w) {
+			t.Errorf("report.html lacks %s", w)
+		}
+	}
+}

@@ -115,6 +115,10 @@ type ThresholdResult struct {
 	Pass bool   `json:"pass"`
 	// FailingSlices lists the slices that failed a per-slice threshold.
 	FailingSlices []int `json:"failing_slices,omitempty"`
+	// Reason says why a threshold failed without a figure to judge (an
+	// accuracy threshold on a run that checked no prediction); Observed is
+	// 0 then and means nothing.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Comparison is a run's key figures against a baseline run's.
