@@ -60,6 +60,8 @@ func TestRefusedPlans(t *testing.T) {
 			p.Target.URL = url + "/?api_key=PLANTED"
 		}, []string{`target.headers["Authorization"]: Authorization is a credential header`, `target.url: query parameter "api_key" carries a credential`,
 			"this worker accepts no literal credential", "target.auth", "CICADA_WORKER_LITERAL_SECRETS"}},
+		{"template bomb", nil, func(p *plan.Plan, _ string) { p.Target.Body = `{{range 30000000}}x{{end}}` },
+			[]string{"refused by the worker: plan.json is not a valid plan (no trigger accepted it): target.body", "range"}},
 		{"allowed name resolving to a refused address", &policy.Rules{AllowedTargets: []string{"*.test"}}, func(p *plan.Plan, url string) {
 			p.Target.URL = strings.Replace(url, "127.0.0.1", "predict.test", 1)
 		}, nil}, // the dial is refused: every request error:refused, checked below

@@ -433,7 +433,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	}
 	bg := context.WithoutCancel(ctx)
 	id, shard := work.RunID, work.Shard
-	stored, err := runs.Read(bg, w.st, id)
+	// Leniently, so that a plan.json no trigger accepted (written into
+	// the bucket) ends its shard failed with the reason rather than
+	// unread; it is never run.
+	stored, err := runs.ReadLenient(bg, w.st, id)
 	if err != nil {
 		log.Error("read run", zap.Error(err))
 		return finished // a run without plan cannot be driven; the aggregator reports it
@@ -444,6 +447,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		return finished
 	}
 	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.FailedPath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
+		return finished
+	}
+	if why := stored.InvalidReason(); why != "" {
+		w.failShard(bg, id, shard, "refused by the worker: "+why, log)
 		return finished
 	}
 	now := w.now()
