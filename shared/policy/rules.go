@@ -70,6 +70,22 @@ func DefaultRules() Rules {
 	}
 }
 
+// Names are the names of the Rules' variables after a component's prefix
+// (ALLOWED_TARGETS, MAX_RATE, ...), in field order: what a deployment sets
+// alike for the trigger (CICADA_TRIGGER_) and the workers
+// (CICADA_WORKER_). MaxShards is not among them: each component reads it
+// under its own name (Owner.ShardsVar).
+func Names() []string {
+	t := reflect.TypeFor[Rules]()
+	var out []string
+	for i := range t.NumField() {
+		if n := t.Field(i).Tag.Get("envconfig"); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // IsZero reports whether r is the zero Rules: nothing allowed, no limit,
 // as a Config built in Go without them has.
 func (r Rules) IsZero() bool {
