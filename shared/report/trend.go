@@ -31,6 +31,9 @@ type TrendAxis struct {
 	// Log draws latencies on the report's log axis (milliseconds), so that
 	// one night of timeouts does not flatten every other night.
 	Log bool
+	// FromZero starts a linear axis at zero; otherwise it spans the values,
+	// so that a drift of a few percent shows.
+	FromZero bool
 }
 
 // trendMarkerRadius is the radius of the circles the library draws at the
@@ -64,7 +67,10 @@ func TrendChart(points []TrendPoint, series [][]float64, names []string, axis Tr
 			}
 		}
 	}
-	yAxis := linearAxis(axis.Title)
+	yAxis := charts.YAxisOption{Title: axis.Title}
+	if axis.FromZero {
+		yAxis = linearAxis(axis.Title)
+	}
 	if axis.Log {
 		scale := newLogScale(vals)
 		vals = scale.apply(vals)
