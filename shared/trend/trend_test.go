@@ -80,7 +80,7 @@ func TestPlanPage(t *testing.T) {
 			[]string{
 				"<h1>Plan nightly/bert</h1>", "last 30 run(s), 28 passed",
 				`href="https://trigger.example/runs/20261112-020000-00000b/report.html"`, // night 11's point and row
-				"threshold p99 &lt; 100ms failed: observed 180 ms",                      // its reasons, in a tooltip
+				"threshold p99 &lt; 100ms failed: observed 180 ms",                       // its reasons, in a tooltip
 				"&lt;b&gt;quoted&lt;/b&gt; &amp; &#34;escaped&#34;",
 				`<span class="changed"`, // the plan changed on night 25
 				`href="https://trigger.example/runs?plan=nightly%2Fbert"`,
