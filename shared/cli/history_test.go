@@ -60,9 +60,9 @@ func TestHistoryCmd(t *testing.T) {
 		}{
 			{"default", nil, []string{
 				"plan nightly/bert: last 14 run(s), oldest first",
-				"2026-11-07 02:00  20261107-020000-000006",                        // the oldest of 14
+				"2026-11-07 02:00  20261107-020000-000006",                                    // the oldest of 14
 				"20261120-020000-000013  pass     100.0  10.00   59.00   0.10%   -         -", // the newest, without accuracy or capacity
-				"p99       ▁▂▂▃▃▄▄▅▅▆▆▇▇█  +28.3% first to last",                    // 46 → 59 ms
+				"p99       ▁▂▂▃▃▄▄▅▅▆▆▇▇█  +28.3% first to last",                              // 46 → 59 ms
 				"1 of 14 run(s) did not pass:",
 				"20261116-020000-00000f  fail: threshold p99 < 50ms failed",
 			}, []string{"\ncapacity  ", "20261106-020000-000005"}},
