@@ -36,7 +36,10 @@ func TestRunsAndPlanHistory(t *testing.T) {
 		notFind bool
 	}{
 		{"every run", func() (any, error) { return c.Runs(ctx, RunsQuery{}) }, "/runs",
-			func(v any) bool { p := v.(RunsPage); return len(p.Runs) == 1 && p.Next == runID && *p.Runs[0].MaxRateUnderSLO == 420 }, false},
+			func(v any) bool {
+				p := v.(RunsPage)
+				return len(p.Runs) == 1 && p.Next == runID && *p.Runs[0].MaxRateUnderSLO == 420
+			}, false},
 		{"filters", func() (any, error) {
 			return c.Runs(ctx, RunsQuery{Plan: "nightly/bert", Status: "completed", Verdict: "fail",
 				Since: time.Date(2026, 11, 27, 5, 0, 0, 0, time.FixedZone("x", 3600)), Limit: 7, Cursor: runID})
