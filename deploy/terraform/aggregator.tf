@@ -12,8 +12,8 @@
 #   and the report files, rewritten in place (a replacement deletes the old
 #   generation, hence objectUser rather than objectCreator), the sealed
 #   slices, the cancel marker of an abort, the deletion of active-run
-#   markers, and the finished run's index rows and pointers. plan.json, run.json and the workers' objects are read-only to
-#   it.
+#   markers, and the finished run's index rows and pointers. plan.json,
+#   run.json and the workers' objects are read-only to it.
 # - subscriber on the events subscription;
 # - publisher on the shards topic (republished shards).
 

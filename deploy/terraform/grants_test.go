@@ -87,8 +87,9 @@ var bucketRules = map[string]struct{ may, mayNot []access }{
 		may: []access{
 			wr(runObj("plan.json")), wr(runObj("run.json")), wr("active/" + run), wr(runObj("cancel")), wr("idempotency/abc"),
 			rd(runObj("live.json")), rd(runObj("leases/0")), list(runObj("leases/")), list("active/"),
+			list("index/"), list("index/nightly%2Fbert/"), rd("index/nightly%2Fbert/" + run + ".json"), rd("latest/nightly%2Fbert/last.json"),
 		},
-		mayNot: []access{wr("other/x"), rd("other/x")},
+		mayNot: []access{wr("other/x"), rd("other/x"), wr("index/nightly%2Fbert/" + run + ".json"), wr("latest/nightly%2Fbert/pass.json")},
 	},
 }
 

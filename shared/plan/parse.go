@@ -25,6 +25,19 @@ const MaxPlanSize = 4 << 20
 // validates it. Any problem with the input, syntax included, is returned as a
 // *ValidationError listing every problem found.
 func Parse(data []byte, format string) (*Plan, error) {
+	p, err := ParseKeep(data, format)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ParseKeep is Parse that also returns the plan decoded (defaults
+// applied) when it does not validate, beside its *ValidationError: for a
+// reader that reports on a stored plan instead of running it
+// (runs.ReadLenient). The plan is nil only when data is not JSON or YAML.
+// A plan with problems must never be run.
+func ParseKeep(data []byte, format string) (*Plan, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	format = strings.ToLower(format)
 	if format == "" {
@@ -61,7 +74,7 @@ func Parse(data []byte, format string) (*Plan, error) {
 		}
 	}
 	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
+		return &p, &ValidationError{Problems: probs}
 	}
 	return &p, nil
 }
@@ -277,7 +290,10 @@ type decoder struct {
 	problems []Problem
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	presetType   = reflect.TypeFor[Preset]()
+)
 
 func (d *decoder) add(path, reason string) {
 	d.problems = append(d.problems, Problem{Path: path, Reason: reason})
@@ -300,6 +316,13 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 		}
 		rv.SetInt(int64(dur))
 		return
+	}
+	if rv.Type() == presetType {
+		// preset: oip_v2 is short for preset: {name: oip_v2}.
+		if s, ok := v.(string); ok {
+			rv.Set(reflect.ValueOf(Preset{Name: s}))
+			return
+		}
 	}
 	switch rv.Kind() {
 	case reflect.Pointer:
