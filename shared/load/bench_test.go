@@ -1,6 +1,7 @@
 package load
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -113,20 +114,21 @@ func BenchmarkLaneRecord(b *testing.B) {
 		name    string
 		outcome string
 		ok      bool
-		msg     string
+		err     error
 	}{
-		{"ok", "http:200", true, ""},
-		{"error with a message", outcomeConnect, false, "dial tcp 127.0.0.1:1: connect: connection refused"},
+		{"ok", "http:200", true, nil},
+		{"error with a message", outcomeConnect, false, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
-			l := &lane{}
-			l.record(0, tt.outcome, tt.ok, time.Millisecond, time.Millisecond, 100, 100, 0, tt.msg)
+			l := &lane{reqs: &requestSet{n: 1, batch: 1, first: []int{0}, chars: []int32{40}}}
+			r := result{outcome: tt.outcome, ok: tt.ok, sent: 120, recv: 90, err: tt.err}
+			l.record(0, 0, &r, time.Millisecond, time.Millisecond, 0)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				d := time.Duration(100+i%5000) * time.Microsecond
-				l.record(0, tt.outcome, tt.ok, d, d/2, 120, 90, 3*time.Microsecond, tt.msg)
+				l.record(0, 0, &r, d, d/2, 3*time.Microsecond)
 				i++
 			}
 		})
