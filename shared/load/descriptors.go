@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	inferencev2 "github.com/cicadaload/cicada/proto/inference/v2"
+	tfsapis "github.com/cicadaload/cicada/proto/tensorflow_serving/apis"
 	"github.com/cicadaload/cicada/shared/policy"
 )
 
@@ -30,6 +33,12 @@ import (
 // health) is not a statement about the target.
 var builtinServices = []protoreflect.ServiceDescriptor{
 	cicadav1.File_cicada_v1_predict_proto.Services().ByName("Predictor"),
+	// oip_v2: the Open Inference Protocol (KServe V2, Triton).
+	inferencev2.File_inference_v2_grpc_predict_v2_proto.Services().ByName("GRPCInferenceService"),
+	// tfserving.
+	tfsapis.File_tensorflow_serving_apis_prediction_service_proto.Services().ByName("PredictionService"),
+	// vertex: the official generated types.
+	aiplatformpb.File_google_cloud_aiplatform_v1_prediction_service_proto.Services().ByName("PredictionService"),
 }
 
 // splitMethod parses "/package.Service/Method" (leading slash optional).
@@ -122,9 +131,11 @@ func protosetMethod(b64, svc, name string) (protoreflect.MethodDescriptor, error
 	return md, nil
 }
 
-// addWellKnown adds the files that set imports but leaves out and that
-// cicada has compiled in (google/protobuf/*.proto, say): a set written
-// without --include_imports still resolves when that is all it lacks.
+// addWellKnown adds the well-known types' files (google/protobuf/*.proto)
+// that set imports but leaves out: a set written without
+// --include_imports still resolves when that is all it lacks. Any other
+// missing import is an error: cicada's copy of it need not be the one the
+// set was built with.
 func addWellKnown(set *descriptorpb.FileDescriptorSet) {
 	have := map[string]bool{}
 	for _, f := range set.GetFile() {
@@ -132,7 +143,7 @@ func addWellKnown(set *descriptorpb.FileDescriptorSet) {
 	}
 	for i := 0; i < len(set.File); i++ { // grows as files are added
 		for _, dep := range set.File[i].GetDependency() {
-			if have[dep] {
+			if have[dep] || !strings.HasPrefix(dep, "google/protobuf/") {
 				continue
 			}
 			fd, err := protoregistry.GlobalFiles.FindFileByPath(dep)
