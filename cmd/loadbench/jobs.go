@@ -17,8 +17,9 @@ const (
 	scHTTPMax    = "http max"
 	scHTTPRate   = "http rate"
 	scGRPCMax    = "grpc max"
-	scHTTPSMax   = "https max"    // HTTP/1.1 over TLS
-	scGRPCTLSMax = "grpc tls max" // gRPC over TLS
+	scHTTPSMax   = "https max"       // HTTP/1.1 over TLS
+	scGRPCTLSMax = "grpc tls max"    // gRPC over TLS
+	scOIPGRPCMax = "oip_v2 grpc max" // the Open Inference Protocol's ModelInfer, from a descriptor without reflection
 )
 
 // overTLS reports whether the scenario runs against the TLS target.
@@ -74,6 +75,12 @@ func selectJobs(cfg config) []job {
 		{Tool: "ghz", Scenario: scGRPCMax, build: ghzMax(false), parse: parseGhz},
 		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=1", build: cicadaGRPC(1, false), parse: parseCicada},
 		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=4", build: cicadaGRPC(4, false), parse: parseCicada},
+		// A model serving protocol's method, known from a descriptor: ghz
+		// reads it from a protoset file, cicada from its built-in copy of
+		// the same compiled descriptor (the oip_v2 preset).
+		{Tool: "ghz", Scenario: scOIPGRPCMax, build: ghzOIP, parse: parseGhz},
+		{Tool: "cicada", Scenario: scOIPGRPCMax, Variant: "conns=1", build: cicadaOIP(1), parse: parseCicada},
+		{Tool: "cicada", Scenario: scOIPGRPCMax, Variant: "conns=4", build: cicadaOIP(4), parse: parseCicada},
 		// The same against the predict service over TLS: wrk speaks
 		// HTTP/1.1 over OpenSSL, cicada over net/http and crypto/tls.
 		{Tool: "wrk", Scenario: scHTTPSMax, build: wrkMax(true), parse: parseWrk},
@@ -238,6 +245,24 @@ func ghzMax(tls bool) func(e *env, dir string) (invocation, error) {
 			"-c", fmt.Sprint(e.cfg.connections), "-z", e.cfg.duration.String(), "--cpus", "1",
 			addr,
 		)}, nil
+	}
+}
+
+// ghzOIP calls the Open Inference Protocol's ModelInfer with one text,
+// its types from the protoset writeInputs wrote (no reflection).
+func ghzOIP(e *env, _ string) (invocation, error) {
+	return invocation{args: []string{"--insecure",
+		"--protoset", e.oipProtoset,
+		"--call", "inference.GRPCInferenceService/ModelInfer", "-d", e.oipBody,
+		"-c", fmt.Sprint(e.cfg.connections), "-z", e.cfg.duration.String(), "--cpus", "1",
+		e.grpcAddr,
+	}}, nil
+}
+
+// cicadaOIP runs the closed-model oip_v2 preset plan over conns channels.
+func cicadaOIP(conns int) func(e *env, dir string) (invocation, error) {
+	return func(e *env, dir string) (invocation, error) {
+		return cicadaPlan(e, dir, "grpc-oip-closed.yaml.tmpl", planData{Address: e.grpcAddr, Users: e.cfg.connections, Connections: conns, Model: oipModel})
 	}
 }
 
