@@ -25,11 +25,11 @@ import (
 
 // newProtocol opens the target's protocol and, when the plan has
 // target.auth, makes every request carry auth.
-func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
+func newProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
 	if t.Auth != nil && auth == nil {
 		return nil, nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
-	pr, reqs, err := openProtocol(t, texts, conns, readSecret, g, auth)
+	pr, reqs, err := openProtocol(t, corpus, conns, readSecret, g, auth)
 	if err != nil || auth == nil {
 		return pr, reqs, err
 	}

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/cicadaload/cicada/shared/plan"
 )
 
 // Outcomes of a request whose status was a success but whose predictions
@@ -36,12 +38,26 @@ var errBodyTooLarge = fmt.Errorf("check: response body over %d MiB, not checked"
 // Only a target with a check has one: without it the clients neither keep
 // nor decode a body, and a request costs what it did before checks.
 type checker struct {
-	path   string                                   // as written, for messages
-	eval   func(root any, instance int) (any, bool) // the compiled path (plan.CheckPath.Eval)
-	str    func(v any) (string, bool)               // canonical text of a scalar (plan.CheckString)
-	expect [][]string                               // expect[i][j]: instance j of request i
-	metric bool                                     // count_as: metric: a wrong answer is not an error
-	out    protoreflect.MessageDescriptor           // gRPC: the response type
+	path   *plan.CheckPath
+	expect [][]string                     // expect[i][j]: instance j of request i
+	metric bool                           // count_as: metric: a wrong answer is not an error
+	out    protoreflect.MessageDescriptor // gRPC: the response type
+}
+
+// newChecker compiles target.check c for the rendered requests r; nil
+// without a check.
+func newChecker(c *plan.Check, r *plan.Rendered) (*checker, error) {
+	if c == nil {
+		return nil, nil
+	}
+	path, err := plan.CompileCheckPath(c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("target.check.path: %w", err)
+	}
+	if len(r.Expect) != r.NumRequests() {
+		return nil, fmt.Errorf("target.check: %d expected values for %d requests", len(r.Expect), r.NumRequests())
+	}
+	return &checker{path: path, expect: r.Expect, metric: !c.CountsAsError()}, nil
 }
 
 // checkVerdict is what a check found in one answer.
@@ -95,22 +111,22 @@ func (c *checker) checkTree(i int, root any) checkVerdict {
 	want := c.expect[i]
 	v := checkVerdict{checked: int32(len(want))}
 	for j, w := range want {
-		got, ok := c.eval(root, j)
+		got, ok := c.path.Eval(root, j)
 		if !ok {
 			if v.outcome != outcomeCheckMissing {
 				v.outcome = outcomeCheckMissing
-				v.err = &checkError{path: c.path, instance: j, want: w, missing: true}
+				v.err = &checkError{path: c.path.String(), instance: j, want: w, missing: true}
 			}
 			continue
 		}
-		s, ok := c.str(got)
+		s, ok := plan.CheckString(got)
 		if ok && s == w {
 			v.correct++
 			continue
 		}
 		if v.outcome == "" {
 			v.outcome = outcomeCheckMismatch
-			v.err = &checkError{path: c.path, instance: j, want: w, got: got}
+			v.err = &checkError{path: c.path.String(), instance: j, want: w, got: got}
 		}
 	}
 	return v

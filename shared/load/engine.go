@@ -39,9 +39,13 @@ import (
 
 // Options configure the engine of one shard.
 type Options struct {
-	Plan  *plan.Plan
-	Texts []string // the data; nil loads it with Plan.Texts
-	RunID string
+	Plan *plan.Plan
+	// Corpus is the data: texts, and the JSONL records a check's expected
+	// values come from. Nil: Texts, as a corpus of plain texts, or when
+	// Texts is nil too, Plan.Corpus.
+	Corpus *plan.Corpus
+	Texts  []string
+	RunID  string
 	// Shard is this engine's shard, 0 ≤ Shard < Shards; Shards 0 means the
 	// plan's. Shard s sends global requests s, s+Shards, s+2·Shards, …
 	Shard, Shards int
@@ -127,14 +131,17 @@ func New(o Options) (*Engine, error) {
 	if o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards {
 		return nil, fmt.Errorf("load: shard %d of %d is out of range", o.Shard, o.Shards)
 	}
-	if o.Texts == nil {
-		texts, err := p.Texts()
+	if o.Corpus == nil && o.Texts != nil {
+		o.Corpus = &plan.Corpus{Texts: o.Texts}
+	}
+	if o.Corpus == nil {
+		c, err := p.Corpus()
 		if err != nil {
 			return nil, fmt.Errorf("load data: %w", err)
 		}
-		o.Texts = texts
+		o.Corpus = c
 	}
-	if len(o.Texts) == 0 {
+	if o.Corpus.Len() == 0 {
 		return nil, errors.New("load: the plan's data has no texts")
 	}
 	e := &Engine{
@@ -166,7 +173,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, reqs, err := newProtocol(&p.Target, o.Texts, conns, o.ReadSecret, o.Guard, o.Auth)
+	pr, reqs, err := newProtocol(&p.Target, o.Corpus, conns, o.ReadSecret, o.Guard, o.Auth)
 	if err != nil {
 		return nil, err
 	}

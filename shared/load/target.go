@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -54,25 +53,23 @@ type conn interface {
 	closeConn()
 }
 
-// openProtocol builds the target's requests from the texts, once, within
-// g's limits, reads the secrets of its TLS configuration through
-// readSecret, and opens the protocol, whose every dial goes through g;
-// auth, if any, goes with the gRPC reflection call (newProtocol attaches it
-// to the requests).
-func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
-	bodies, err := t.Render(texts, g.RenderLimits())
+// openProtocol renders the target's requests from the corpus, once,
+// within g's limits (with a batch, one request per target.batch texts; with
+// a check, the value each instance expects), reads the secrets of its TLS
+// configuration through readSecret, and opens the protocol, whose every
+// dial goes through g; auth, if any, goes with the gRPC reflection call
+// (newProtocol attaches it to the requests).
+func openProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
+	r, err := t.RenderRequests(corpus, g.RenderLimits())
 	if err != nil {
 		return nil, nil, fmt.Errorf("render requests: %w", err)
 	}
-	reqs := &requestSet{n: len(bodies), batch: 1, first: make([]int, len(bodies)), chars: make([]int32, len(texts))}
-	for i := range reqs.first {
-		reqs.first[i] = i
+	reqs := &requestSet{n: r.NumRequests(), batch: r.Batch, first: r.First, chars: r.CorpusChars}
+	check, err := newChecker(t.Check, r)
+	if err != nil {
+		return nil, nil, err
 	}
-	for i, s := range texts {
-		reqs.chars[i] = int32(utf8.RuneCountInString(s))
-	}
-	var check *checker
-	pr, err := dialProtocol(t, bodies, check, conns, readSecret, g, auth)
+	pr, err := dialProtocol(t, r.Bodies, check, conns, readSecret, g, auth)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +111,7 @@ func dialProtocol(t *plan.Target, bodies [][]byte, check *checker, conns int, re
 			deadline = dl // the engine is prepared by then
 		}
 		ctx, cancel := context.WithDeadline(withAuthMetadata(context.Background(), auth), deadline)
-		md, err := lookupMethod(ctx, "", t.Address, method, grpcCreds(tlsConf), g)
+		md, err := lookupMethod(ctx, t.Protoset, t.Address, method, grpcCreds(tlsConf), g)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("target.method %s: %w", method, err)

@@ -26,7 +26,7 @@ func TestProtocolEventLoop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pr, _, err := newProtocol(&tt.target, []string{"a", "b"}, 1, nil, nil, nil)
+			pr, _, err := newProtocol(&tt.target, &plan.Corpus{Texts: []string{"a", "b"}}, 1, nil, nil, nil)
 			if err != nil {
 				t.Fatalf("newProtocol: %v", err)
 			}
