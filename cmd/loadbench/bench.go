@@ -20,6 +20,7 @@ import (
 
 	"github.com/cicadaload/cicada/internal/testpki"
 	inferencev2 "github.com/cicadaload/cicada/proto/inference/v2"
+	"github.com/cicadaload/cicada/shared/predict"
 )
 
 // texts are the request bodies' texts: short (a JSON body of about 50
@@ -47,6 +48,9 @@ type env struct {
 	// protoset file, and its request with texts[0] in protojson.
 	oipProtoset string
 	oipBody     string
+	// texts as JSONL records labeled with the sample classifier's answers,
+	// for the checked scenario.
+	labeledFile string
 
 	// The TLS target, started only when a TLS scenario runs.
 	httpsURL    string // https://127.0.0.1:port/v1/predict
@@ -162,9 +166,31 @@ func writeInputs(e *env) error {
 	if err := writeOIP(e); err != nil {
 		return err
 	}
+	if err := writeLabeled(e); err != nil {
+		return err
+	}
 	e.luaFile = filepath.Join(e.work, "post.lua")
 	return renderTemplate(filepath.Join(e.root, "bench", "post.lua.tmpl"), e.luaFile,
 		struct{ Body string }{e.body})
+}
+
+// writeLabeled writes texts as JSONL records labeled with what the sample
+// classifier answers for each, so that a check of every answer passes.
+func writeLabeled(e *env) error {
+	var buf bytes.Buffer
+	for _, s := range texts {
+		_, label := predict.Default().Predict(s)
+		b, err := json.Marshal(map[string]string{"text": s, "label": label})
+		if err != nil {
+			return fmt.Errorf("encode a labeled text: %w", err)
+		}
+		buf.Write(append(b, '\n'))
+	}
+	e.labeledFile = filepath.Join(e.work, "labeled.jsonl")
+	if err := os.WriteFile(e.labeledFile, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write labeled texts: %w", err)
+	}
+	return nil
 }
 
 // oipModel is the model the predict service serves (predict.DefaultModelName).
@@ -229,6 +255,8 @@ type planData struct {
 	Texts                  []string
 	CA                     string // PEM: the target speaks TLS with a certificate it issued
 	Model                  string // a preset's model
+	Check                  bool   // check each answer's label against DataFile's records
+	DataFile               string
 }
 
 // renderTemplate executes the text/template at src with data into dst.

@@ -68,6 +68,8 @@ func selectJobs(cfg config) []job {
 		// Under taskset -c 1 the Go runtime already defaults to GOMAXPROCS=1
 		// (it reads the affinity mask); this row shows the cost of 2.
 		{Tool: "cicada", Scenario: scHTTPMax, Variant: "GOMAXPROCS=2", build: cicadaHTTP(false, "2"), parse: parseCicada},
+		// Every answer's label checked (target.check): the cost of a check.
+		{Tool: "cicada", Scenario: scHTTPMax, Variant: "check", build: cicadaHTTPCheck, parse: parseCicada},
 		{Tool: "h2load", Scenario: scHTTPRate, build: h2loadRun(true), parse: parseH2load},
 		{Tool: "vegeta", Scenario: scHTTPRate, build: vegetaRun(true), parse: parseVegeta},
 		{Tool: "hey", Scenario: scHTTPRate, build: heyRun(true), parse: parseHey},
@@ -281,6 +283,13 @@ func cicadaHTTP(paced bool, gomaxprocs string) func(e *env, dir string) (invocat
 		}
 		return inv, err
 	}
+}
+
+// cicadaHTTPCheck runs the closed-model HTTP plan with a check of every
+// answer's label against the classifier's own (writeInputs' labeled
+// texts), so that the row beside plain "http max" is the cost of a check.
+func cicadaHTTPCheck(e *env, dir string) (invocation, error) {
+	return cicadaPlan(e, dir, "http-closed.yaml.tmpl", planData{URL: e.httpURL, Users: e.cfg.connections, Check: true, DataFile: e.labeledFile})
 }
 
 // cicadaHTTPS runs the closed-model HTTP plan against the TLS target,

@@ -291,7 +291,7 @@ func TestCheckMismatchMessage(t *testing.T) {
 		{"wrong", `{"predictions": [{"label": "sports"}, {"label": "technology"}]}`, checkVerdict{checked: 2, correct: 1, outcome: outcomeCheckMismatch},
 			`check predictions[1].label: want "sports", got "technology"`},
 		{"a number", `{"predictions": [{"label": "sports"}, {"label": 2.0}]}`, checkVerdict{checked: 2, correct: 1, outcome: outcomeCheckMismatch},
-			`check predictions[1].label: want "sports", got 2.0`},
+			`check predictions[1].label: want "sports", got 2`},
 		{"missing outweighs wrong", `{"predictions": [{"label": "x"}]}`, checkVerdict{checked: 2, outcome: outcomeCheckMissing},
 			`check predictions[1].label: want "sports", missing from the response`},
 		{"not JSON", `<html>`, checkVerdict{checked: 2, outcome: outcomeCheckMissing}, "check: response is not JSON"},
