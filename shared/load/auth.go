@@ -26,7 +26,7 @@ import (
 // newProtocol opens the target's protocol and, when the plan has
 // target.auth, makes every request carry auth.
 func newProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
-	if t.Auth != nil && auth == nil {
+	if t.Credential() != nil && auth == nil {
 		return nil, nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
 	pr, reqs, err := openProtocol(t, corpus, conns, readSecret, g, auth)
