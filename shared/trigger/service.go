@@ -45,9 +45,10 @@ const publishers = 16
 // against the operator's configuration, binds an Idempotency-Key, stores
 // the run and publishes its shards. NewHandler serves it over HTTP.
 type Service struct {
-	st  store.Store
-	bus bus.Bus
-	cfg Config
+	st      store.Store
+	corpora store.Buckets // nil: data.uri is refused
+	bus     bus.Bus
+	cfg     Config
 	pol *policy.Policy
 	now func() time.Time
 	log *zap.Logger
@@ -59,7 +60,10 @@ type Service struct {
 // NewService returns the Service over d. It fails on an allow-list
 // pattern that cannot match and on a missing Store or Bus.
 func NewService(d Deps) (*Service, error) {
-	s := &Service{st: d.Store, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	s := &Service{st: d.Store, corpora: d.Corpora, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	if s.corpora == nil {
+		s.corpora = store.BucketsOf(d.Store)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -151,6 +155,10 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 
 	ctx, cancel := detach(ctx, writeTimeout)
 	defer cancel()
+	corpus, err := s.pinCorpus(ctx, p)
+	if err != nil {
+		return Created{}, err
+	}
 	now := s.now().UTC()
 	run := runs.Run{
 		ID:             runid.New(now),
@@ -160,6 +168,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
 		SubmittedBy:    sub.SubmittedBy,
+		Corpus:         corpus,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))
