@@ -123,7 +123,8 @@ func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
 // allow-list, literal credentials, the operator's limits, its template
-// rendered against every text: see check), claims the Idempotency-Key, stores
+// rendered against every text: see check), pins data.uri's generation
+// (pinCorpus), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
 // short when ctx is cancelled, only bounded by its deadline and
