@@ -49,9 +49,9 @@ type Service struct {
 	corpora store.Buckets // nil: data.uri is refused
 	bus     bus.Bus
 	cfg     Config
-	pol *policy.Policy
-	now func() time.Time
-	log *zap.Logger
+	pol     *policy.Policy
+	now     func() time.Time
+	log     *zap.Logger
 	// admit serializes the concurrent-run check with the store of the
 	// run it admits (checkActive).
 	admit sync.Mutex
