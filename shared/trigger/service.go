@@ -45,16 +45,17 @@ const publishers = 16
 // against the operator's configuration, binds an Idempotency-Key, stores
 // the run and publishes its shards. NewHandler serves it over HTTP.
 type Service struct {
-	st      store.Store
-	corpora store.Buckets // nil: data.uri is refused
-	bus     bus.Bus
-	cfg     Config
-	pol     *policy.Policy
-	now     func() time.Time
-	log     *zap.Logger
+	st  store.Store
+	bus bus.Bus
+	cfg Config
+	pol *policy.Policy
+	now func() time.Time
+	log *zap.Logger
 	// admit serializes the concurrent-run check with the store of the
 	// run it admits (checkActive).
 	admit sync.Mutex
+	// corpora opens data.uri's bucket; nil refuses data.uri.
+	corpora store.Buckets
 }
 
 // NewService returns the Service over d. It fails on an allow-list
