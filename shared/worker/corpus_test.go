@@ -41,18 +41,28 @@ func TestShardCorpus(t *testing.T) {
 		reason    string // in the failed marker; "" when the shard runs
 	}{
 		{name: "pinned", wantTexts: []string{"alpha", "beta"},
-			pin: func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))} }},
+			pin: func(gen int64, uri string) *runs.Corpus {
+				return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))}
+			}},
 		{name: "overwritten in a versioned bucket", bucket: "corpora", overwrite: true, wantTexts: []string{"alpha", "beta"},
-			pin: func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))} }},
+			pin: func(gen int64, uri string) *runs.Corpus {
+				return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))}
+			}},
 		{name: "no pin", pin: func(int64, string) *runs.Corpus { return nil },
 			reason: "run.json pins no generation of it"},
-		{name: "pin of another uri", pin: func(gen int64, _ string) *runs.Corpus { return &runs.Corpus{URI: "gs://b/other", Generation: gen, Bytes: 1} },
+		{name: "pin of another uri", pin: func(gen int64, _ string) *runs.Corpus {
+			return &runs.Corpus{URI: "gs://b/other", Generation: gen, Bytes: 1}
+		},
 			reason: "run.json pins no generation of it"},
 		{name: "overwritten without versioning", overwrite: true,
-			pin:    func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))} },
+			pin: func(gen int64, uri string) *runs.Corpus {
+				return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))}
+			},
 			reason: "no longer exists: the object was overwritten or deleted; enable Object Versioning on the bucket"},
 		{name: "over the worker's limit", limit: 4,
-			pin:    func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))} },
+			pin: func(gen int64, uri string) *runs.Corpus {
+				return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))}
+			},
 			reason: "is 11 bytes, over this worker's limit of 4 bytes (CICADA_WORKER_MAX_CORPUS_BYTES)"},
 		{name: "larger than its pin says", limit: 4,
 			pin:    func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: 3} },
