@@ -70,8 +70,11 @@ func ReportPath(id, file string) string { return Prefix(id) + file } // report.j
 // not a safe object name.
 func IdempotencyPath(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return "idempotency/" + hex.EncodeToString(sum[:])
+	return IdempotencyPrefix + hex.EncodeToString(sum[:])
 }
+
+// IdempotencyPrefix begins every IdempotencyPath.
+const IdempotencyPrefix = "idempotency/"
 
 // RunIDFromPath returns the run id of any object name under Root, and
 // false for a name outside it. The id is not checked: runid.Valid does
