@@ -130,7 +130,6 @@ type Data struct {
 	Texts []string `json:"texts,omitempty" yaml:"texts,omitempty"`
 	File  string   `json:"file,omitempty" yaml:"file,omitempty"`   // as written in the plan, relative to the plan's directory
 	Order string   `json:"order,omitempty" yaml:"order,omitempty"` // "sequential" (default) | "random"
-	URI   string   `json:"uri,omitempty" yaml:"uri,omitempty"`
 
 	// Path is File resolved by [LoadFile] against the plan's directory; it is what
 	// [Plan.Texts] reads. Never serialized: a stored plan keeps File as written.

@@ -358,7 +358,7 @@ func (c *checker) data(d *Data) {
 	switch {
 	case len(d.Texts) > 0 && d.File != "":
 		c.add("data", "set exactly one of texts or file, not both")
-	case len(d.Texts) == 0 && d.File == "" && d.URI == "":
+	case len(d.Texts) == 0 && d.File == "":
 		c.add("data", "one of texts or file is required")
 	}
 	for i, s := range d.Texts {
