@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/.bin
-PROTO_FILES := $(wildcard proto/cicada/v1/*.proto)
+PROTO_FILES := $(wildcard proto/cicada/v1/*.proto) $(wildcard proto/inference/v2/*.proto) \
+	$(wildcard proto/tensorflow/core/framework/*.proto) $(wildcard proto/tensorflow_serving/apis/*.proto)
 
 # The demo's target takes a 150 ms pause every 5 s, like a GC, so that the
 # percentiles have something to find.

@@ -27,6 +27,17 @@
 // at 10 % tolerance: p99 100 ms to 110 ms passes, to 110.5 ms regresses;
 // rps 1000 to 900 passes, to 899 regresses.
 //
+// Two figures are compared only when both runs have them: instance_rate
+// (instances per second, worse when lower, like rps) when both runs carried
+// instances and one of them batched (with one text per request it is rps
+// again), and accuracy (checked predictions that matched, in percent, worse
+// when lower, floor 0.1 percentage points like error_rate) when both runs
+// checked predictions. A baseline from before these figures existed thus
+// compares as it always did. Accuracy follows the relative rule of the
+// other figures: at 10 % tolerance 95 % to 86 % passes and to 85 %
+// regresses; a plan that needs a tighter bound on it states one as a
+// threshold (accuracy >= 93%).
+//
 // A negative tolerance is taken as zero.
 package compare
 
@@ -49,6 +60,10 @@ const (
 	ErrorRate  = "error_rate"
 	RPS        = "rps"
 	Dropped    = "dropped"
+	// InstanceRate and Accuracy are compared when both runs have them
+	// (see the package doc).
+	InstanceRate = "instance_rate"
+	Accuracy     = "accuracy"
 )
 
 // floors are how much worse a figure must get, in its unit, to count as a
@@ -58,6 +73,7 @@ const (
 var floors = map[string]float64{
 	P50: 0.1, P90: 0.1, P99: 0.1, P999: 0.1, Max: 0.1, ServiceP99: 0.1,
 	ErrorRate: 0.1, // percentage points
+	Accuracy:  0.1, // percentage points
 }
 
 // metric is one key figure taken from a report.
@@ -65,6 +81,9 @@ type metric struct {
 	name, unit   string
 	lowerIsWorse bool
 	value        func(s *report.Summary) float64
+	// comparable, if set, says whether both summaries have the figure;
+	// a figure one of them lacks is left out of the comparison.
+	comparable func(base, cur *report.Summary) bool
 }
 
 // metrics are the key figures, in the order they are shown.
@@ -79,6 +98,22 @@ var metrics = []metric{
 	{name: ErrorRate, unit: "%", value: func(s *report.Summary) float64 { return 100 * s.ErrorRate }},
 	{name: RPS, unit: "req/s", lowerIsWorse: true, value: func(s *report.Summary) float64 { return s.RPS }},
 	{name: Dropped, unit: "", value: func(s *report.Summary) float64 { return float64(s.Dropped) }},
+	// Added after the others, so that the figures of a comparison keep
+	// their places.
+	{name: InstanceRate, unit: "inst/s", lowerIsWorse: true,
+		value: func(s *report.Summary) float64 { return s.InstanceRate },
+		comparable: func(base, cur *report.Summary) bool {
+			return base.Instances > 0 && cur.Instances > 0 &&
+				(base.ShowInstances(base.Completed) || cur.ShowInstances(cur.Completed))
+		}},
+	{name: Accuracy, unit: "%", lowerIsWorse: true,
+		value: func(s *report.Summary) float64 {
+			if s.Accuracy == nil {
+				return 0
+			}
+			return 100 * *s.Accuracy
+		},
+		comparable: func(base, cur *report.Summary) bool { return base.Accuracy != nil && cur.Accuracy != nil }},
 }
 
 // epsilon absorbs float rounding at the boundary, so that a change of
@@ -101,6 +136,9 @@ func Compare(base, cur *report.Report, tolerancePct float64) *report.Comparison 
 	}
 	c := &report.Comparison{BaselineRunID: base.RunID, TolerancePct: tol, Metrics: make([]report.MetricDiff, 0, len(metrics))}
 	for _, m := range metrics {
+		if m.comparable != nil && !m.comparable(&base.Summary, &cur.Summary) {
+			continue
+		}
 		d := diff(m, finite(m.value(&base.Summary)), finite(m.value(&cur.Summary)), tol)
 		c.Regression = c.Regression || d.Regression
 		c.Metrics = append(c.Metrics, d)
@@ -180,7 +218,7 @@ func value(v float64, unit string) string {
 		return fmt.Sprintf("%.3fms", v)
 	case "%":
 		return fmt.Sprintf("%.2f%%", v)
-	case "req/s":
+	case "req/s", "inst/s":
 		return fmt.Sprintf("%.1f/s", v)
 	}
 	return fmt.Sprintf("%g", v)

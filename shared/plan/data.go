@@ -15,89 +15,180 @@ import (
 // held in memory by every shard.
 const MaxDataFileSize = 64 << 20
 
-// TemplateData is what a body or request template sees: {{.Text}} is the
-// text and {{.Index}} its position in the corpus.
+// TemplateData is what a body, request or check.equals template sees.
 type TemplateData struct {
-	Text  string
-	Index int
+	Text    string           // the request's first text (its only one without a batch)
+	Index   int              // the corpus index of that text
+	Texts   []string         // the request's texts, target.batch of them
+	Record  map[string]any   // the first text's record (JSONL corpus), else {"text": Text}
+	Records []map[string]any // the records of the request's texts
 }
 
 // SampleText is the text templates are executed against during validation.
 const SampleText = `a "sample" text`
 
-// Texts returns the corpus: the inline texts, or the lines of the data file
-// (Data.Path, as resolved by LoadFile, else Data.File). A file whose every
-// non-empty line starts with '{' is read as JSONL, taking each object's
-// "text" field; otherwise each non-empty line is one text.
+// Corpus is what a shard sends: texts, and the JSONL records they came
+// from.
+type Corpus struct {
+	Texts []string
+	// Records is nil for plain text lines; else len(Records) ==
+	// len(Texts) and Records[i]["text"] == Texts[i]. Numbers are
+	// json.Number, so that a label renders as it was written.
+	Records []map[string]any
+}
+
+// Len is the number of texts.
+func (c *Corpus) Len() int { return len(c.Texts) }
+
+// Texts returns the corpus's texts: the inline texts, or those of the data
+// file (see [Plan.Corpus]).
 func (p *Plan) Texts() ([]string, error) {
+	c, err := p.Corpus()
+	if err != nil {
+		return nil, err
+	}
+	return c.Texts, nil
+}
+
+// Corpus returns the inline texts (copied), or reads the data file
+// (Data.Path, as resolved by LoadFile, else Data.File) with [ReadCorpus]
+// within MaxDataFileSize. A corpus at data.uri is read by the worker from
+// the bucket, not here.
+func (p *Plan) Corpus() (*Corpus, error) {
 	if len(p.Data.Texts) > 0 {
-		return append([]string(nil), p.Data.Texts...), nil
+		return &Corpus{Texts: append([]string(nil), p.Data.Texts...)}, nil
 	}
 	path := p.Data.Path
 	if path == "" {
 		path = p.Data.File
 	}
 	if path == "" {
+		if p.Data.URI != "" {
+			return nil, fmt.Errorf("read texts: the corpus is at %s, read by the worker", p.Data.URI)
+		}
 		return nil, errors.New("read texts: plan has neither data.texts nor data.file")
 	}
-	return readTexts(path)
-}
-
-func readTexts(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read texts: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxDataFileSize+1))
+	c, err := ReadCorpus(f, path, MaxDataFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("read texts %s: %w", path, err)
+		return nil, fmt.Errorf("read texts %w", err)
 	}
-	if len(data) > MaxDataFileSize {
-		return nil, fmt.Errorf("read texts %s: file larger than %d MiB", path, MaxDataFileSize>>20)
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	return c, nil
+}
 
-	type line struct {
-		no   int
-		text string
+// ErrCorpusTooLarge is a corpus over the size ReadCorpus was given.
+var ErrCorpusTooLarge = errors.New("corpus too large")
+
+// ReadCorpus reads a corpus from r, streaming, holding only the texts (and
+// the records of a JSONL corpus), never the whole input. name is what
+// errors call the input (name:line). The first non-empty line decides the
+// format: a line starting with '{' makes the corpus JSONL, one object per
+// non-empty line with a non-empty string field "text" and any others;
+// otherwise every non-empty line is one text, as written (only a trailing
+// CR is dropped). A leading byte order mark is skipped. More than maxBytes
+// bytes (when maxBytes > 0) is an error wrapping ErrCorpusTooLarge.
+func ReadCorpus(r io.Reader, name string, maxBytes int64) (*Corpus, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var (
+		c     Corpus
+		read  int64
+		no    int
+		line  []byte
+		jsonl bool
+		known bool // whether the format is decided
+	)
+	for {
+		var err error
+		line, err = readLine(br, line[:0], &read, maxBytes)
+		if err != nil && !errors.Is(err, io.EOF) {
+			if errors.Is(err, ErrCorpusTooLarge) {
+				return nil, fmt.Errorf("%s: %w: larger than %s", name, err, sizeString(maxBytes))
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		eof := err != nil
+		if len(line) == 0 && eof {
+			break
+		}
+		no++
+		if no == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		trimmed := bytes.TrimSpace(line)
+		if len(trimmed) > 0 {
+			if !known {
+				jsonl, known = trimmed[0] == '{', true
+			}
+			if !jsonl {
+				c.Texts = append(c.Texts, string(line))
+			} else if err := c.addRecord(trimmed); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", name, no, err)
+			}
+		}
+		if eof {
+			break
+		}
 	}
-	var lines []line
-	jsonl := true
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, MaxDataFileSize+1)
-	for no := 1; sc.Scan(); no++ {
-		s := strings.TrimSuffix(sc.Text(), "\r")
-		if strings.TrimSpace(s) == "" {
+	if len(c.Texts) == 0 {
+		return nil, fmt.Errorf("%s: no texts", name)
+	}
+	return &c, nil
+}
+
+// readLine appends the next line of br to buf, without its newline,
+// counting its bytes in read. It returns io.EOF with the last line.
+func readLine(br *bufio.Reader, buf []byte, read *int64, maxBytes int64) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		*read += int64(len(chunk))
+		if maxBytes > 0 && *read > maxBytes {
+			return buf, ErrCorpusTooLarge
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case err == nil:
+			return buf[:len(buf)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
 			continue
+		default:
+			return buf, err
 		}
-		jsonl = jsonl && strings.HasPrefix(strings.TrimSpace(s), "{")
-		lines = append(lines, line{no, s})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read texts %s: %w", path, err)
+}
+
+// addRecord decodes one JSONL line into a record and its text.
+func (c *Corpus) addRecord(line []byte) error {
+	if line[0] != '{' {
+		return fmt.Errorf("invalid JSONL line: not a JSON object (the corpus's first line made it JSONL): %q", truncate(string(line), 40))
 	}
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("read texts %s: no texts", path)
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		return fmt.Errorf("invalid JSONL line: %w", err)
 	}
-	texts := make([]string, len(lines))
-	for i, l := range lines {
-		if !jsonl {
-			texts[i] = l.text
-			continue
-		}
-		var rec struct {
-			Text *string `json:"text"`
-		}
-		if err := json.Unmarshal([]byte(l.text), &rec); err != nil {
-			return nil, fmt.Errorf("read texts %s:%d: invalid JSONL line: %w", path, l.no, err)
-		}
-		if rec.Text == nil || *rec.Text == "" {
-			return nil, fmt.Errorf(`read texts %s:%d: JSONL object needs a non-empty string field "text"`, path, l.no)
-		}
-		texts[i] = *rec.Text
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("invalid JSONL line: more than one JSON value")
 	}
-	return texts, nil
+	text, ok := rec["text"].(string)
+	if !ok || text == "" {
+		return errors.New(`JSONL object needs a non-empty string field "text"`)
+	}
+	c.Texts = append(c.Texts, text)
+	c.Records = append(c.Records, rec)
+	return nil
+}
+
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // jsonString renders v as JSON without HTML escaping, so that
@@ -112,16 +203,37 @@ func jsonString(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// renderSample renders a template against SampleText within the package's
-// bounds, as validation does.
-func renderSample(text string) ([]byte, error) {
+// renderSample renders a template against SampleText (batch copies of it)
+// within the package's bounds, as validation does. A template that looks
+// at the records is judged by its parsing only when it fails on the
+// sample record, which has only a "text" and the fields the template
+// names, all strings: the real corpus judges it before the run. out is nil
+// when the template was not executed to the end.
+func renderSample(text string, batch int) (out []byte, refs tmplRefs, err error) {
 	t, err := parseTemplate(text)
 	if err != nil {
-		return nil, err
+		return nil, refs, err
+	}
+	refs = refsOf(t)
+	batch = min(max(batch, 1), MaxBatch)
+	texts := make([]string, batch)
+	for i := range texts {
+		texts[i] = SampleText
+	}
+	d := TemplateData{Text: SampleText, Texts: texts}
+	if refs.records() {
+		d.Record = refs.sampleRecord()
+		d.Records = make([]map[string]any, batch)
+		for i := range d.Records {
+			d.Records[i] = d.Record
+		}
 	}
 	w := &boundedWriter{max: MaxRenderedBody}
-	if err := t.Execute(w, TemplateData{Text: SampleText}); err != nil {
-		return nil, fmt.Errorf("template fails on a sample text: %w", err)
+	if err := t.Execute(w, d); err != nil {
+		if refs.records() {
+			return nil, refs, nil
+		}
+		return nil, refs, fmt.Errorf("template fails on a sample text: %w", err)
 	}
-	return w.buf.Bytes(), nil
+	return w.buf.Bytes(), refs, nil
 }

@@ -21,12 +21,14 @@ func TestTexts(t *testing.T) {
 	}{
 		{"lines", "stocks rally\n\nteam wins final\r\n  \nnew chip\n", []string{"stocks rally", "team wins final", "new chip"}, ""},
 		{"lines without final newline", "a\nb", []string{"a", "b"}, ""},
-		{"lines with a brace are not JSONL", "{not json\nplain\n", []string{"{not json", "plain"}, ""},
+		{"a later line with a brace is a text", "plain\n{not json\n", []string{"plain", "{not json"}, ""},
+		{"a first line with a brace makes JSONL", "{not json\nplain\n", nil, "t.txt:1: invalid JSONL line"},
+		{"jsonl then a plain line", "{\"text\":\"a\"}\n\nplain\n", nil, "t.txt:3: invalid JSONL line: not a JSON object"},
 		{"jsonl", "{\"text\": \"a \\\"q\\\"\", \"label\": 1}\n\n{\"text\":\"b\"}\n", []string{`a "q"`, "b"}, ""},
 		{"byte order mark", "\xef\xbb\xbf{\"text\":\"a\"}\n", []string{"a"}, ""},
 		{"bad jsonl line", "{\"text\":\"a\"}\n{\"text\": }\n", nil, "t.txt:2: invalid JSONL line"},
 		{"jsonl without text", "{\"text\":\"a\"}\n\n{\"txt\":\"b\"}\n", nil, `t.txt:3: JSONL object needs a non-empty string field "text"`},
-		{"jsonl text not a string", "{\"text\":5}\n", nil, "t.txt:1: invalid JSONL line"},
+		{"jsonl text not a string", "{\"text\":5}\n", nil, `t.txt:1: JSONL object needs a non-empty string field "text"`},
 		{"empty file", "\n\n", nil, "no texts"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -277,7 +277,10 @@ type decoder struct {
 	problems []Problem
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	presetType   = reflect.TypeFor[Preset]()
+)
 
 func (d *decoder) add(path, reason string) {
 	d.problems = append(d.problems, Problem{Path: path, Reason: reason})
@@ -300,6 +303,13 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 		}
 		rv.SetInt(int64(dur))
 		return
+	}
+	if rv.Type() == presetType {
+		// preset: oip_v2 is short for preset: {name: oip_v2}.
+		if s, ok := v.(string); ok {
+			rv.Set(reflect.ValueOf(Preset{Name: s}))
+			return
+		}
 	}
 	switch rv.Kind() {
 	case reflect.Pointer:

@@ -123,12 +123,17 @@ type Target struct {
 	Connections  int               `json:"connections,omitempty" yaml:"connections,omitempty"`     // per shard, default 10
 	Auth         *Auth             `json:"auth,omitempty" yaml:"auth,omitempty"`                   // credential minted or read by the worker
 	TLS          *TLS              `json:"tls,omitempty" yaml:"tls,omitempty"`                     // https and grpc: trust, server name, client certificate
+	Preset       *Preset           `json:"preset,omitempty" yaml:"preset,omitempty"`               // a model serving protocol: fills url path or method, body or request
+	Batch        int               `json:"batch,omitempty" yaml:"batch,omitempty"`                 // texts per request, 1..MaxBatch; 0 means 1
+	Check        *Check            `json:"check,omitempty" yaml:"check,omitempty"`                 // the prediction each instance must get
+	Protoset     string            `json:"protoset,omitempty" yaml:"protoset,omitempty"`           // base64 of a serialized google.protobuf.FileDescriptorSet (gRPC without reflection)
 }
 
 // Data is the corpus of texts fed to the body or request template.
 type Data struct {
 	Texts []string `json:"texts,omitempty" yaml:"texts,omitempty"`
 	File  string   `json:"file,omitempty" yaml:"file,omitempty"`   // as written in the plan, relative to the plan's directory
+	URI   string   `json:"uri,omitempty" yaml:"uri,omitempty"`     // gs://bucket/object: text lines or JSONL, read by each worker
 	Order string   `json:"order,omitempty" yaml:"order,omitempty"` // "sequential" (default) | "random"
 
 	// Path is File resolved by [LoadFile] against the plan's directory; it is what
@@ -154,8 +159,10 @@ type Stage struct {
 	Users    int      `json:"users,omitempty" yaml:"users,omitempty"` // closed: users for the whole plan
 }
 
-// ApplyDefaults fills fields left at zero with their defaults and normalizes
-// the gRPC method to its leading-slash form. Parse and LoadFile call it.
+// ApplyDefaults fills fields left at zero with their defaults, expands
+// target.preset into the fields it stands for (those the plan set win), and
+// normalizes the gRPC method to its leading-slash form. Parse and LoadFile
+// call it.
 func (p *Plan) ApplyDefaults() {
 	if p.Slice == 0 {
 		p.Slice = Duration(DefaultSlice)
@@ -170,6 +177,7 @@ func (p *Plan) ApplyDefaults() {
 	if t.Connections == 0 {
 		t.Connections = DefaultConnections
 	}
+	t.applyPreset()
 	switch t.Protocol {
 	case ProtocolHTTP:
 		if t.Method == "" {

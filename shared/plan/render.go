@@ -2,13 +2,16 @@ package plan
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode/utf8"
 )
 
 // Bounds on what a target's template renders, whoever runs it. An
@@ -46,38 +49,84 @@ func (l RenderLimits) withDefaults() RenderLimits {
 // RenderError is a template that cannot be rendered, for the text at
 // Index, or (Index -1) for any text.
 type RenderError struct {
-	Field string // "target.body" or "target.request"
-	Index int
-	Err   error
+	Field string // "target.body", "target.request" or "target.check.equals"
+	Index int    // the corpus index of the text (a request's first text), or -1
+	// Request is the request being rendered when the target has a batch,
+	// else -1: with a batch a body is a request's, not one text's.
+	Request int
+	Err     error
 }
 
 func (e *RenderError) Error() string {
-	if e.Index < 0 {
+	switch {
+	case e.Index < 0:
 		return fmt.Sprintf("render %s: %v", e.Field, e.Err)
+	case e.Request >= 0:
+		return fmt.Sprintf("render %s for request %d (from text %d): %v", e.Field, e.Request, e.Index, e.Err)
 	}
 	return fmt.Sprintf("render %s for text %d: %v", e.Field, e.Index, e.Err)
 }
 
 func (e *RenderError) Unwrap() error { return e.Err }
 
-// Render renders the HTTP body (or the gRPC request JSON) once per text,
-// within lim, so that the load engine never runs a template on the hot
-// path. Without a template every body is nil. For gRPC each rendering must
-// be valid JSON. It fails with a *RenderError naming the first text that
-// fails.
+// Rendered is a target's requests, rendered once before the run so that
+// the load engine never runs a template on the hot path.
+type Rendered struct {
+	// Bodies holds one HTTP body or gRPC request JSON per request (nil
+	// when the target has no template); there are ceil(len(texts)/Batch).
+	Bodies [][]byte
+	// Batch is the number of texts each request carries (>= 1).
+	Batch int
+	// First[i] is the corpus index of request i's first text; its
+	// instance j is text (First[i]+j) % len(texts), so that the last
+	// request wraps around to the corpus's start.
+	First []int
+	// Expect[i][j] is check.equals rendered for instance j of request i,
+	// nil without a check.
+	Expect [][]string
+	// CorpusChars[k] is the length of corpus text k in characters.
+	CorpusChars []int32
+}
+
+// NumRequests is the number of distinct requests rendered.
+func (r *Rendered) NumRequests() int { return len(r.Bodies) }
+
+// Text returns the corpus index of instance j of request i.
+func (r *Rendered) Text(i, j int) int { return (r.First[i] + j) % len(r.CorpusChars) }
+
+// RenderRequests renders the target's requests from c, within lim: one
+// body (or gRPC request JSON) per target.batch texts, and with a check the
+// expected value of every instance. For gRPC each rendering must be valid
+// JSON. It fails with a *RenderError naming the field and the first text
+// (or request) that fails.
+func (t *Target) RenderRequests(c *Corpus, lim RenderLimits) (*Rendered, error) {
+	r := &Rendered{Batch: t.BatchSize()}
+	if err := t.renderRequests(c, lim, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CheckRequests renders every request as RenderRequests does, keeping
+// nothing: what a component that does not send the requests checks before
+// accepting them.
+func (t *Target) CheckRequests(c *Corpus, lim RenderLimits) error {
+	return t.renderRequests(c, lim, nil)
+}
+
+// Render renders the target's request bodies for texts, as RenderRequests
+// does for a corpus of plain texts: one per text without a batch.
 func (t *Target) Render(texts []string, lim RenderLimits) ([][]byte, error) {
-	out := make([][]byte, len(texts))
-	err := t.render(texts, lim, func(i int, b []byte) { out[i] = bytes.Clone(b) })
+	r, err := t.RenderRequests(&Corpus{Texts: texts}, lim)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return r.Bodies, nil
 }
 
-// CheckRender renders every text as Render does, keeping nothing: what a
-// component that does not send the requests checks before accepting them.
+// CheckRender is CheckRequests for a corpus of plain texts.
 func (t *Target) CheckRender(texts []string, lim RenderLimits) error {
-	return t.render(texts, lim, nil)
+	return t.CheckRequests(&Corpus{Texts: texts}, lim)
 }
 
 // RenderBodies is Render within the package's bounds.
@@ -85,38 +134,129 @@ func (t *Target) RenderBodies(texts []string) ([][]byte, error) {
 	return t.Render(texts, RenderLimits{})
 }
 
-func (t *Target) render(texts []string, lim RenderLimits, keep func(int, []byte)) error {
+// record returns text k's record: its JSONL record, else {"text": text}.
+func (c *Corpus) record(k int) map[string]any {
+	if c.Records != nil {
+		return c.Records[k]
+	}
+	return map[string]any{"text": c.Texts[k]}
+}
+
+// renderRequests renders the requests and the expected values, into out
+// unless it is nil.
+func (t *Target) renderRequests(c *Corpus, lim RenderLimits, out *Rendered) error {
 	src, field := t.Body, "target.body"
 	if t.Protocol == ProtocolGRPC {
 		src, field = t.Request, "target.request"
 	}
-	if src == "" {
-		return nil
-	}
 	lim = lim.withDefaults()
-	tmpl, err := parseTemplate(src)
-	if err != nil {
-		return &RenderError{Field: field, Index: -1, Err: err}
+	batch := t.BatchSize()
+	n := len(c.Texts)
+	nreq := (n + batch - 1) / batch
+	if out != nil {
+		out.Batch = batch
+		out.Bodies = make([][]byte, nreq)
+		out.First = make([]int, nreq)
+		out.CorpusChars = make([]int32, n)
+		for i := range out.First {
+			out.First[i] = i * batch
+		}
+		for k, s := range c.Texts {
+			out.CorpusChars[k] = int32(min(utf8.RuneCountInString(s), math.MaxInt32))
+		}
+	}
+	var body, equals *template.Template
+	if src != "" {
+		var err error
+		if body, err = parseTemplate(src); err != nil {
+			return &RenderError{Field: field, Index: -1, Request: -1, Err: err}
+		}
+	}
+	if t.Check != nil {
+		var err error
+		if equals, err = parseTemplate(t.Check.Equals); err != nil {
+			return &RenderError{Field: "target.check.equals", Index: -1, Request: -1, Err: err}
+		}
 	}
 	w := &boundedWriter{max: lim.MaxBody, deadline: lim.Deadline}
 	var total int64
-	for i, text := range texts {
-		w.buf.Reset()
-		if err := w.late(); err != nil {
-			return &RenderError{Field: field, Index: i, Err: err}
+	if body != nil {
+		request := func(i int) int {
+			if batch > 1 {
+				return i
+			}
+			return -1
 		}
-		if err := tmpl.Execute(w, TemplateData{Text: text, Index: i}); err != nil {
-			return &RenderError{Field: field, Index: i, Err: err}
+		records := usesRecords(body)
+		texts := make([]string, batch)
+		var recs []map[string]any
+		if records {
+			recs = make([]map[string]any, batch)
 		}
-		b := w.buf.Bytes()
+		for i := range nreq {
+			first := i * batch
+			for j := range batch {
+				k := (first + j) % n
+				texts[j] = c.Texts[k]
+				if records {
+					recs[j] = c.record(k)
+				}
+			}
+			d := TemplateData{Text: texts[0], Index: first, Texts: texts, Records: recs}
+			if records {
+				d.Record = recs[0]
+			}
+			b, err := w.render(body, d)
+			if err != nil {
+				return &RenderError{Field: field, Index: first, Request: request(i), Err: err}
+			}
+			if total += int64(len(b)); total > lim.MaxTotal {
+				return &RenderError{Field: field, Index: first, Request: request(i), Err: fmt.Errorf("%w: the bodies of requests 0..%d add up to more than %d bytes", ErrBodiesTooLarge, i, lim.MaxTotal)}
+			}
+			if t.Protocol == ProtocolGRPC && !json.Valid(b) {
+				return &RenderError{Field: field, Index: first, Request: request(i), Err: fmt.Errorf("not valid JSON: %q", truncate(string(b), 80))}
+			}
+			if out != nil {
+				out.Bodies[i] = bytes.Clone(b)
+			}
+		}
+	}
+	if equals == nil {
+		return nil
+	}
+	// The expected value is a text's, whichever request carries it: render
+	// it once per text and share the string.
+	var byText []string
+	if out != nil {
+		byText = make([]string, n)
+	}
+	records := usesRecords(equals)
+	for k, text := range c.Texts {
+		d := TemplateData{Text: text, Index: k, Texts: []string{text}}
+		if records {
+			d.Record = c.record(k)
+			d.Records = []map[string]any{d.Record}
+		}
+		b, err := w.render(equals, d)
+		if err != nil {
+			return &RenderError{Field: "target.check.equals", Index: k, Request: -1, Err: err}
+		}
 		if total += int64(len(b)); total > lim.MaxTotal {
-			return &RenderError{Field: field, Index: i, Err: fmt.Errorf("%w: the bodies of texts 0..%d add up to more than %d bytes", ErrBodiesTooLarge, i, lim.MaxTotal)}
+			return &RenderError{Field: "target.check.equals", Index: k, Request: -1, Err: fmt.Errorf("%w: the bodies and the expected values up to text %d add up to more than %d bytes", ErrBodiesTooLarge, k, lim.MaxTotal)}
 		}
-		if t.Protocol == ProtocolGRPC && !json.Valid(b) {
-			return &RenderError{Field: field, Index: i, Err: fmt.Errorf("not valid JSON: %q", truncate(string(b), 80))}
+		if out != nil {
+			byText[k] = string(b)
 		}
-		if keep != nil {
-			keep(i, b)
+	}
+	if out != nil {
+		flat := make([]string, nreq*batch)
+		out.Expect = make([][]string, nreq)
+		for i := range nreq {
+			e := flat[i*batch : (i+1)*batch : (i+1)*batch]
+			for j := range e {
+				e[j] = byText[(i*batch+j)%n]
+			}
+			out.Expect[i] = e
 		}
 	}
 	return nil
@@ -129,6 +269,19 @@ type boundedWriter struct {
 	buf      bytes.Buffer
 	max      int64
 	deadline time.Time
+}
+
+// render executes t for d into w's buffer, which the result aliases until
+// the next render.
+func (w *boundedWriter) render(t *template.Template, d TemplateData) ([]byte, error) {
+	w.buf.Reset()
+	if err := w.late(); err != nil {
+		return nil, err
+	}
+	if err := t.Execute(w, d); err != nil {
+		return nil, err
+	}
+	return w.buf.Bytes(), nil
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
@@ -150,15 +303,32 @@ func (w *boundedWriter) late() error {
 
 // templateFuncs are the functions a body or request template may call
 // beyond text/template's builtins.
-var templateFuncs = template.FuncMap{"json": jsonString}
+var templateFuncs = template.FuncMap{"json": jsonString, "base64": base64Of}
+
+// base64Of is the template function base64: the standard base64 of a
+// string, or of each string of a list ({{json (base64 .Texts)}} for a
+// protojson bytes list).
+func base64Of(v any) (any, error) {
+	switch v := v.(type) {
+	case string:
+		return base64.StdEncoding.EncodeToString([]byte(v)), nil
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = base64.StdEncoding.EncodeToString([]byte(s))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("base64 takes a string or a list of strings, got %T", v)
+}
 
 // allowedFuncs are the functions a template may call: the project's own
 // and the builtins whose output is bounded by their input. printf is not
 // among them (a width of a billion is a billion bytes before any limit can
 // see them), nor call.
 var allowedFuncs = map[string]bool{
-	"json": true,
-	"and":  true, "or": true, "not": true,
+	"json": true, "base64": true,
+	"and": true, "or": true, "not": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"len": true, "index": true, "slice": true,
 	"html": true, "js": true, "urlquery": true, "print": true, "println": true,
@@ -178,7 +348,7 @@ func parseTemplate(text string) (*template.Template, error) {
 }
 
 // errProgram ends the reason of a refused template node.
-const errProgram = "is not allowed: a template is data, not a program (use .Text, .Index, fields, if, json and the comparison builtins)"
+const errProgram = "is not allowed: a template is data, not a program (use .Text, .Index, .Texts, .Record, .Records, fields, if, json, base64 and the comparison builtins)"
 
 // checkTemplate walks t's parse tree and refuses range, with, define,
 // block, template, break, continue and any function but allowedFuncs, so

@@ -238,6 +238,10 @@ func (c *checker) target(t *Target) {
 	}
 	c.auth(t)
 	c.tls(t)
+	c.preset(t)
+	c.batch(t)
+	c.check(t)
+	c.protoset(t)
 }
 
 func anyMap(m map[string]string) map[string]any {
@@ -267,9 +271,13 @@ func (c *checker) httpTarget(t *Target) {
 		}
 	}
 	if t.Body != "" {
-		if _, err := renderSample(t.Body); err != nil {
+		if _, refs, err := renderSample(t.Body, t.BatchSize()); err != nil {
 			c.add("target.body", "%v", err)
+		} else {
+			c.batchTemplate(t, "target.body", refs)
 		}
+	} else {
+		c.batchTemplate(t, "target.body", tmplRefs{})
 	}
 	if t.Address != "" {
 		c.add("target.address", "only for protocol grpc")
@@ -291,12 +299,17 @@ func (c *checker) grpcTarget(t *Target) {
 		c.add("target.method", "want /package.Service/Method, got %q", t.Method)
 	}
 	if t.Request != "" {
-		out, err := renderSample(t.Request)
-		if err != nil {
+		out, refs, err := renderSample(t.Request, t.BatchSize())
+		switch {
+		case err != nil:
 			c.add("target.request", "%v", err)
-		} else if !json.Valid(out) {
+		case out != nil && !json.Valid(out):
 			c.add("target.request", "template does not produce valid JSON: %q", truncate(string(out), 80))
+		default:
+			c.batchTemplate(t, "target.request", refs)
 		}
+	} else {
+		c.batchTemplate(t, "target.request", tmplRefs{})
 	}
 	if t.URL != "" {
 		c.add("target.url", "only for protocol http")
@@ -355,11 +368,25 @@ func truncate(s string, n int) string {
 }
 
 func (c *checker) data(d *Data) {
-	switch {
-	case len(d.Texts) > 0 && d.File != "":
-		c.add("data", "set exactly one of texts or file, not both")
-	case len(d.Texts) == 0 && d.File == "":
-		c.add("data", "one of texts or file is required")
+	var set []string
+	if len(d.Texts) > 0 {
+		set = append(set, "texts")
+	}
+	if d.File != "" {
+		set = append(set, "file")
+	}
+	if d.URI != "" {
+		set = append(set, "uri")
+		if _, _, err := ParseGCSURI(d.URI); err != nil {
+			c.add("data.uri", "%v", err)
+		}
+	}
+	switch len(set) {
+	case 0:
+		c.add("data", "one of texts, file or uri is required")
+	case 1:
+	default:
+		c.add("data", "set exactly one of texts, file or uri, not %s", strings.Join(set, " and "))
 	}
 	for i, s := range d.Texts {
 		if s == "" {

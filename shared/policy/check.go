@@ -214,12 +214,13 @@ func (p *Policy) RenderLimits(deadline time.Time) plan.RenderLimits {
 	return plan.RenderLimits{MaxBody: p.rules.MaxRenderedBody, MaxTotal: p.rules.MaxRenderedTotal, Deadline: deadline}
 }
 
-// CheckRender renders pl's template against every text pl holds inline,
-// within p's limits and until deadline, keeping nothing, and returns the
-// first failure: KindInvalid at the text's path (data.texts[17]), naming
-// the limit it went over, if any. nil when every text renders.
+// CheckRender renders pl's requests (and a check's expected values) from
+// the texts pl holds inline, in its batches, within p's limits and until
+// deadline, keeping nothing, and returns the first failure: KindInvalid at
+// the text's path (data.texts[17]), naming the limit it went over, if any.
+// nil when every request renders.
 func (p *Policy) CheckRender(pl *plan.Plan, deadline time.Time) *Problem {
-	err := pl.Target.CheckRender(pl.Data.Texts, p.RenderLimits(deadline))
+	err := pl.Target.CheckRequests(&plan.Corpus{Texts: pl.Data.Texts}, p.RenderLimits(deadline))
 	if err == nil {
 		return nil
 	}

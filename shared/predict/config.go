@@ -3,6 +3,7 @@ package predict
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -30,7 +31,8 @@ type Config struct {
 	// StallFor is the length of the stall at the start of each period.
 	StallFor time.Duration `envconfig:"STALL_FOR" default:"0s" desc:"length of the pause at the start of each period; requests arriving in it wait until it ends"`
 	// MaxBody bounds a REST request body and a gRPC request message, in bytes.
-	MaxBody int64 `envconfig:"MAX_BODY" default:"65536" desc:"largest REST body or gRPC message, bytes (413 / RESOURCE_EXHAUSTED beyond)"`
+	// The default leaves room for a batch of 1024 short texts.
+	MaxBody int64 `envconfig:"MAX_BODY" default:"1048576" desc:"largest REST body or gRPC message, bytes (413 / RESOURCE_EXHAUSTED beyond)"`
 	// ShutdownTimeout bounds the graceful shutdown once the context ends.
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"5s" desc:"bound on the graceful shutdown"`
 	// TLSCert and TLSKey are PEM files of a server certificate (chain) and
@@ -38,6 +40,57 @@ type Config struct {
 	TLSCert string `envconfig:"TLS_CERT" desc:"PEM certificate (chain) file: serve REST (HTTP/1.1) and gRPC over TLS; empty = plaintext"`
 	// TLSKey is the PEM private key file of TLSCert.
 	TLSKey string `envconfig:"TLS_KEY" desc:"PEM private key file of TLS_CERT"`
+	// ModelName is the one model the serving-protocol routes know (KServe
+	// V1, Open Inference Protocol, TF Serving) and the endpoint ID of the
+	// Vertex AI routes; another name is answered 404 / NOT_FOUND. Empty
+	// means DefaultModelName.
+	ModelName string `envconfig:"MODEL_NAME" default:"textcls" desc:"model name of the KServe, OIP and TF Serving routes, endpoint ID of the Vertex AI routes"`
+	// ModelVersion is the model's one version, a positive integer as TF
+	// Serving wants; a request naming another is answered 404 / NOT_FOUND.
+	// Empty means DefaultModelVersion.
+	ModelVersion string `envconfig:"MODEL_VERSION" default:"1" desc:"the model's version (a positive integer); requests may name it or none"`
+	// InputName is the model's input tensor (OIP, TF Serving) and the key
+	// of an instance object ({"text": "..."}). Empty means DefaultInputName.
+	InputName string `envconfig:"INPUT_NAME" default:"text" desc:"name of the model's input tensor and of an instance object's field"`
+	// DisableReflection leaves gRPC server reflection unregistered, as on
+	// Triton, so that a client must bring its own descriptors.
+	DisableReflection bool `envconfig:"DISABLE_REFLECTION" default:"false" desc:"do not register gRPC server reflection"`
+}
+
+// Defaults of the serving-protocol fields of Config, used when they are empty.
+const (
+	DefaultModelName    = "textcls"
+	DefaultModelVersion = "1"
+	DefaultInputName    = "text"
+)
+
+// withDefaults fills the empty serving-protocol fields.
+func (c Config) withDefaults() Config {
+	if c.ModelName == "" {
+		c.ModelName = DefaultModelName
+	}
+	if c.ModelVersion == "" {
+		c.ModelVersion = DefaultModelVersion
+	}
+	if c.InputName == "" {
+		c.InputName = DefaultInputName
+	}
+	return c
+}
+
+// isToken reports whether s is a non-empty name that fits in one URL path
+// segment unescaped: letters, digits, '.', '_' and '-'.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate reports every invalid field of c at once.
@@ -69,6 +122,15 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("TLS_CERT, TLS_KEY: set both or neither"))
+	}
+	if c.ModelName != "" && !isToken(c.ModelName) {
+		errs = append(errs, errors.New("MODEL_NAME: letters, digits, '.', '_' and '-' only"))
+	}
+	if v, err := strconv.ParseInt(c.ModelVersion, 10, 64); c.ModelVersion != "" && (err != nil || v <= 0 || strconv.FormatInt(v, 10) != c.ModelVersion) {
+		errs = append(errs, errors.New("MODEL_VERSION: must be a positive integer"))
+	}
+	if c.InputName != "" && !isToken(c.InputName) {
+		errs = append(errs, errors.New("INPUT_NAME: letters, digits, '.', '_' and '-' only"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("predict config: %w", err)

@@ -2,7 +2,6 @@ package predict
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -10,16 +9,27 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
+
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	inferencev2 "github.com/cicadaload/cicada/proto/inference/v2"
+	tfsapis "github.com/cicadaload/cicada/proto/tensorflow_serving/apis"
 )
 
-// RegisterGRPC registers cicada.v1.Predictor, the standard health service
-// (SERVING for "" and "cicada.v1.Predictor" until shutdown) and server
-// reflection on gs.
+// RegisterGRPC registers on gs cicada.v1.Predictor, the serving protocols'
+// services (inference.GRPCInferenceService, tensorflow.serving.PredictionService
+// and google.cloud.aiplatform.v1.PredictionService, Predict only; grpc_presets.go),
+// the standard health service (SERVING for "" and each of those services
+// until shutdown) and, unless Config.DisableReflection, server reflection.
 func (s *Server) RegisterGRPC(gs *grpc.Server) {
 	cicadav1.RegisterPredictorServer(gs, grpcPredictor{s: s})
+	inferencev2.RegisterGRPCInferenceServiceServer(gs, oipServer{s: s})
+	tfsapis.RegisterPredictionServiceServer(gs, tfServingServer{s: s})
+	aiplatformpb.RegisterPredictionServiceServer(gs, vertexServer{s: s})
 	healthpb.RegisterHealthServer(gs, s.health)
-	reflection.Register(gs)
+	if !s.cfg.DisableReflection {
+		reflection.Register(gs)
+	}
 }
 
 type grpcPredictor struct {
@@ -31,23 +41,14 @@ type grpcPredictor struct {
 func (g grpcPredictor) Predict(ctx context.Context, req *cicadav1.PredictRequest) (*cicadav1.PredictResponse, error) {
 	s := g.s
 	s.grpcRequests.Add(1)
-	var arrival time.Time
-	if s.knobs {
-		arrival = s.now()
-	}
+	arrival := s.arrival()
 	text := req.GetText()
 	if isBlank(text) {
 		s.invalid.Add(1)
 		return nil, status.Error(codes.InvalidArgument, `field "text" must not be empty`)
 	}
-	if s.knobs {
-		fail, err := s.applyKnobs(ctx, arrival)
-		if err != nil {
-			return nil, status.FromContextError(err).Err()
-		}
-		if fail {
-			return nil, status.Error(codes.Unavailable, "injected error (CICADA_PREDICT_ERROR_RATIO)")
-		}
+	if err := s.grpcKnobs(ctx, arrival); err != nil {
+		return nil, err
 	}
 	c, l := s.model.Predict(text)
 	return &cicadav1.PredictResponse{Category: int32(c), Label: l}, nil

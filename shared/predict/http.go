@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // Handler returns the REST handler:
@@ -38,11 +37,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, r, "GET")
 			return
 		}
-		b, _ := json.Marshal(s.Stats()) // cannot fail: only integers
+		b, _ := json.Marshal(s.Stats()) // cannot fail: integers, strings and maps keyed by them
 		w.Header()["Content-Type"] = jsonContentType
 		w.Write(append(b, '\n'))
 	default:
-		writeError(w, http.StatusNotFound, "no route for "+strconv.Quote(r.URL.Path))
+		if !s.servePresetHTTP(w, r) {
+			writeError(w, http.StatusNotFound, "no route for "+strconv.Quote(r.URL.Path))
+		}
 	}
 }
 
@@ -55,10 +56,7 @@ var (
 
 func (s *Server) servePredict(w http.ResponseWriter, r *http.Request) {
 	s.httpRequests.Add(1)
-	var arrival time.Time
-	if s.knobs {
-		arrival = s.now()
-	}
+	arrival := s.arrival()
 	if r.Method != http.MethodPost {
 		s.invalid.Add(1)
 		methodNotAllowed(w, r, "POST")
@@ -92,18 +90,8 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `field "text" must not be empty`)
 		return
 	}
-	if s.knobs {
-		fail, err := s.applyKnobs(r.Context(), arrival)
-		if err != nil {
-			// The client is gone, so nobody reads this; it only keeps
-			// net/http from sending an implicit empty 200.
-			writeError(w, http.StatusServiceUnavailable, "request cancelled: "+err.Error())
-			return
-		}
-		if fail {
-			writeError(w, http.StatusServiceUnavailable, "injected error (CICADA_PREDICT_ERROR_RATIO)")
-			return
-		}
+	if !s.restKnobs(w, r, arrival, writeError) {
+		return
 	}
 	c, _ := s.model.Predict(text)
 	w.Header()["Content-Type"] = jsonContentType

@@ -3,7 +3,11 @@ package predict
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // stallWait is how long a request arriving at t waits for the stall to end:
@@ -54,4 +58,54 @@ func (s *Server) applyKnobs(ctx context.Context, arrival time.Time) (fail bool, 
 		return true, nil
 	}
 	return false, nil
+}
+
+// errorWriter writes an error answer in a REST protocol's own form.
+type errorWriter func(w http.ResponseWriter, code int, msg string)
+
+// restKnobs applies the knobs to a valid REST request that arrived at
+// arrival, for every REST route. It returns false after answering the
+// request itself (injected error, or a client gone while held), true when
+// the route goes on to answer.
+func (s *Server) restKnobs(w http.ResponseWriter, r *http.Request, arrival time.Time, werr errorWriter) bool {
+	if !s.knobs {
+		return true
+	}
+	fail, err := s.applyKnobs(r.Context(), arrival)
+	if err != nil {
+		// The client is gone, so nobody reads this; it only keeps
+		// net/http from sending an implicit empty 200.
+		werr(w, http.StatusServiceUnavailable, "request cancelled: "+err.Error())
+		return false
+	}
+	if fail {
+		werr(w, http.StatusServiceUnavailable, "injected error (CICADA_PREDICT_ERROR_RATIO)")
+		return false
+	}
+	return true
+}
+
+// grpcKnobs applies the knobs to a valid gRPC call that arrived at arrival,
+// for every gRPC method: nil lets the call be answered, otherwise the
+// status to return.
+func (s *Server) grpcKnobs(ctx context.Context, arrival time.Time) error {
+	if !s.knobs {
+		return nil
+	}
+	fail, err := s.applyKnobs(ctx, arrival)
+	if err != nil {
+		return status.FromContextError(err).Err()
+	}
+	if fail {
+		return status.Error(codes.Unavailable, "injected error (CICADA_PREDICT_ERROR_RATIO)")
+	}
+	return nil
+}
+
+// arrival returns the time a request arrived when a knob needs it.
+func (s *Server) arrival() time.Time {
+	if s.knobs {
+		return s.now()
+	}
+	return time.Time{}
 }

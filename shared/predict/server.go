@@ -18,25 +18,36 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
+	inferencev2 "github.com/cicadaload/cicada/proto/inference/v2"
+	tfsapis "github.com/cicadaload/cicada/proto/tensorflow_serving/apis"
 )
 
 // Stats are the server's counters since it was created.
 type Stats struct {
 	// Requests is HTTPRequests + GRPCRequests.
 	Requests int64 `json:"requests"`
-	// HTTPRequests counts every request routed to /v1/predict, whatever its
-	// method or body.
+	// HTTPRequests counts every request routed to /v1/predict or to a
+	// serving protocol's predict or infer route, whatever its method or body.
 	HTTPRequests int64 `json:"http_requests"`
-	// GRPCRequests counts every call of cicada.v1.Predictor/Predict that
-	// reached the handler (messages too large for gRPC to decode never do).
+	// GRPCRequests counts every call of cicada.v1.Predictor/Predict or of a
+	// serving protocol's predict or infer method that reached the handler
+	// (messages too large for gRPC to decode never do).
 	GRPCRequests int64 `json:"grpc_requests"`
-	// Invalid counts requests rejected as 400, 405, 413 or INVALID_ARGUMENT.
+	// Invalid counts requests rejected as 400, 404 (unknown model), 405,
+	// 413, INVALID_ARGUMENT or NOT_FOUND.
 	Invalid int64 `json:"invalid"`
 	// ErrorsInjected counts 503 / UNAVAILABLE answers caused by ErrorRatio.
 	ErrorsInjected int64 `json:"errors_injected"`
 	// Stalled counts requests held by the stall knob.
 	Stalled int64 `json:"stalled"`
+	// Presets holds the counters of each serving protocol and transport
+	// that saw a request, by key ("oip_v2/grpc", ...; see KServeV1REST and
+	// the other keys). They are included in the totals above.
+	Presets map[string]PresetStats `json:"presets,omitempty"`
 }
 
 // Server serves the default model over REST and gRPC, with the demo knobs
@@ -59,6 +70,16 @@ type Server struct {
 
 	bufs      sync.Pool // *[]byte request body buffers
 	responses [][]byte  // pre-encoded 200 bodies, by category
+
+	presets [numPresets]presetCounters
+	// Answers of the serving protocols built once: the model's metadata,
+	// and Vertex AI's prediction values by category.
+	predictionJSON   [][]byte          // {"label":...,"category":...} by category
+	labelBytes       [][]byte          // the labels by category, for BYTES and DT_STRING outputs
+	modelVersion     int64             // Config.ModelVersion as TF Serving's number
+	oipMetadata      []byte            // GET /v2/models/{m}
+	vertexTail       []byte            // the end of a Vertex AI REST answer, after the predictions
+	vertexPrediction []*structpb.Value // Vertex AI gRPC predictions by category
 }
 
 // NewServer returns a server for cfg using Default(). A MaxBody or
@@ -66,8 +87,9 @@ type Server struct {
 // (check them with Config.Validate).
 func NewServer(cfg Config, log *zap.Logger) *Server {
 	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = 64 << 10
+		cfg.MaxBody = 1 << 20
 	}
+	cfg = cfg.withDefaults()
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
@@ -88,7 +110,15 @@ func NewServer(cfg Config, log *zap.Logger) *Server {
 		body, _ := json.Marshal(predictResponse{Category: c, Label: l}) // cannot fail: int and string
 		s.responses = append(s.responses, append(body, '\n'))
 	}
-	s.health.SetServingStatus(cicadav1.Predictor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.initPresets()
+	for _, svc := range []string{
+		cicadav1.Predictor_ServiceDesc.ServiceName,
+		inferencev2.GRPCInferenceService_ServiceDesc.ServiceName,
+		tfsapis.PredictionService_ServiceDesc.ServiceName,
+		aiplatformpb.PredictionService_ServiceDesc.ServiceName,
+	} {
+		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
 	return s
 }
 
@@ -98,9 +128,11 @@ type predictResponse struct {
 }
 
 // Requests returns the number of predict requests received over both
-// protocols: every HTTP request routed to /v1/predict (any method, counted
-// on arrival, before validation) plus every gRPC Predict call that reached
-// the handler. /healthz and /v1/stats are not counted.
+// protocols: every HTTP request routed to /v1/predict or a serving
+// protocol's predict or infer route (any method, counted on arrival, before
+// validation) plus every gRPC Predict, ModelInfer or serving protocol
+// Predict call that reached the handler. Health, metadata and stats routes
+// are not counted.
 func (s *Server) Requests() int64 {
 	return s.httpRequests.Load() + s.grpcRequests.Load()
 }
@@ -111,6 +143,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Requests: h + g, HTTPRequests: h, GRPCRequests: g,
 		Invalid: s.invalid.Load(), ErrorsInjected: s.injected.Load(), Stalled: s.stalled.Load(),
+		Presets: s.presetStats(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -307,7 +308,7 @@ func TestRequestsCountsBothProtocols(t *testing.T) {
 		t.Errorf("Requests() = %d, want 6 (4 REST + 2 gRPC)", got)
 	}
 	want := Stats{Requests: 6, HTTPRequests: 4, GRPCRequests: 2, Invalid: 4}
-	if got := ls.Stats(); got != want {
+	if got := ls.Stats(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
 	r, err := http.Get(ls.url + "/v1/stats")
@@ -316,7 +317,7 @@ func TestRequestsCountsBothProtocols(t *testing.T) {
 	}
 	defer r.Body.Close()
 	var got Stats
-	if err := json.NewDecoder(r.Body).Decode(&got); err != nil || got != want {
+	if err := json.NewDecoder(r.Body).Decode(&got); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("/v1/stats = %+v (%v), want %+v", got, err, want)
 	}
 }
@@ -527,7 +528,8 @@ func TestConfig(t *testing.T) {
 		if err := envconfig.Process("CICADA_PREDICT_TEST_UNSET", &cfg); err != nil {
 			t.Fatalf("envconfig: %v", err)
 		}
-		want := Config{HTTPAddr: "127.0.0.1:8501", GRPCAddr: "127.0.0.1:8500", MaxBody: 65536, ShutdownTimeout: 5 * time.Second}
+		want := Config{HTTPAddr: "127.0.0.1:8501", GRPCAddr: "127.0.0.1:8500", MaxBody: 1 << 20, ShutdownTimeout: 5 * time.Second,
+			ModelName: DefaultModelName, ModelVersion: DefaultModelVersion, InputName: DefaultInputName}
 		if cfg != want {
 			t.Errorf("defaults = %+v, want %+v", cfg, want)
 		}
@@ -565,6 +567,12 @@ func TestConfig(t *testing.T) {
 		{"tls cert without key", func(c *Config) { c.TLSCert = "cert.pem" }, "TLS_CERT, TLS_KEY"},
 		{"tls key without cert", func(c *Config) { c.TLSKey = "key.pem" }, "TLS_CERT, TLS_KEY"},
 		{"tls cert and key", func(c *Config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" }, ""},
+		{"model name", func(c *Config) { c.ModelName, c.ModelVersion, c.InputName = "bert-base_v2.1", "42", "input_ids" }, ""},
+		{"model name with a slash", func(c *Config) { c.ModelName = "a/b" }, "MODEL_NAME"},
+		{"version not a number", func(c *Config) { c.ModelVersion = "v1" }, "MODEL_VERSION"},
+		{"version zero", func(c *Config) { c.ModelVersion = "0" }, "MODEL_VERSION"},
+		{"version with a leading zero", func(c *Config) { c.ModelVersion = "01" }, "MODEL_VERSION"},
+		{"input name with a space", func(c *Config) { c.InputName = "a b" }, "INPUT_NAME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -215,7 +215,8 @@ func TestCSV(t *testing.T) {
 	}
 	recs := readCSV(t, buf.Bytes())
 	wantHeader := "index,start,planned_rps,achieved_rps,intended,completed,dropped,errors,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms," +
-		"error:connect,error:timeout,http:503,shards_reporting"
+		"error:connect,error:timeout,http:503,shards_reporting," +
+		"instances,instance_rate,checked,correct,accuracy,text_chars_p50,text_chars_p99,text_chars_max"
 	if got := strings.Join(recs[0], ","); got != wantHeader {
 		t.Fatalf("header = %s\nwant     %s", got, wantHeader)
 	}
@@ -335,6 +336,16 @@ func TestJUnit(t *testing.T) {
 			wantCases:    []string{"comparison"},
 			wantFailures: []string{"comparison"},
 			wantMessage:  "p99 10 -> 15 ms (+50.0%)",
+		},
+		{
+			name: "a threshold with nothing to judge says why",
+			edit: func(r *Report) {
+				r.Thresholds = []ThresholdResult{{Expr: "accuracy >= 90%", Unit: "%",
+					Reason: "accuracy: no prediction was checked (target.check not set?)"}}
+			},
+			wantCases:    []string{"accuracy >= 90%"},
+			wantFailures: []string{"accuracy >= 90%"},
+			wantMessage:  "accuracy: no prediction was checked (target.check not set?), expected accuracy >= 90%",
 		},
 		{
 			name:      "no thresholds",

@@ -16,10 +16,21 @@ import (
 // for example:
 //
 //	slice  3  12:00:30  rps  999.8  p50   1.23ms  p99   4.56ms  errors 0 (0.00%)  dropped 0
+//
+// A slice of batched requests adds its instances per second ("inst/s
+// 7998.4"), a slice with checked predictions its accuracy ("accuracy
+// 93.81%").
 func FormatSliceLine(row SliceRow) string {
-	return fmt.Sprintf("slice %2d  %s  rps %6.1f  p50 %6.2fms  p99 %6.2fms  errors %d (%.2f%%)  dropped %d",
+	line := fmt.Sprintf("slice %2d  %s  rps %6.1f  p50 %6.2fms  p99 %6.2fms  errors %d (%.2f%%)  dropped %d",
 		row.Index, row.Start.Format(time.TimeOnly), row.RPS, row.LatencyMS.P50, row.LatencyMS.P99,
 		row.Errors, 100*ratio(row.Errors, row.Completed), row.Dropped)
+	if row.ShowInstances(row.Completed) {
+		line += fmt.Sprintf("  inst/s %.1f", row.InstanceRate)
+	}
+	if row.Accuracy != nil {
+		line += fmt.Sprintf("  accuracy %.2f%%", 100**row.Accuracy)
+	}
+	return line
 }
 
 // FormatSummary formats r for humans: the run, its totals, a percentile table
@@ -37,6 +48,16 @@ func FormatSummary(r *Report) string {
 		s.Intended, s.Sent, s.Completed, s.Dropped, s.Errors, 100*s.ErrorRate)
 	fmt.Fprintf(&b, "rate      achieved %.1f/s  planned %.1f/s  max send lateness %.2fms\n",
 		s.RPS, s.PlannedRPS, s.MaxLatenessMS)
+	if s.ShowInstances(s.Completed) {
+		fmt.Fprintf(&b, "instances %d  rate %.1f/s  %.2f per request\n",
+			s.Instances, s.InstanceRate, float64(s.Instances)/float64(max(s.Completed, 1)))
+	}
+	if s.Accuracy != nil {
+		fmt.Fprintf(&b, "accuracy  %.2f%% (%d/%d instances checked)\n", 100**s.Accuracy, s.Correct, s.Checked)
+	}
+	if tc := s.TextChars; tc != nil {
+		fmt.Fprintf(&b, "texts     length in characters  p50 %d  p99 %d  max %d\n", tc.P50, tc.P99, tc.Max)
+	}
 	if gaps := countGaps(r); gaps > 0 {
 		fmt.Fprintf(&b, "gaps      %d slice(s) reported by fewer than %d shard(s)\n", gaps, r.Shards)
 	}

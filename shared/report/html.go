@@ -42,6 +42,15 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"fixed1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"pct":     func(v float64) string { return strconv.FormatFloat(100*v, 'f', 2, 64) + "%" },
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"accuracy": func(v *float64) string {
+		if v == nil {
+			return "n/a"
+		}
+		return strconv.FormatFloat(100**v, 'f', 2, 64) + "%"
+	},
+	"perRequest": func(instances, completed int64) string {
+		return strconv.FormatFloat(float64(instances)/float64(max(completed, 1)), 'f', 2, 64)
+	},
 }).Parse(reportHTML))
 
 // numString formats a figure to the report's precision of three decimals;
@@ -100,6 +109,39 @@ type htmlData struct {
 	Coverage       coverageGrid
 	Plan           string
 	GeneratedBy    string
+	// Predictions is the per-slice table of instances, accuracy and text
+	// lengths; nil for a run with none of them to show.
+	Predictions *predictionTable
+}
+
+// predictionTable is the per-slice table of the prediction figures; a
+// column shows only when the run has it.
+type predictionTable struct {
+	Instances, Accuracy, TextChars bool
+	Rows                           []predictionRow
+}
+
+// Columns counts the columns after slice and start, which a gap's row
+// spans.
+func (t *predictionTable) Columns() int {
+	n := 1
+	if t.Instances {
+		n += 2
+	}
+	if t.Accuracy {
+		n += 3
+	}
+	if t.TextChars {
+		n += 3
+	}
+	return n
+}
+
+type predictionRow struct {
+	Index   int
+	Offset  string
+	Present bool
+	Row     SliceRow
 }
 
 // WriteHTML writes rep as one self-contained HTML page: the verdict, key
@@ -163,8 +205,12 @@ func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt 
 		d.Outcomes = append(d.Outcomes, outcomeRow{Key: k, Count: n, Share: ratio(n, rep.Summary.Completed), Success: success(k)})
 	}
 	d.Coverage = buildCoverage(rep)
+	d.Predictions = buildPredictions(rep)
 
 	builders := []func(*Report, func(string) bool) (chart, error){rateChart, latencyChart, errorsChart, percentileChart}
+	if hasAccuracy(rep) {
+		builders = append(builders, accuracyChart)
+	}
 	for _, b := range builders {
 		c, err := b(rep, success)
 		if err != nil {
@@ -173,6 +219,43 @@ func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt 
 		d.Charts = append(d.Charts, c)
 	}
 	return d, nil
+}
+
+// hasAccuracy reports whether any prediction of the run was checked.
+func hasAccuracy(rep *Report) bool {
+	if rep.Summary.Accuracy != nil {
+		return true
+	}
+	for _, row := range rep.Slices {
+		if row.Accuracy != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// buildPredictions makes the per-slice table of instances, accuracy and
+// text lengths, nil when the run has none of them worth a table (one text
+// per request, nothing checked, no lengths: a report from before they
+// existed).
+func buildPredictions(rep *Report) *predictionTable {
+	t := &predictionTable{
+		Instances: rep.Summary.ShowInstances(rep.Summary.Completed),
+		Accuracy:  hasAccuracy(rep),
+		TextChars: rep.Summary.TextChars != nil,
+	}
+	for _, row := range rep.Slices {
+		t.Instances = t.Instances || row.ShowInstances(row.Completed)
+		t.TextChars = t.TextChars || row.TextChars != nil
+	}
+	if !t.Instances && !t.Accuracy && !t.TextChars {
+		return nil
+	}
+	labels := sliceLabels(rep)
+	for i, row := range rep.Slices {
+		t.Rows = append(t.Rows, predictionRow{Index: row.Index, Offset: labels[i], Present: present(rep, i), Row: row})
+	}
+	return t
 }
 
 // prettyPlan indents the plan's JSON, its credential headers and URL query
@@ -314,6 +397,34 @@ func errorsChart(rep *Report, success func(string) bool) (chart, error) {
 	}
 	svg, err := barSVG(sliceLabels(rep), series, classes)
 	return chart{ID: "chart-errors", Heading: "Errors by outcome over time", Note: note, SVG: svg}, err
+}
+
+// accuracyChart draws each slice's accuracy: a model that degrades under
+// load shows as a falling line while the latency lines stay flat.
+func accuracyChart(rep *Report, _ func(string) bool) (chart, error) {
+	vals := make([]float64, len(rep.Slices))
+	lowest := 100.0
+	for i, row := range rep.Slices {
+		vals[i] = charts.GetNullValue()
+		if row.Accuracy != nil && present(rep, i) {
+			vals[i] = finite(100 * *row.Accuracy)
+			lowest = min(lowest, vals[i])
+		}
+	}
+	// The axis ends at 100 % and starts at the ten below the lowest
+	// slice, so that 92 % against 95 % is told apart, not squeezed into
+	// the top of a 0..100 axis.
+	floor := max(math.Floor(lowest/10)*10-10, 0)
+	axis := charts.YAxisOption{Title: "accuracy %", Min: charts.Ptr(floor), Max: charts.Ptr(100.0)}
+	svg, err := lineSVG(sliceLabels(rep), [][]float64{vals}, []string{"accuracy"}, axis, func(opt *charts.LineChartOption) {
+		opt.SeriesList[0].Symbol = pointSymbol(len(rep.Slices))
+	})
+	note := "checked predictions that matched, per slice"
+	if a := rep.Summary.Accuracy; a != nil {
+		note += fmt.Sprintf("; %s%% over the run (%d of %d checked)",
+			strconv.FormatFloat(100**a, 'f', 2, 64), rep.Summary.Correct, rep.Summary.Checked)
+	}
+	return chart{ID: "chart-accuracy", Heading: "Accuracy over time", Note: note, SVG: svg}, err
 }
 
 // Percentile ladder of the HDR plot: pointsPerDecade points per decade of

@@ -83,6 +83,9 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 		c := junitCase{Name: th.Expr, Classname: class, Time: seconds}
 		if !th.Pass {
 			msg := fmt.Sprintf("observed %s, expected %s", observedString(th), th.Expr)
+			if th.Reason != "" {
+				msg = th.Reason + ", expected " + th.Expr
+			}
 			body := msg
 			if len(th.FailingSlices) > 0 {
 				body += "\nfailing slices: " + joinInts(th.FailingSlices)

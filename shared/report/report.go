@@ -115,6 +115,10 @@ type ThresholdResult struct {
 	Pass bool   `json:"pass"`
 	// FailingSlices lists the slices that failed a per-slice threshold.
 	FailingSlices []int `json:"failing_slices,omitempty"`
+	// Reason says why a threshold failed without a figure to judge (an
+	// accuracy threshold on a run that checked no prediction); Observed is
+	// 0 then and means nothing.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Comparison is a run's key figures against a baseline run's.
@@ -205,6 +209,7 @@ type Summary struct {
 	// intended time: a large value means the generator, not the target, lagged.
 	MaxLatenessMS float64  `json:"max_lateness_ms"`
 	SampleErrors  []string `json:"sample_errors"`
+	Predictions
 }
 
 // SliceRow is one time slice merged across shards.
@@ -223,6 +228,92 @@ type SliceRow struct {
 	ShardsReporting int `json:"shards_reporting"`
 	// PlannedRPS is the schedule's intended requests per second of the slice.
 	PlannedRPS float64 `json:"planned_rps"`
+	Predictions
+}
+
+// Predictions are the figures of the instances the requests carried (a
+// request carries target.batch texts) and of their checked predictions
+// (target.check). A report written before they existed decodes with them
+// zero and absent.
+type Predictions struct {
+	// Instances is the sum of the batch sizes of the completed requests.
+	Instances int64 `json:"instances"`
+	// InstanceRate is Instances per second, over the same time as the
+	// achieved request rate (rps) beside it.
+	InstanceRate float64 `json:"instance_rate"`
+	// Checked counts instances whose prediction was compared with its
+	// expected value, Correct those that matched.
+	Checked int64 `json:"checked"`
+	Correct int64 `json:"correct"`
+	// Accuracy is Correct / Checked, a fraction as error_rate is; nil (absent
+	// from the JSON) when nothing was checked, which is no accuracy at all
+	// rather than a perfect or a null one.
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	// TextChars is the length distribution of the texts sent, in
+	// characters; nil when no text was counted.
+	TextChars *TextChars `json:"text_chars,omitempty"`
+}
+
+// TextChars is a length distribution in characters, exact: each figure is
+// a length some text sent had.
+type TextChars struct {
+	// P50 and P99 are nearest-rank percentiles: the shortest length that
+	// at least half (99 %) of the texts do not exceed.
+	P50 int64 `json:"p50"`
+	P99 int64 `json:"p99"`
+	Max int64 `json:"max"`
+}
+
+// ShowInstances reports whether the instances are worth showing beside the
+// requests: they differ from the completed requests (batches), while a run
+// of one text per request would show the same figure twice.
+func (p Predictions) ShowInstances(completed int64) bool {
+	return p.Instances > 0 && p.Instances != completed
+}
+
+// predictionsOf computes r's Predictions, Instances per second of d.
+func predictionsOf(r *slice.Result, d time.Duration) Predictions {
+	p := Predictions{
+		Instances:    r.Instances,
+		InstanceRate: perSecond(r.Instances, d),
+		Checked:      r.Checked,
+		Correct:      r.Correct,
+		TextChars:    textCharsOf(r.TextChars),
+	}
+	if r.Checked > 0 {
+		a := ratio(r.Correct, r.Checked)
+		p.Accuracy = &a
+	}
+	return p
+}
+
+// textCharsOf summarizes counts of texts by length; nil when it counts none.
+func textCharsOf(counts map[int64]int64) *TextChars {
+	var total int64
+	lengths := make([]int64, 0, len(counts))
+	for n, c := range counts {
+		if c > 0 {
+			total += c
+			lengths = append(lengths, n)
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	slices.Sort(lengths)
+	// rank returns the nearest-rank q-quantile: the first length whose
+	// cumulative count reaches ceil(q * total).
+	rank := func(num, den int64) int64 {
+		want := max((total*num+den-1)/den, 1)
+		var seen int64
+		for _, n := range lengths {
+			if seen += counts[n]; seen >= want {
+				return n
+			}
+		}
+		return lengths[len(lengths)-1]
+	}
+	return &TextChars{P50: rank(50, 100), P99: rank(99, 100), Max: lengths[len(lengths)-1]}
 }
 
 // Build merges the slice results per slice index across shards and over the
@@ -271,6 +362,7 @@ func Build(in Input) *Report {
 			row.Intended, row.Completed, row.Dropped, row.Errors = m.Intended, m.Completed, m.Dropped, m.Errors
 			row.RPS = perSecond(m.Completed, length)
 			row.LatencyMS = slice.PercentilesOf(m.Latency)
+			row.Predictions = predictionsOf(m, length)
 			planned = m.Intended
 		}
 		if in.PlannedIntended != nil {
@@ -318,6 +410,7 @@ func Build(in Input) *Report {
 			PlannedRPS:    perSecond(plannedTotal, planDuration),
 			MaxLatenessMS: float64(total.MaxLatenessUS) / 1000,
 			SampleErrors:  samples,
+			Predictions:   predictionsOf(total, in.End.Sub(in.Start)),
 		},
 		Slices:       rows,
 		Total:        total,

@@ -13,8 +13,24 @@ import (
 type figures struct {
 	latency, service           slice.Percentiles
 	completed, errors, dropped int64
-	// rps and plannedRPS are per second of the judged time.
-	rps, plannedRPS float64
+	// rps, plannedRPS and instanceRate are per second of the judged time.
+	rps, plannedRPS, instanceRate float64
+	// checked and correct count the checked predictions and the matching
+	// ones.
+	checked, correct int64
+}
+
+// NoChecksReason is a ThresholdResult's Reason for an accuracy threshold
+// judged where no prediction was checked.
+const NoChecksReason = "accuracy: no prediction was checked (target.check not set?)"
+
+// judgeable returns why f cannot be judged by t, "" when it can: accuracy
+// needs checked predictions, and none is no evidence of any accuracy.
+func (t Threshold) judgeable(f figures) string {
+	if t.Metric == "accuracy" && f.checked == 0 {
+		return NoChecksReason
+	}
+	return ""
 }
 
 // Evaluate judges t on rep, which must come from report.Build (its Total
@@ -31,6 +47,10 @@ type figures struct {
 // lists the failing ones; its Observed is the worst slice's figure (the
 // largest for < and <=, the smallest for > and >=, the first failing one's
 // for == and !=).
+//
+// An accuracy threshold skips the slices that checked no prediction (per
+// slice), and fails with Reason NoChecksReason when nothing it judges was
+// checked at all.
 func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 	res := report.ThresholdResult{Expr: t.Expr, Unit: t.Unit}
 	if t.Stage > 0 && t.Window.To <= 0 {
@@ -38,14 +58,22 @@ func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 	}
 	judged := t.judged(rep)
 	if !t.PerSlice {
-		res.Observed = t.observe(t.merged(rep, judged))
+		f := t.merged(rep, judged)
+		if res.Reason = t.judgeable(f); res.Reason != "" {
+			return res
+		}
+		res.Observed = t.observe(f)
 		res.Pass = t.holds(res.Observed)
 		return res
 	}
 	res.Pass = true
 	first := true
 	for _, i := range judged {
-		v := t.observe(sliceFigures(rep, i))
+		f := sliceFigures(rep, i)
+		if t.judgeable(f) != "" {
+			continue
+		}
+		v := t.observe(f)
 		ok := t.holds(v)
 		if !ok {
 			res.Pass = false
@@ -62,6 +90,10 @@ func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 			res.Observed = v
 		}
 		first = false
+	}
+	if first && t.judgeable(figures{}) != "" {
+		// No slice could be judged: a pass would rest on nothing.
+		res.Pass, res.Reason = false, NoChecksReason
 	}
 	return res
 }
@@ -101,16 +133,19 @@ func (t Threshold) merged(rep *report.Report, judged []int) figures {
 		completed: total.Completed,
 		errors:    total.Errors,
 		dropped:   total.Dropped,
+		checked:   total.Checked,
+		correct:   total.Correct,
 	}
-	var seconds, completed, planned float64
+	var seconds, completed, planned, instances float64
 	for _, i := range judged {
 		l := sliceSeconds(rep, i)
 		seconds += l
 		completed += float64(rep.SliceResults[i].Completed)
+		instances += float64(rep.SliceResults[i].Instances)
 		planned += rep.Slices[i].PlannedRPS * l
 	}
 	if seconds > 0 {
-		f.rps, f.plannedRPS = completed/seconds, planned/seconds
+		f.rps, f.plannedRPS, f.instanceRate = completed/seconds, planned/seconds, instances/seconds
 	}
 	return f
 }
@@ -124,9 +159,11 @@ func sliceFigures(rep *report.Report, i int) figures {
 		completed: r.Completed,
 		errors:    r.Errors,
 		dropped:   r.Dropped,
+		checked:   r.Checked,
+		correct:   r.Correct,
 	}
 	if l := sliceSeconds(rep, i); l > 0 {
-		f.rps, f.plannedRPS = float64(r.Completed)/l, row.PlannedRPS
+		f.rps, f.plannedRPS, f.instanceRate = float64(r.Completed)/l, row.PlannedRPS, float64(r.Instances)/l
 	}
 	return f
 }
@@ -164,6 +201,13 @@ func (t Threshold) observe(f figures) float64 {
 			return 100 // nothing was planned, so nothing was missed
 		}
 		return round3(f.rps / f.plannedRPS * 100)
+	case kindInstanceRate:
+		return round3(f.instanceRate)
+	case kindAccuracy:
+		if f.checked == 0 {
+			return 0 // not judged: see judgeable
+		}
+		return round3(float64(f.correct) / float64(f.checked) * 100)
 	}
 	switch t.Metric {
 	case "dropped":

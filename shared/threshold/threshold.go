@@ -9,13 +9,22 @@
 //	        | service_p50 ... service_max                           service time from the actual send, ms
 //	        | error_rate                                            errors / completed, %
 //	        | rps                                                   req/s, or "95%" of the planned rate
+//	        | instance_rate                                         instances/s (a request carries target.batch instances)
+//	        | accuracy                                              correct / checked predictions, % (target.check)
 //	        | dropped | errors | completed                          counts
 //	OP     := < | <= | > | >= | == | !=
 //
 // A latency value is a duration ("250ms", "1.5s", "800us") or a bare number
 // of milliseconds; an error rate is a percentage ("1%") or a fraction
-// ("0.01"); rps is a number of requests per second or a percentage of the
-// plan's rate; counts are integers. The options may come in any order, and
+// ("0.01"), and so is accuracy ("90%" or "0.9"); rps is a number of
+// requests per second or a percentage of the plan's rate; instance_rate is a
+// number of instances per second; counts are integers.
+//
+// An accuracy threshold needs checked predictions: judged on slices where
+// nothing was checked (no target.check, or every request failed before its
+// answer could be checked) it fails, with a reason saying so, rather than
+// pass on no evidence. A per-slice accuracy threshold judges the slices that
+// checked something and fails only when none did. The options may come in any order, and
 // "ignore_first=10s" or "ignore_first: 10s" read as "ignore_first 10s".
 //
 // "stage N" ("phase N" is a synonym) judges only the slices that lie wholly
@@ -44,7 +53,9 @@ const (
 	UnitMS      = "ms"
 	UnitPercent = "%"
 	UnitRPS     = "req/s"
-	UnitCount   = ""
+	// UnitInstanceRate is instances (texts) per second.
+	UnitInstanceRate = "inst/s"
+	UnitCount        = ""
 )
 
 // Threshold is one parsed rule.
@@ -55,8 +66,9 @@ type Threshold struct {
 	Metric string
 	// Op is one of Ops.
 	Op string
-	// Value is in Unit: milliseconds for latency, percent for error_rate
-	// and for rps as a share of the planned rate, req/s, or a count.
+	// Value is in Unit: milliseconds for latency, percent for error_rate,
+	// accuracy and rps as a share of the planned rate, req/s, inst/s, or a
+	// count.
 	Value float64
 	// Unit is one of the Unit constants; for rps it tells a share of the
 	// planned rate (UnitPercent) from an absolute rate (UnitRPS).
@@ -162,6 +174,8 @@ const (
 	kindService
 	kindErrorRate
 	kindRPS
+	kindInstanceRate
+	kindAccuracy
 	kindCount
 )
 
@@ -170,7 +184,7 @@ const (
 var metricNames = []string{
 	"p50", "p90", "p95", "p99", "p999", "min", "mean", "max",
 	"service_p50", "service_p90", "service_p95", "service_p99", "service_p999", "service_min", "service_mean", "service_max",
-	"error_rate", "rps", "dropped", "errors", "completed",
+	"error_rate", "rps", "instance_rate", "accuracy", "dropped", "errors", "completed",
 }
 
 // Metrics returns the metric names a threshold may use.
@@ -187,6 +201,10 @@ func kindOf(metric string) (kind, bool) {
 		return kindErrorRate, true
 	case "rps":
 		return kindRPS, true
+	case "instance_rate":
+		return kindInstanceRate, true
+	case "accuracy":
+		return kindAccuracy, true
 	case "dropped", "errors", "completed":
 		return kindCount, true
 	}
@@ -293,21 +311,18 @@ func parseValue(k kind, v string) (float64, string, error) {
 		}
 		return float64(d) / float64(time.Millisecond), UnitMS, nil
 	case kindErrorRate:
-		if p, ok := strings.CutSuffix(v, "%"); ok {
-			f, err := parseNumber(p)
-			if err != nil || f < 0 || f > 100 {
-				return 0, "", fmt.Errorf("bad value %q: want a percentage 0%%..100%%", v)
-			}
-			return f, UnitPercent, nil
+		return parseShare(v, "error rate", "1%", "0.01")
+	case kindAccuracy:
+		return parseShare(v, "accuracy", "90%", "0.9")
+	case kindInstanceRate:
+		if strings.HasSuffix(v, "%") {
+			return 0, "", fmt.Errorf("bad value %q: instance_rate is instances per second, like 1000; a share of the planned rate is for rps only", v)
 		}
-		f, err := parseNumber(v)
-		if err != nil {
-			return 0, "", fmt.Errorf("bad value %q: want a percentage like 1%% or a fraction like 0.01", v)
+		f, err := parseNumber(strings.TrimSuffix(v, "/s"))
+		if err != nil || f < 0 {
+			return 0, "", fmt.Errorf("bad value %q: want instances per second (>= 0), like 1000", v)
 		}
-		if f < 0 || f > 1 {
-			return 0, "", fmt.Errorf("bad value %q: a bare error rate is a fraction 0..1; write %s%% for a percentage", v, v)
-		}
-		return f * 100, UnitPercent, nil
+		return f, UnitInstanceRate, nil
 	case kindRPS:
 		if p, ok := strings.CutSuffix(v, "%"); ok {
 			f, err := parseNumber(p)
@@ -328,6 +343,26 @@ func parseValue(k kind, v string) (float64, string, error) {
 		}
 		return float64(n), UnitCount, nil
 	}
+}
+
+// parseShare reads a percentage ("1%") or a fraction ("0.01") of what, in
+// percent; percentExample and fractionExample show the two forms in errors.
+func parseShare(v, what, percentExample, fractionExample string) (float64, string, error) {
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		f, err := parseNumber(p)
+		if err != nil || f < 0 || f > 100 {
+			return 0, "", fmt.Errorf("bad value %q: want a percentage 0%%..100%%", v)
+		}
+		return f, UnitPercent, nil
+	}
+	f, err := parseNumber(v)
+	if err != nil {
+		return 0, "", fmt.Errorf("bad value %q: want a percentage like %s or a fraction like %s", v, percentExample, fractionExample)
+	}
+	if f < 0 || f > 1 {
+		return 0, "", fmt.Errorf("bad value %q: a bare %s is a fraction 0..1; write %s%% for a percentage", v, what, v)
+	}
+	return f * 100, UnitPercent, nil
 }
 
 // parseNumber reads a finite decimal number; strconv alone would also take

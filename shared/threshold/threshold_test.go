@@ -306,8 +306,8 @@ func TestMetricsListed(t *testing.T) {
 			t.Errorf("metric %q listed but rejected: %v", m, err)
 		}
 	}
-	if got := len(threshold.Metrics()); got != 21 {
-		t.Errorf("%d metrics, want 21", got)
+	if got := len(threshold.Metrics()); got != 23 {
+		t.Errorf("%d metrics, want 23", got)
 	}
 }
 

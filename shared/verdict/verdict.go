@@ -177,6 +177,12 @@ func failures(p *plan.Plan, rep *report.Report) []string {
 			why = append(why, fmt.Sprintf("invalid %v", err))
 			continue
 		}
+		if r.Reason != "" {
+			// Nothing to judge (an accuracy threshold without checked
+			// predictions): the reason, not a meaningless 0.
+			why = append(why, fmt.Sprintf("threshold %q failed: %s", r.Expr, r.Reason))
+			continue
+		}
 		if len(r.FailingSlices) > 0 {
 			why = append(why, fmt.Sprintf("threshold %q failed in %d slices (%s): worst %s",
 				r.Expr, len(r.FailingSlices), joinInts(r.FailingSlices), withUnit(r.Observed, r.Unit)))

@@ -27,6 +27,11 @@ type run struct {
 	lateness time.Duration
 	// coverage set as the aggregator does, from missing.
 	coverage bool
+	// batch, when > 0, is the instances each request carries; check has
+	// each shard slice check them all, of which wrong[slice] are wrong.
+	batch int64
+	check bool
+	wrong map[int]int64
 }
 
 func (r run) build(t *testing.T) *report.Report {
@@ -47,6 +52,11 @@ func (r run) build(t *testing.T) *report.Report {
 			rec.Intend(20)
 			for range 20 {
 				rec.Record("http:200", true, lat, lat, 10, 10, r.lateness)
+				rec.Instances(max(r.batch, 1))
+			}
+			if r.check {
+				n := 20 * max(r.batch, 1)
+				rec.Checked(n, n-r.wrong[k])
 			}
 			if shard == 0 && k == 1 && r.dropped > 0 {
 				rec.Intend(r.dropped)
@@ -157,6 +167,23 @@ func TestJudge(t *testing.T) {
 			want: report.VerdictFail, reasons: []string{`invalid threshold "p99 < 250ms stage 3": stage 3 does not exist, the plan has 2 stages`},
 		},
 		{
+			// Each shard slice checks 80 instances; slice 2 gets 10 of
+			// them wrong per shard: 620 of 640 (96.875%), slice 2 87.5%.
+			name: "accuracy and instance rate pass", plan: planWith("accuracy >= 90%", "instance_rate >= 160", "accuracy > 0.8 per_slice"),
+			run: run{coverage: true, batch: 4, check: true, wrong: map[int]int64{2: 10}}, want: report.VerdictPass,
+		},
+		{
+			name: "accuracy fails in a slice", plan: planWith("accuracy >= 90%", "accuracy >= 90% per_slice"),
+			run:  run{coverage: true, batch: 4, check: true, wrong: map[int]int64{2: 10}},
+			want: report.VerdictFail, reasons: []string{`threshold "accuracy >= 90% per_slice" failed in 1 slices (2): worst 87.5%`},
+		},
+		{
+			name: "accuracy without checked predictions fails and says why", plan: planWith("accuracy >= 90%", "p99 < 250ms"),
+			run:  run{coverage: true, batch: 4},
+			want: report.VerdictFail, reasons: []string{`threshold "accuracy >= 90%" failed: accuracy: no prediction was checked (target.check not set?)`},
+			noReason: "observed",
+		},
+		{
 			name: "a regression fails", plan: planWith(), run: run{coverage: true},
 			comparison: &report.Comparison{BaselineRunID: "b", TolerancePct: 10, Regression: true,
 				Metrics: []report.MetricDiff{{Name: "p99", ChangePct: 42, Regression: true}, {Name: "p50", ChangePct: 1}}},
@@ -236,6 +263,9 @@ func TestAbort(t *testing.T) {
 		{"a slice not every shard reported", planWith("p99 < 250ms per_slice abort_on_fail 2"), run{slow: []int{0, 2}, missing: [][2]int{{1, 2}}}, ""},
 		{"a stage's slices only", stagedWith("p99 < 250ms stage 1 per_slice abort_on_fail 1"), run{slow: []int{2, 3}}, ""},
 		{"a slow stage", stagedWith("p99 < 250ms stage 2 per_slice abort_on_fail 2"), run{slow: []int{0, 2, 3}}, "aborted: p99 < 250ms stage 2 per_slice abort_on_fail 2 failed in 2 slices"},
+		{"accuracy in a slice", planWith("accuracy >= 90% per_slice abort_on_fail 1"), run{check: true, wrong: map[int]int64{1: 5}}, "aborted: accuracy >= 90% per_slice abort_on_fail 1 failed in 1 slices"},
+		// Nothing checked is no failing slice: the verdict says why at the end.
+		{"accuracy with nothing checked", planWith("accuracy >= 90% per_slice abort_on_fail 1"), run{}, ""},
 		{"the first threshold that trips", planWith("dropped == 0", "completed >= 50 per_slice abort_on_fail 3", "p99 < 250ms per_slice abort_on_fail 1"), run{slow: []int{3}}, "aborted: completed >= 50 per_slice abort_on_fail 3 failed in 4 slices"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
