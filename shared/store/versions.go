@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -77,22 +76,6 @@ func BucketsOf(st Store) Buckets {
 		return GCSBuckets{Client: g.client}
 	}
 	return nil
-}
-
-// URIScheme begins every object URI.
-const URIScheme = "gs://"
-
-// ParseURI splits gs://bucket/object into its bucket and object name.
-func ParseURI(uri string) (bucket, object string, err error) {
-	rest, ok := strings.CutPrefix(uri, URIScheme)
-	if !ok {
-		return "", "", fmt.Errorf("%q: want gs://bucket/object", uri)
-	}
-	bucket, object, ok = strings.Cut(rest, "/")
-	if !ok || bucket == "" || object == "" {
-		return "", "", fmt.Errorf("%q: want gs://bucket/object", uri)
-	}
-	return bucket, object, nil
 }
 
 // Attrs implements Versions.

@@ -191,8 +191,7 @@ func TestDiskVersioningOff(t *testing.T) {
 	}
 }
 
-// TestBuckets: OneBucket names its bucket when asked for another; ParseURI
-// takes gs://bucket/object only.
+// TestBuckets: OneBucket names its bucket when asked for another.
 func TestBuckets(t *testing.T) {
 	t.Parallel()
 	d := newDisk(t, t.TempDir())
@@ -205,23 +204,5 @@ func TestBuckets(t *testing.T) {
 	}
 	if store.BucketsOf(d) != nil {
 		t.Error("BucketsOf(disk) != nil: a Disk knows no bucket names")
-	}
-	uris := []struct {
-		uri, bucket, object string
-		ok                  bool
-	}{
-		{"gs://b/o", "b", "o", true},
-		{"gs://corpora/eval/set.jsonl", "corpora", "eval/set.jsonl", true},
-		{"gs://b/", "", "", false},
-		{"gs:///o", "", "", false},
-		{"gs://b", "", "", false},
-		{"s3://b/o", "", "", false},
-		{"/tmp/o", "", "", false},
-	}
-	for _, u := range uris {
-		b, o, err := store.ParseURI(u.uri)
-		if (err == nil) != u.ok || b != u.bucket || o != u.object {
-			t.Errorf("ParseURI(%q) = %q, %q, %v; want %q, %q, ok %v", u.uri, b, o, err, u.bucket, u.object, u.ok)
-		}
 	}
 }

@@ -61,7 +61,10 @@ type Service struct {
 // NewService returns the Service over d. It fails on an allow-list
 // pattern that cannot match and on a missing Store or Bus.
 func NewService(d Deps) (*Service, error) {
-	s := &Service{st: d.Store, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	s := &Service{st: d.Store, corpora: d.Corpora, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	if s.corpora == nil {
+		s.corpora = store.BucketsOf(d.Store)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -154,6 +157,10 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 
 	ctx, cancel := detach(ctx, writeTimeout)
 	defer cancel()
+	corpus, err := s.pinCorpus(ctx, p)
+	if err != nil {
+		return Created{}, err
+	}
 	now := s.now().UTC()
 	run := runs.Run{
 		ID:             runid.New(now),
@@ -163,6 +170,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
 		SubmittedBy:    sub.SubmittedBy,
+		Corpus:         corpus,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))

@@ -37,7 +37,7 @@ func (w *Worker) readCorpus(ctx context.Context, p *plan.Plan, run runs.Run) (*p
 		return nil, fmt.Errorf("refused by the worker's policy: data.uri: %s is %d bytes, over this worker's limit of %d bytes (%s)",
 			uri, pin.Bytes, lim, policy.Worker.Prefix+"MAX_CORPUS_BYTES")
 	}
-	bucket, object, err := store.ParseURI(uri)
+	bucket, object, err := plan.ParseGCSURI(uri)
 	if err != nil {
 		return nil, fmt.Errorf("data.uri %w", err)
 	}
@@ -65,6 +65,10 @@ func (w *Worker) readCorpus(ctx context.Context, p *plan.Plan, run runs.Run) (*p
 	}
 	defer r.Close()
 	c, err := plan.ReadCorpus(r, uri, lim)
+	if errors.Is(err, plan.ErrCorpusTooLarge) {
+		return nil, fmt.Errorf("refused by the worker's policy: data.uri: %s generation %d is larger than its pin of %d bytes says, over this worker's limit (%s): %w",
+			uri, pin.Generation, pin.Bytes, policy.Worker.Prefix+"MAX_CORPUS_BYTES", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("corpus %s generation %d: %w", uri, pin.Generation, err)
 	}

@@ -66,7 +66,7 @@ func TestShardCorpus(t *testing.T) {
 			reason: "is 11 bytes, over this worker's limit of 4 bytes (CICADA_WORKER_MAX_CORPUS_BYTES)"},
 		{name: "larger than its pin says", limit: 4,
 			pin:    func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: 3} },
-			reason: "generation"},
+			reason: "larger than its pin of 3 bytes says, over this worker's limit (CICADA_WORKER_MAX_CORPUS_BYTES)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
