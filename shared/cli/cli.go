@@ -133,6 +133,9 @@ const usage = `usage:
       compare two runs (report files or run ids); exit 1 on a regression
   cicada validate PLAN
       check a plan and list every problem
+  cicada corpus put FILE gs://BUCKET/OBJECT [--bucket DIR]
+      place a corpus (text lines or JSONL) where data.uri names it;
+      gs://cicada-local/... is cicada local's bucket (DIR, default .cicada/bucket)
   cicada env
       list every binary's CICADA_* environment variables (as in the README)
 `
@@ -162,6 +165,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return compareCmd(ctx, args[1:], stdout)
 	case "wait":
 		return waitCmd(ctx, args[1:], stdout)
+	case "corpus":
+		return corpusCmd(ctx, args[1:], stdout)
 	case "env":
 		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":

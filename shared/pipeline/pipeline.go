@@ -46,6 +46,20 @@ type Options struct {
 // bucket on disk (docs/corpora.md).
 const EmbeddedBucket = "cicada-local"
 
+// OpenEmbeddedBucket opens the bucket of an embedded pipeline in dir, as
+// StartEmbedded does: a corpus (data.uri gs://EmbeddedBucket/...) keeps the
+// generation a run pinned when it is overwritten, as in a versioned
+// bucket; cicada's own objects, rewritten often and read only at their
+// live generation, keep none.
+func OpenEmbeddedBucket(dir string) (*store.Disk, error) {
+	st, err := store.NewDisk(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bucket: %w", err)
+	}
+	st.SetVersioning(runs.Root, runs.ActivePrefix, runs.IdempotencyPrefix)
+	return st, nil
+}
+
 // Embedded is a running pipeline in this process.
 type Embedded struct {
 	Store      store.Store
@@ -99,14 +113,10 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		}
 		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 	}
-	st, err := store.NewDisk(dir)
+	st, err := OpenEmbeddedBucket(dir)
 	if err != nil {
-		return nil, stop, fmt.Errorf("bucket: %w", err)
+		return nil, stop, err
 	}
-	// A corpus (data.uri gs://EmbeddedBucket/...) keeps the generation a
-	// run pinned, as a versioned bucket does; cicada's own objects are
-	// rewritten often and read only at their live generation.
-	st.SetVersioning(runs.Root, runs.ActivePrefix, runs.IdempotencyPrefix)
 	corpora := store.OneBucket{Name: EmbeddedBucket, Versions: st}
 	b, closeBus, err := bus.NewInProcess(ctx)
 	if err != nil {
