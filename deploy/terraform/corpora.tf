@@ -12,6 +12,17 @@ variable "corpus_buckets" {
   default     = []
 }
 
+variable "max_corpus_bytes" {
+  description = "Largest corpus object a plan's data.uri may name, in bytes (CICADA_TRIGGER_MAX_CORPUS_BYTES, and the workers'); 0 = no limit. Each shard holds its corpus in memory (docs/corpora.md)."
+  type        = number
+  default     = 268435456
+
+  validation {
+    condition     = var.max_corpus_bytes >= 0 && floor(var.max_corpus_bytes) == var.max_corpus_bytes
+    error_message = "max_corpus_bytes must be a whole number of bytes, 0 or more."
+  }
+}
+
 resource "google_storage_bucket_iam_member" "trigger_corpora_read" {
   for_each = toset(var.corpus_buckets)
 

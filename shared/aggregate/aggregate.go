@@ -114,6 +114,18 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 		// quote the target's URL.
 		s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: redact.Text(f.Reason)})
 	}
+	if t.invalid != "" {
+		// No worker runs this plan: each shard without a marker of its
+		// own fails with the reason, and the report says it now rather
+		// than as gaps after the run's end.
+		for n := range t.plan.Shards {
+			if !s.Done[n] {
+				s.Done[n] = true
+				s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: redact.Text(t.invalid)})
+			}
+		}
+		slices.SortFunc(s.Failed, func(a, b report.FailedShard) int { return a.Shard - b.Shard })
+	}
 	o, err := t.st.Get(ctx, runs.CancelPath(id))
 	switch {
 	case err == nil:

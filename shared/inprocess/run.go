@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	// One credential for every shard, obtained before the first request
 	// and kept current until the last.
-	auth, err := credential.Open(ctx, p.Target.Auth, credential.Options{})
+	auth, err := credential.Open(ctx, p.Target.Credential(), credential.Options{})
 	if err != nil {
 		return nil, err
 	}

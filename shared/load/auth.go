@@ -26,7 +26,7 @@ import (
 // newProtocol opens the target's protocol and, when the plan has
 // target.auth, makes every request carry auth.
 func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, error) {
-	if t.Auth != nil && auth == nil {
+	if t.Credential() != nil && auth == nil {
 		return nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
 	pr, err := openProtocol(t, texts, conns, readSecret, g, auth)

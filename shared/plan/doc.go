@@ -20,6 +20,44 @@
 // slower than the schedule then sees ten requests queued per connection before
 // the engine starts dropping.
 //
+// # Presets
+//
+// target.preset names a model serving protocol ([PresetKServeV1],
+// [PresetOIPV2], [PresetTFServing], [PresetVertex]) and the model to call.
+// [Plan.ApplyDefaults] expands it into ordinary fields, so that everything
+// downstream sees a plain target: for HTTP the URL's path (when the url has
+// none), method POST and the body template; for gRPC the full method and
+// the request template, in protojson (int64 fields as strings, bytes as
+// base64). Every field the plan sets wins. A vertex preset also sets
+// target.auth to google_access_token when the plan has no auth.
+//
+// # Batches and templates
+//
+// target.batch (1..[MaxBatch], default 1) is the number of texts one
+// request carries: request i carries texts i*batch .. i*batch+batch-1 of
+// the corpus, the last request wrapping around to its start. Templates see
+// [TemplateData]: .Text and .Index (the request's first text), .Texts (all
+// of its texts), .Record and .Records (their JSONL records), and may call
+// json and base64. [Target.RenderRequests] renders every request once,
+// before the run; a template that is a program (range, with, define,
+// printf...) is refused.
+//
+// # Prediction checks
+//
+// target.check compares each instance's prediction in the response, found
+// by a check path ([CompileCheckPath]), with check.equals rendered for the
+// instance's text ([Rendered].Expect), as text ([CheckString]). A wrong
+// answer is the outcome check:mismatch, a missing one check:missing;
+// either is an error unless count_as is metric.
+//
+// # Corpora
+//
+// A corpus is inline (data.texts), a file next to the plan (data.file) or
+// a Cloud Storage object (data.uri, read by the workers). Files and objects
+// are read by [ReadCorpus], streaming: one text per non-empty line, or
+// JSONL when the first non-empty line starts with '{', each object needing
+// a non-empty string "text" and keeping its other fields as the record.
+//
 // # Stages
 //
 // Stages run back to back. The first stage is constant at its own rate (open)

@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
@@ -61,4 +62,48 @@ func ExampleParse_invalid() {
 	//   target.urll: unknown field
 	//   target.url: required for protocol http
 	//   load.stages[1].rate: must be >= 0, got -5
+}
+
+// A preset fills the URL's path and the body; a batch of 2 puts two texts
+// in each request, and a check renders each text's expected label.
+func ExampleTarget_RenderRequests() {
+	p, err := plan.Parse([]byte(`
+name: oip batch
+target:
+  protocol: http
+  url: http://127.0.0.1:8000
+  preset: {name: oip_v2, model: news}
+  batch: 2
+  check: {path: "outputs[0].data[*]", equals: "{{.Record.label}}"}
+data:
+  texts: [unused]
+load:
+  model: open
+  stages: [{duration: 10s, rate: 10}]
+`), "yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	corpus, err := plan.ReadCorpus(strings.NewReader(`{"text": "stocks rally", "label": "business"}
+{"text": "team wins", "label": "sports"}
+{"text": "new chip", "label": "tech"}
+`), "news.jsonl", 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := p.Target.RenderRequests(corpus, plan.RenderLimits{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Target.Method, p.Target.URL)
+	for i, b := range r.Bodies {
+		fmt.Printf("%s %q\n", b, r.Expect[i])
+	}
+	// Output:
+	// POST http://127.0.0.1:8000/v2/models/news/infer
+	// {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["stocks rally","team wins"]}]} ["business" "sports"]
+	// {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["new chip","stocks rally"]}]} ["tech" "business"]
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -14,7 +15,7 @@ import (
 const MaxBatch = 1024
 
 // Preset names: the model serving protocols cicada speaks without a
-// hand-written body or request. See docs/presets in README.md.
+// hand-written body or request (see the plan reference in README.md).
 const (
 	PresetKServeV1  = "kserve_v1" // KServe V1 REST
 	PresetOIPV2     = "oip_v2"    // Open Inference Protocol (KServe V2, Triton), REST and gRPC
@@ -34,12 +35,14 @@ const (
 
 // gRPC methods the presets call.
 const (
-	MethodOIPModelInfer     = "/inference.GRPCInferenceService/ModelInfer"
-	MethodTFServingPredict  = "/tensorflow.serving.PredictionService/Predict"
-	MethodVertexPredict     = "/google.cloud.aiplatform.v1.PredictionService/Predict"
-	oipDatatypeBytes        = "BYTES"
-	maxPresetField          = 256
-	presetFieldReasonFormat = "must not contain spaces, control characters or '/', got %q"
+	MethodOIPModelInfer    = "/inference.GRPCInferenceService/ModelInfer"
+	MethodTFServingPredict = "/tensorflow.serving.PredictionService/Predict"
+	MethodVertexPredict    = "/google.cloud.aiplatform.v1.PredictionService/Predict"
+)
+
+const (
+	oipDatatypeBytes = "BYTES"
+	maxPresetField   = 256 // bytes of a model name, version, project...
 )
 
 // Preset names a model serving protocol and the model to call. ApplyDefaults
@@ -289,7 +292,7 @@ func (c *checker) preset(t *Target) {
 	}
 	if p.Name == PresetOIPV2 {
 		switch dt := p.datatype(); {
-		case !containsString(oipDatatypes, dt):
+		case !slices.Contains(oipDatatypes, dt):
 			c.add(at+".datatype", "want an Open Inference Protocol datatype (%s), got %q", strings.Join(oipDatatypes, ", "), dt)
 		case t.Protocol == ProtocolGRPC && dt != oipDatatypeBytes:
 			c.add(at+".datatype", "over gRPC the texts travel as bytes_contents: want BYTES, got %q (write target.request for another tensor)", dt)
@@ -317,17 +320,8 @@ func (c *checker) presetField(path, v, required string) {
 	case len(v) > maxPresetField:
 		c.add(path, "at most %d bytes, got %d", maxPresetField, len(v))
 	case strings.ContainsFunc(v, unicode.IsSpace) || strings.ContainsFunc(v, unicode.IsControl) || strings.Contains(v, "/"):
-		c.add(path, presetFieldReasonFormat, v)
+		c.add(path, "must not contain spaces, control characters or '/', got %q", v)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // BatchSize is the number of texts one request carries: target.batch, 1
