@@ -19,8 +19,8 @@
 #                   `terraform output -raw allowed_targets`
 #   MAX_RATE, MAX_USERS, MAX_SHARDS, MAX_DURATION, MAX_CONNECTIONS,
 #   MAX_TOTAL_CONNECTIONS, MAX_IN_FLIGHT, MAX_TIMEOUT, MAX_START_DELAY,
-#   MAX_REQUESTS, MAX_RENDERED_BODY, MAX_RENDERED_TOTAL, LITERAL_SECRETS,
-#   ALLOW_INSECURE_TLS
+#   MAX_REQUESTS, MAX_RENDERED_BODY, MAX_RENDERED_TOTAL, MAX_CORPUS_BYTES,
+#   LITERAL_SECRETS, ALLOW_INSECURE_TLS
 #                   optional: the trigger's limits and switches, given to the
 #                   workers as CICADA_WORKER_* (MAX_SHARDS as MAX_PLAN_SHARDS);
 #                   unset or empty: deploy/k8s/params.env's default, which is

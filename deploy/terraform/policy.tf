@@ -35,6 +35,7 @@ locals {
     MAX_REQUESTS          = tostring(var.max_requests)
     MAX_RENDERED_BODY     = tostring(var.max_rendered_body)
     MAX_RENDERED_TOTAL    = tostring(var.max_rendered_total)
+    MAX_CORPUS_BYTES      = tostring(var.max_corpus_bytes)
     LITERAL_SECRETS       = tostring(var.literal_secrets)
     ALLOW_INSECURE_TLS    = tostring(var.allow_insecure_tls)
   }

@@ -127,6 +127,7 @@ resource "google_cloudfunctions2_function" "trigger" {
       CICADA_TRIGGER_MAX_REQUESTS          = local.policy.MAX_REQUESTS
       CICADA_TRIGGER_MAX_RENDERED_BODY     = local.policy.MAX_RENDERED_BODY
       CICADA_TRIGGER_MAX_RENDERED_TOTAL    = local.policy.MAX_RENDERED_TOTAL
+      CICADA_TRIGGER_MAX_CORPUS_BYTES      = local.policy.MAX_CORPUS_BYTES
       CICADA_TRIGGER_LITERAL_SECRETS       = local.policy.LITERAL_SECRETS
       CICADA_TRIGGER_ALLOW_INSECURE_TLS    = local.policy.ALLOW_INSECURE_TLS
       CICADA_TRIGGER_SECRET_HEADERS        = join(",", var.secret_headers)

@@ -137,6 +137,9 @@ const usage = `usage:
       ($CICADA_BUCKET, or cicada local's .cicada/bucket)
   cicada validate PLAN
       check a plan and list every problem
+  cicada corpus put FILE gs://BUCKET/OBJECT [--bucket DIR]
+      place a corpus (text lines or JSONL) where data.uri names it;
+      gs://cicada-local/... is cicada local's bucket (DIR, default .cicada/bucket)
   cicada env
       list every binary's CICADA_* environment variables (as in the README)
 `
@@ -166,6 +169,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return compareCmd(ctx, args[1:], stdout)
 	case "wait":
 		return waitCmd(ctx, args[1:], stdout)
+	case "corpus":
+		return corpusCmd(ctx, args[1:], stdout)
 	case "history":
 		return historyCmd(ctx, args[1:], stdout)
 	case "env":
@@ -222,8 +227,12 @@ func validateCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.Texts(); err != nil {
-		return ExitError{Code: ExitUsage, Err: fmt.Errorf("plan %s: data: %w", path, err)}
+	// A corpus in a bucket is checked by the trigger when the plan is
+	// posted (docs/corpora.md).
+	if p.Data.URI == "" {
+		if _, err := p.Texts(); err != nil {
+			return ExitError{Code: ExitUsage, Err: fmt.Errorf("plan %s: data: %w", path, err)}
+		}
 	}
 	fmt.Fprintf(stdout, "plan %q is valid: %s, %d slices of %s, %d shard(s), %d requests planned\n",
 		p.Name, p.Duration(), p.NumSlices(), p.SliceDuration(), p.Shards, p.Schedule().Total())

@@ -18,6 +18,7 @@ import (
 	"github.com/cicadaload/cicada/shared/aggregate"
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/predict"
+	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
 	"github.com/cicadaload/cicada/shared/trigger"
 	"github.com/cicadaload/cicada/shared/worker"
@@ -38,6 +39,25 @@ type Options struct {
 	// the runs after the process ends; empty means a temporary directory
 	// removed by stop.
 	BucketDir string
+}
+
+// EmbeddedBucket is the name of an embedded pipeline's bucket in a gs://
+// URI: a plan's data.uri gs://cicada-local/OBJECT reads OBJECT of the
+// bucket on disk (docs/corpora.md).
+const EmbeddedBucket = "cicada-local"
+
+// OpenEmbeddedBucket opens the bucket of an embedded pipeline in dir, as
+// StartEmbedded does: a corpus (data.uri gs://EmbeddedBucket/...) keeps the
+// generation a run pinned when it is overwritten, as in a versioned
+// bucket; cicada's own objects, rewritten often and read only at their
+// live generation, keep none.
+func OpenEmbeddedBucket(dir string) (*store.Disk, error) {
+	st, err := store.NewDisk(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bucket: %w", err)
+	}
+	st.SetVersioning(runs.Root, runs.ActivePrefix, runs.IdempotencyPrefix)
+	return st, nil
 }
 
 // Embedded is a running pipeline in this process.
@@ -93,10 +113,11 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 		}
 		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 	}
-	st, err := store.NewDisk(dir)
+	st, err := OpenEmbeddedBucket(dir)
 	if err != nil {
-		return nil, stop, fmt.Errorf("bucket: %w", err)
+		return nil, stop, err
 	}
+	corpora := store.OneBucket{Name: EmbeddedBucket, Versions: st}
 	b, closeBus, err := bus.NewInProcess(ctx)
 	if err != nil {
 		return nil, stop, fmt.Errorf("in-process Pub/Sub: %w", err)
@@ -121,7 +142,7 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 	e.TriggerURL = "http://" + ln.Addr().String()
 	tcfg, wcfg := localPolicies(o.Trigger, o.Worker, ln.Addr().String())
 	srv := &http.Server{
-		Handler:           trigger.NewHandler(trigger.Deps{Store: st, Bus: b, Config: tcfg, Log: log.Named("trigger")}),
+		Handler:           trigger.NewHandler(trigger.Deps{Store: st, Bus: b, Config: tcfg, Log: log.Named("trigger"), Corpora: corpora}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	goRun("trigger", func(ctx context.Context) error { return serve(ctx, srv, ln) })
@@ -133,6 +154,7 @@ func StartEmbedded(ctx context.Context, o Options) (e *Embedded, stop func(), er
 	for i := range workers {
 		cfg := wcfg
 		cfg.ID = fmt.Sprintf("local-worker-%d", i+1)
+		cfg.Corpora = corpora
 		w := worker.New(cfg, st, b, log.Named(cfg.ID), nil)
 		goRun(cfg.ID, w.Run)
 	}

@@ -92,7 +92,7 @@ func (p *Policy) Check(pl *plan.Plan) []Problem {
 	var probs []Problem
 	if pl.Data.File != "" {
 		probs = append(probs, Problem{Kind: KindInvalid, Path: "data.file", Reason: fmt.Sprintf(
-			"not accepted by the %s: a worker would read that path on its own disk; inline the texts as data.texts", p.who)})
+			"not accepted by the %s: a worker would read that path on its own disk; inline the texts as data.texts, or put the file in a bucket and name it in data.uri (gs://bucket/object)", p.who)})
 	}
 	probs = append(probs, p.checkTarget(pl.Target)...)
 	return append(probs, p.limits(pl)...)

@@ -41,6 +41,9 @@ type Rules struct {
 	// make of its texts, which every worker holds in memory.
 	MaxRenderedBody  int64 `envconfig:"MAX_RENDERED_BODY" default:"1048576" desc:"largest body (or gRPC request JSON) a template may render for one text, in bytes; 0 = the plan package's bound (16 MiB)"`
 	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"16777216" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (256 MiB)"`
+	// MaxCorpusBytes bounds a data.uri object, which every worker reads
+	// whole and holds as texts.
+	MaxCorpusBytes int64 `envconfig:"MAX_CORPUS_BYTES" default:"268435456" desc:"largest corpus object (data.uri) in bytes, checked by the trigger at its size and by the worker as it reads it; 0 = no operator limit"`
 	// LiteralSecrets accepts plans that carry credentials as written
 	// (CheckLiteralSecrets); they are then stored in plan.json in the
 	// bucket, and still redacted wherever served or shown.
@@ -67,6 +70,7 @@ func DefaultRules() Rules {
 		MaxRequests:         36_000_000,
 		MaxRenderedBody:     1 << 20,
 		MaxRenderedTotal:    16 << 20,
+		MaxCorpusBytes:      256 << 20,
 	}
 }
 
@@ -117,6 +121,7 @@ func (r Rules) Check() []string {
 	neg("MAX_REQUESTS", r.MaxRequests < 0)
 	neg("MAX_RENDERED_BODY", r.MaxRenderedBody < 0)
 	neg("MAX_RENDERED_TOTAL", r.MaxRenderedTotal < 0)
+	neg("MAX_CORPUS_BYTES", r.MaxCorpusBytes < 0)
 	for _, s := range r.AllowedTargets {
 		if strings.TrimSpace(s) == "" {
 			continue

@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,8 @@ func TestDecodeRun(t *testing.T) {
 		wantErr bool
 	}{
 		{"round trip", string(Encode(want)), want, false},
+		{"pinned corpus", `{"run_id": "r", "corpus": {"uri": "gs://b/eval.jsonl", "generation": 1712345678901234, "bytes": 2048}}`,
+			Run{ID: "r", Corpus: &Corpus{URI: "gs://b/eval.jsonl", Generation: 1712345678901234, Bytes: 2048}}, false},
 		{"unknown fields are ignored", `{"run_id": "r", "extra": 1}`, Run{ID: "r"}, false},
 		{"not JSON", "run", Run{}, true},
 		{"wrong type", `{"shards": "3"}`, Run{}, true},
@@ -112,7 +115,7 @@ func TestDecodeRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := DecodeRun([]byte(tt.data))
-			if (err != nil) != tt.wantErr || got != tt.want {
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("DecodeRun(%s) = %+v, %v; want %+v, error %v", tt.data, got, err, tt.want, tt.wantErr)
 			}
 		})

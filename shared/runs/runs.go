@@ -70,8 +70,11 @@ func ReportPath(id, file string) string { return Prefix(id) + file } // report.j
 // not a safe object name.
 func IdempotencyPath(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return "idempotency/" + hex.EncodeToString(sum[:])
+	return IdempotencyPrefix + hex.EncodeToString(sum[:])
 }
+
+// IdempotencyPrefix begins every IdempotencyPath.
+const IdempotencyPrefix = "idempotency/"
 
 // RunIDFromPath returns the run id of any object name under Root, and
 // false for a name outside it. The id is not checked: runid.Valid does
@@ -158,6 +161,17 @@ type Run struct {
 	// verified it (the e-mail of its identity token); empty when the
 	// trigger knows no identity (a local trigger).
 	SubmittedBy string `json:"submitted_by,omitempty"`
+	// Corpus pins the plan's data.uri: the generation the trigger found,
+	// which every worker reads, so that an object overwritten mid-run
+	// cannot split the run across two versions. nil without data.uri.
+	Corpus *Corpus `json:"corpus,omitempty"`
+}
+
+// Corpus is a corpus object pinned at one generation.
+type Corpus struct {
+	URI        string `json:"uri"` // gs://bucket/object, as data.uri says
+	Generation int64  `json:"generation"`
+	Bytes      int64  `json:"bytes"` // its size
 }
 
 // Reasons of a ShardWork message. A worker at its capacity still takes

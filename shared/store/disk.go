@@ -66,6 +66,10 @@ var ErrInvalidName = errors.New("invalid object name")
 // would cost milliseconds per write on most disks, for a bucket of local
 // runs whose loss costs a rerun.
 //
+// Versioning. By default an overwritten generation is gone, as in a bucket
+// without Object Versioning; SetVersioning keeps them readable
+// (OpenGeneration), as a corpus's pinned generation needs.
+//
 // On a case-insensitive filesystem (macOS by default) names that differ in
 // case only are one object; cicada's names are lower case.
 //
@@ -76,6 +80,9 @@ type Disk struct {
 	lockPaths [lockStripes]string
 	stripes   [lockStripes]chan struct{}
 	lastGen   atomic.Int64
+	// versioning lists the prefixes SetVersioning leaves out; nil when
+	// versioning is off.
+	versioning atomic.Pointer[[]string]
 }
 
 var _ Store = (*Disk)(nil)
@@ -261,6 +268,14 @@ func (d *Disk) delete(ctx context.Context, name string, generation int64) error 
 	}
 	defer unlock()
 	gen, err := readGeneration(file)
+	versioned := d.versioned(name)
+	if versioned && generation != 0 && (err != nil || gen != generation) {
+		// A noncurrent generation is removed for good, as Cloud Storage
+		// does.
+		if ok, rerr := d.deleteNoncurrent(file, generation); ok || rerr != nil {
+			return rerr
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return notFound(err)
@@ -268,6 +283,12 @@ func (d *Disk) delete(ctx context.Context, name string, generation int64) error 
 		return err
 	case generation != 0 && gen != generation:
 		return fmt.Errorf("%w: generation is %d", ErrConflict, gen)
+	}
+	if versioned && generation == 0 && err == nil {
+		// Without a generation the live one becomes noncurrent.
+		if err := keepGeneration(file, gen); err != nil {
+			return err
+		}
 	}
 	if err := os.Remove(file); err != nil {
 		return notFound(err)
@@ -399,6 +420,12 @@ func (d *Disk) write(ctx context.Context, name string, op writeOp, generation in
 			return 0, fmt.Errorf("%w: %w", ErrExists, err)
 		}
 	} else {
+		if prev > 0 && d.versioned(name) {
+			if err := keepGeneration(file, prev); err != nil {
+				os.Remove(tmp)
+				return 0, err
+			}
+		}
 		if err = placeFile(os.Rename, tmp, file, dir); err != nil {
 			os.Remove(tmp)
 		}

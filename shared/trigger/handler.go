@@ -86,6 +86,9 @@ type Deps struct {
 	Config Config
 	Now    func() time.Time
 	Log    *zap.Logger
+	// Corpora opens the buckets a plan's data.uri may name; nil means
+	// those Store's client reaches (store.BucketsOf).
+	Corpora store.Buckets
 }
 
 // handler serves the trigger's routes.

@@ -54,12 +54,17 @@ type Service struct {
 	// admit serializes the concurrent-run check with the store of the
 	// run it admits (checkActive).
 	admit sync.Mutex
+	// corpora opens data.uri's bucket; nil refuses data.uri.
+	corpora store.Buckets
 }
 
 // NewService returns the Service over d. It fails on an allow-list
 // pattern that cannot match and on a missing Store or Bus.
 func NewService(d Deps) (*Service, error) {
-	s := &Service{st: d.Store, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	s := &Service{st: d.Store, corpora: d.Corpora, bus: d.Bus, cfg: d.Config, now: d.Now, log: d.Log}
+	if s.corpora == nil {
+		s.corpora = store.BucketsOf(d.Store)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -119,7 +124,8 @@ func IdempotencyPath(key string) string { return runs.IdempotencyPath(key) }
 
 // Create starts the run of sub: it checks the plan (data.file, the
 // allow-list, literal credentials, the operator's limits, its template
-// rendered against every text: see check), claims the Idempotency-Key, stores
+// rendered against every text: see check), pins data.uri's generation
+// (pinCorpus), claims the Idempotency-Key, stores
 // plan.json, the active-run marker and run.json, and publishes one message
 // per shard. It refuses with an *Error saying why. The work is not cut
 // short when ctx is cancelled, only bounded by its deadline and
@@ -151,6 +157,10 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 
 	ctx, cancel := detach(ctx, writeTimeout)
 	defer cancel()
+	corpus, err := s.pinCorpus(ctx, p)
+	if err != nil {
+		return Created{}, err
+	}
 	now := s.now().UTC()
 	run := runs.Run{
 		ID:             runid.New(now),
@@ -160,6 +170,7 @@ func (s *Service) Create(ctx context.Context, sub Submission) (Created, error) {
 		StartAt:        now.Add(max(s.cfg.LeadTime, p.StartDelay.D())).Truncate(time.Millisecond),
 		IdempotencyKey: key,
 		SubmittedBy:    sub.SubmittedBy,
+		Corpus:         corpus,
 	}
 	run.End = run.StartAt.Add(p.Duration())
 	log := s.log.With(zap.String("run_id", run.ID))

@@ -68,6 +68,9 @@ type Config struct {
 	// Resolver resolves target names for the dial checks; nil is the
 	// system's (tests set a stub).
 	Resolver *net.Resolver `ignored:"true"`
+	// Corpora opens the buckets of data.uri (corpus.go); nil means those
+	// the Store's client reaches (store.BucketsOf).
+	Corpora store.Buckets `ignored:"true"`
 }
 
 // passOnPause is how long a worker that could not take a message waits
@@ -504,10 +507,15 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		// The lease is renewed from before the preparation on, which
 		// prepare bounds (see policy.go).
 		stopGuard := r.guard(bg)
-		e, err := w.prepare(r, load.Options{
-			Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
-			FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth, ReadSecret: credential.ReadSecret,
-		})
+		var e *load.Engine
+		corpus, err := w.readCorpus(bg, p, run)
+		if err == nil {
+			e, err = w.prepare(r, load.Options{
+				Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
+				FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth, ReadSecret: credential.ReadSecret,
+				Texts: corpusTexts(corpus),
+			})
+		}
 		if err != nil {
 			stopGuard()
 			w.failShard(bg, id, shard, err.Error(), log)
