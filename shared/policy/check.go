@@ -224,7 +224,7 @@ func (p *Policy) CheckRender(pl *plan.Plan, deadline time.Time) *Problem {
 	if err == nil {
 		return nil
 	}
-	return p.renderProblem(err, pl.Data.File == "")
+	return p.renderProblem(err, len(pl.Data.Texts) > 0)
 }
 
 // RenderProblem states a rendering failure (a *plan.RenderError, from

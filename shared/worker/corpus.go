@@ -74,12 +74,3 @@ func (w *Worker) readCorpus(ctx context.Context, p *plan.Plan, run runs.Run) (*p
 	}
 	return c, nil
 }
-
-// corpusTexts are c's texts for the engine; nil, for a plan without
-// data.uri, lets the engine read the plan's own.
-func corpusTexts(c *plan.Corpus) []string {
-	if c == nil {
-		return nil
-	}
-	return c.Texts
-}

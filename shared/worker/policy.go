@@ -100,7 +100,7 @@ func (w *Worker) prepare(r *shardRun, o load.Options) (*load.Engine, error) {
 	}
 	var re *plan.RenderError
 	if errors.As(err, &re) {
-		return nil, fmt.Errorf("refused by the worker's policy: %s", pol.RenderProblem(err, o.Plan.Data.File == ""))
+		return nil, fmt.Errorf("refused by the worker's policy: %s", pol.RenderProblem(err, len(o.Plan.Data.Texts) > 0))
 	}
 	return nil, fmt.Errorf("set up load: %w", err)
 }

@@ -513,7 +513,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 			e, err = w.prepare(r, load.Options{
 				Plan: p, RunID: id, Shard: shard, Shards: p.Shards, Start: run.StartAt,
 				FirstSlice: first, From: from, Writer: w.cfg.ID, Sink: r.write, Auth: auth, ReadSecret: credential.ReadSecret,
-				Texts: corpusTexts(corpus),
+				Corpus: corpus,
 			})
 		}
 		if err != nil {
