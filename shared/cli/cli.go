@@ -118,9 +118,9 @@ func usageErr(format string, a ...any) error {
 }
 
 const usage = `usage:
-  cicada run PLAN [--out DIR] [--serve-predict] [--quiet] [--secret-header NAMES]
+  cicada run PLAN [--out DIR] [--serve-predict] [--quiet] [--secret-header NAMES] [--protoset FILE]
       run a plan in this process; write DIR/report.json (default out/<run-id>)
-  cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose] [--secret-header NAMES]
+  cicada local PLAN... [--workers N] [--serve-predict] [--out DIR] [--verbose] [--secret-header NAMES] [--protoset FILE]
       run plans through the whole pipeline in this process (trigger, workers,
       aggregator, in-process Pub/Sub and bucket); reports in DIR/<run-id>/
   cicada aggregate RUN_ID [--final] [--grace D] [--secret-header NAMES]
@@ -135,7 +135,7 @@ const usage = `usage:
       the plan's last N runs (default 14) from the runs index, with the trend
       of p99 and capacity; from the trigger ($CICADA_TRIGGER_URL) or the bucket
       ($CICADA_BUCKET, or cicada local's .cicada/bucket)
-  cicada validate PLAN
+  cicada validate PLAN [--protoset FILE]
       check a plan and list every problem
   cicada corpus put FILE gs://BUCKET/OBJECT [--bucket DIR]
       place a corpus (text lines or JSONL) where data.uri names it;
@@ -205,8 +205,14 @@ func parse(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-func loadPlan(path string) (*plan.Plan, error) {
+// loadPlan reads and validates a plan file; protoset, when not empty, is
+// a FileDescriptorSet file (protoc --descriptor_set_out) put inline into
+// target.protoset, as the trigger and the workers need it.
+func loadPlan(path, protoset string) (*plan.Plan, error) {
 	p, err := plan.LoadFile(path)
+	if err == nil && protoset != "" {
+		err = inlineProtoset(p, protoset)
+	}
 	if err != nil {
 		var ve *plan.ValidationError
 		// A plan file that is not there is a mistyped argument.
@@ -219,11 +225,13 @@ func loadPlan(path string) (*plan.Plan, error) {
 }
 
 func validateCmd(args []string, stdout io.Writer) error {
-	path, err := parse(flag.NewFlagSet("validate", flag.ContinueOnError), args)
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	protoset := protosetFlag(fs)
+	path, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	p, err := loadPlan(path)
+	p, err := loadPlan(path, *protoset)
 	if err != nil {
 		return err
 	}
@@ -245,6 +253,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	servePredict := fs.Bool("serve-predict", false, "also serve the sample predict service in this process (CICADA_PREDICT_* addresses)")
 	quiet := fs.Bool("quiet", false, "print no per-slice lines")
 	secretHeaders := secretHeaderFlag(fs)
+	protoset := protosetFlag(fs)
 	path, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -252,7 +261,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// A plan run here may carry literal credentials (nothing is stored
 	// but the reports, which are redacted).
 	secretHeaders()
-	p, err := loadPlan(path)
+	p, err := loadPlan(path, *protoset)
 	if err != nil {
 		return err
 	}

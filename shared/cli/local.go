@@ -30,6 +30,7 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	verbose := fs.Bool("verbose", false, "log the pipeline's components to stderr")
 	bucket := fs.String("bucket", filepath.Join(".cicada", "bucket"), "directory of the local bucket (kept after the run; cicada aggregate --bucket-dir reads it)")
 	secretHeaders := secretHeaderFlag(fs)
+	protoset := protosetFlag(fs)
 	paths, err := parseMany(fs, args)
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if ctx.Err() != nil {
 			break
 		}
-		if err := runOne(ctx, c, path, *out, stdout); err != nil {
+		if err := runOne(ctx, c, path, *protoset, *out, stdout); err != nil {
 			if len(paths) > 1 {
 				fmt.Fprintln(stderr, "cicada:", err)
 			}
@@ -93,8 +94,8 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // runOne submits one plan, follows it, and downloads its report.
-func runOne(ctx context.Context, c *client, path, out string, stdout io.Writer) error {
-	body, p, err := submitBody(path)
+func runOne(ctx context.Context, c *client, path, protoset, out string, stdout io.Writer) error {
+	body, p, err := submitBody(path, protoset)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,8 @@ func newClient(base string) *client { return &client{triggerapi.New(base)} }
 
 // submitBody turns a plan file into what the trigger accepts: the file's
 // texts are inlined, since workers elsewhere cannot read the file.
-func submitBody(path string) ([]byte, *plan.Plan, error) {
-	p, err := loadPlan(path)
+func submitBody(path, protoset string) ([]byte, *plan.Plan, error) {
+	p, err := loadPlan(path, protoset)
 	if err != nil {
 		return nil, nil, err
 	}
