@@ -16,7 +16,7 @@ DEMO_ENV := CICADA_PREDICT_STALL_EVERY=5s CICADA_PREDICT_STALL_FOR=150ms
 ## run: the demo — the whole pipeline in one process (trigger, 2 workers, aggregator,
 ## in-process Pub/Sub and bucket) and the sample predict service; a REST then a gRPC run
 run: build
-	$(DEMO_ENV) $(BIN)/cicada local examples/demo.yaml examples/demo-grpc.yaml --serve-predict --workers 2
+	$(DEMO_ENV) $(BIN)/cicada local examples/demo.yaml examples/demo-grpc.yaml examples/oip-v2-grpc.yaml --serve-predict --workers 2
 
 build:
 	@mkdir -p $(BIN)

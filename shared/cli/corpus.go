@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,4 +78,38 @@ func corpusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s generation %d (%d bytes)\n", uri, gen, size)
 	return nil
+}
+
+// corpusPutter places a local corpus file in the bucket the pipeline
+// reads and returns its gs:// URI.
+type corpusPutter func(ctx context.Context, path string) (string, error)
+
+// maxLocalCorpus bounds what cicada local copies into its bucket: the
+// trigger's default corpus limit.
+const maxLocalCorpus = 256 << 20
+
+// putCorpus is the corpusPutter of cicada local's bucket: the file goes to
+// corpora/<sha256 of its bytes>.<ext>, so that the same file is stored
+// once and a changed file is a new object.
+func putCorpus(st store.Store) corpusPutter {
+	return func(ctx context.Context, path string) (string, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, maxLocalCorpus+1))
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", path, err)
+		}
+		if len(data) > maxLocalCorpus {
+			return "", fmt.Errorf("%s: larger than %d MiB", path, maxLocalCorpus>>20)
+		}
+		sum := sha256.Sum256(data)
+		object := "corpora/" + hex.EncodeToString(sum[:8]) + filepath.Ext(path)
+		if _, err := st.Create(ctx, object, data, "application/x-ndjson"); err != nil && !errors.Is(err, store.ErrExists) {
+			return "", fmt.Errorf("store %s as %s: %w", path, object, err)
+		}
+		return "gs://" + pipeline.EmbeddedBucket + "/" + object, nil
+	}
 }

@@ -83,7 +83,7 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if ctx.Err() != nil {
 			break
 		}
-		if err := runOne(ctx, c, path, *protoset, *out, stdout); err != nil {
+		if err := runOne(ctx, c, path, *protoset, putCorpus(e.Store), *out, stdout); err != nil {
 			if len(paths) > 1 {
 				fmt.Fprintln(stderr, "cicada:", err)
 			}
@@ -94,8 +94,8 @@ func localCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // runOne submits one plan, follows it, and downloads its report.
-func runOne(ctx context.Context, c *client, path, protoset, out string, stdout io.Writer) error {
-	body, p, err := submitBody(path, protoset)
+func runOne(ctx context.Context, c *client, path, protoset string, put corpusPutter, out string, stdout io.Writer) error {
+	body, p, err := submitBody(ctx, path, protoset, put)
 	if err != nil {
 		return err
 	}

@@ -27,10 +27,25 @@ func newClient(base string) *client { return &client{triggerapi.New(base)} }
 
 // submitBody turns a plan file into what the trigger accepts: the file's
 // texts are inlined, since workers elsewhere cannot read the file.
-func submitBody(path, protoset string) ([]byte, *plan.Plan, error) {
+func submitBody(ctx context.Context, path, protoset string, put corpusPutter) ([]byte, *plan.Plan, error) {
 	p, err := loadPlan(path, protoset)
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.Data.File != "" && put != nil {
+		// A JSONL file's records do not fit data.texts: the file goes
+		// into the bucket and the plan names it, as a nightly plan does.
+		c, err := p.Corpus()
+		if err != nil {
+			return nil, nil, fmt.Errorf("plan %s: data: %w", path, err)
+		}
+		if c.Records != nil {
+			uri, err := put(ctx, p.Data.Path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("plan %s: data.file: %w", path, err)
+			}
+			p.Data = plan.Data{URI: uri, Order: p.Data.Order}
+		}
 	}
 	if p.Data.File != "" {
 		texts, err := p.Texts()
