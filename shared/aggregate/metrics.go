@@ -25,15 +25,15 @@ type runFigures struct {
 	plan string
 	// lastSlice is the index of the last closed slice, -1 before the
 	// first; the slice figures are zero until then.
-	lastSlice              int
-	achievedRPS, planned   float64
-	p50, p99               float64 // seconds
-	errorRatio             float64
-	completed, errors      int64 // the run so far
-	shards, leased         int
-	coverage               float64 // received / expected shard slices, 1 when none expected yet
-	expected, received     int
-	leasesKnown            bool
+	lastSlice            int
+	achievedRPS, planned float64
+	p50, p99             float64 // seconds
+	errorRatio           float64
+	completed, errors    int64 // the run so far
+	shards, leased       int
+	coverage             float64 // received / expected shard slices, 1 when none expected yet
+	expected, received   int
+	leasesKnown          bool
 }
 
 // liveMetrics is the aggregator's current view of its active runs, read
