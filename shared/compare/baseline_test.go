@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cicadaload/cicada/shared/index"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/store/storetest"
 )
 
 // putReport writes runs/<id>/report.json with a plan name and verdict
@@ -175,29 +175,6 @@ func (f failing) Put(context.Context, string, []byte, string) (int64, error) { r
 func (f failing) Delete(context.Context, string, int64) error                { return f.err }
 func (f failing) List(context.Context, string) ([]string, error)             { return nil, f.err }
 
-// countingStore is the real disk store with the prefixes it was asked to
-// list and its reads counted.
-type countingStore struct {
-	store.Store
-	mu    sync.Mutex
-	lists []string
-	gets  int
-}
-
-func (c *countingStore) List(ctx context.Context, prefix string) ([]string, error) {
-	c.mu.Lock()
-	c.lists = append(c.lists, prefix)
-	c.mu.Unlock()
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *countingStore) Get(ctx context.Context, name string) (store.Object, error) {
-	c.mu.Lock()
-	c.gets++
-	c.mu.Unlock()
-	return c.Store.Get(ctx, name)
-}
-
 // TestLastPassReadsTheIndexOnly: finding the last pass never lists runs/;
 // when the plan's pass pointer is older than the run, it costs two reads
 // (the pointer and the report), however many runs the bucket holds.
@@ -207,7 +184,7 @@ func TestLastPassReadsTheIndexOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &countingStore{Store: disk}
+	st := storetest.NewRecorder(disk)
 	id := func(night int) string { return fmt.Sprintf("202611%02d-040000-%06x", night, night) }
 	for night := 1; night <= 28; night++ {
 		v := report.VerdictPass
@@ -230,25 +207,21 @@ func TestLastPassReadsTheIndexOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st.mu.Lock()
-			st.lists, st.gets = nil, 0
-			st.mu.Unlock()
+			st.Reset()
 			rep, got, err := FindBaseline(context.Background(), st, "nightly", LastPass, tt.self)
 			if err != nil || got != tt.wantID || rep.RunID != tt.wantID {
 				t.Fatalf("FindBaseline = %s, %v; want %s", got, err, tt.wantID)
 			}
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			for _, p := range st.lists {
+			for _, p := range st.Lists() {
 				if p != runs.IndexPrefix("nightly") {
 					t.Errorf("listed %q: only the plan's index folder %q may be listed", p, runs.IndexPrefix("nightly"))
 				}
 			}
-			if (len(st.lists) > 0) != tt.wantList {
-				t.Errorf("listings %q, want a listing: %v", st.lists, tt.wantList)
+			if (len(st.Lists()) > 0) != tt.wantList {
+				t.Errorf("listings %q, want a listing: %v", st.Lists(), tt.wantList)
 			}
-			if st.gets > tt.maxGets {
-				t.Errorf("%d reads, want at most %d", st.gets, tt.maxGets)
+			if len(st.Gets()) > tt.maxGets {
+				t.Errorf("%d reads, want at most %d", len(st.Gets()), tt.maxGets)
 			}
 		})
 	}

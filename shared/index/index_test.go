@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,18 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/store/storetest"
 )
 
 var day0 = time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
 
-// countingStore is the real disk store with every call counted by method
-// and prefix, to prove what a reader touched.
-type countingStore struct {
-	store.Store
-	mu    sync.Mutex
-	lists []string
-	gets  int
-}
-
-func (c *countingStore) List(ctx context.Context, prefix string) ([]string, error) {
-	c.mu.Lock()
-	c.lists = append(c.lists, prefix)
-	c.mu.Unlock()
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *countingStore) Get(ctx context.Context, name string) (store.Object, error) {
-	c.mu.Lock()
-	c.gets++
-	c.mu.Unlock()
-	return c.Store.Get(ctx, name)
-}
-
-func newStore(t testing.TB) *countingStore {
+func newStore(t testing.TB) *storetest.Recorder {
 	t.Helper()
 	d, err := store.NewDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &countingStore{Store: d}
+	return storetest.NewRecorder(d)
 }
 
 // fakeReport is a finished run of plan on night n.
@@ -138,7 +115,7 @@ func TestWriteAndList(t *testing.T) {
 	if _, err := Latest(ctx, st, "never-ran", runs.LatestPass); !errors.Is(err, ErrNoRun) {
 		t.Errorf("latest of a plan with no run: err = %v, want ErrNoRun", err)
 	}
-	for _, prefix := range st.lists {
+	for _, prefix := range st.Lists() {
 		if strings.HasPrefix(prefix, runs.Root) || prefix == "" {
 			t.Errorf("a reader listed %q: the index must never list runs/", prefix)
 		}
@@ -243,7 +220,7 @@ func BenchmarkLastPass(b *testing.B) {
 					}
 				}
 			}
-			st.gets, st.lists = 0, nil
+			st.Reset()
 			b.ResetTimer()
 			for range b.N {
 				if _, err := Latest(ctx, st, "plan-3", runs.LatestPass); err != nil {
@@ -253,8 +230,8 @@ func BenchmarkLastPass(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(st.gets)/float64(b.N), "gets/op")
-			b.ReportMetric(float64(len(st.lists))/float64(b.N), "lists/op")
+			b.ReportMetric(float64(len(st.Gets()))/float64(b.N), "gets/op")
+			b.ReportMetric(float64(len(st.Lists()))/float64(b.N), "lists/op")
 		})
 	}
 }

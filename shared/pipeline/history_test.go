@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,32 +24,11 @@ import (
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/store/storetest"
 	"github.com/cicadaload/cicada/shared/trend"
 	"github.com/cicadaload/cicada/shared/trigger"
 	"github.com/cicadaload/cicada/shared/worker"
 )
-
-// readCounter is a store with every List prefix and Get name recorded.
-type readCounter struct {
-	store.Store
-	mu    sync.Mutex
-	lists []string
-	gets  []string
-}
-
-func (c *readCounter) List(ctx context.Context, prefix string) ([]string, error) {
-	c.mu.Lock()
-	c.lists = append(c.lists, prefix)
-	c.mu.Unlock()
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *readCounter) Get(ctx context.Context, name string) (store.Object, error) {
-	c.mu.Lock()
-	c.gets = append(c.gets, name)
-	c.mu.Unlock()
-	return c.Store.Get(ctx, name)
-}
 
 // ensureIndexed writes a finished run's index row unless the aggregator
 // already did, from the run's report.json and plan.json, as the
@@ -123,7 +101,7 @@ func TestHistoryOf30Runs(t *testing.T) {
 	t.Logf("%d runs in %v", total, time.Since(started).Round(time.Second))
 	sort.Sort(sort.Reverse(sort.StringSlice(ids))) // newest first
 
-	cs := &readCounter{Store: e.Store}
+	cs := storetest.NewRecorder(e.Store)
 	srv := httptest.NewServer(trigger.NewHandler(trigger.Deps{Store: cs, Bus: e.Bus}))
 	t.Cleanup(srv.Close)
 	get := func(path, accept string) []byte {
@@ -179,19 +157,17 @@ func TestHistoryOf30Runs(t *testing.T) {
 		t.Errorf("the runs page lacks the newest run %s", ids[0])
 	}
 
-	cs.mu.Lock()
-	for _, p := range cs.lists {
+	for _, p := range cs.Lists() {
 		if strings.HasPrefix(runs.Root, p) || strings.HasPrefix(p, runs.Root) || !strings.HasPrefix(p, runs.IndexRoot) {
 			t.Errorf("the routes listed %q: want index/ listings only", p)
 		}
 	}
-	for _, n := range cs.gets {
+	for _, n := range cs.Gets() {
 		if strings.HasPrefix(n, runs.Root) {
 			t.Errorf("the routes read %s under runs/", n)
 		}
 	}
-	t.Logf("the routes listed %v and read %d index objects", cs.lists, len(cs.gets))
-	cs.mu.Unlock()
+	t.Logf("the routes listed %v and read %d index objects", cs.Lists(), len(cs.Gets()))
 
 	exe := browsertest.Find(t)
 	file := filepath.Join(t.TempDir(), "trend.html")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-analyze/charts"
+
+	"github.com/cicadaload/cicada/shared/browsertest"
 )
 
 // chartSection returns chart id's markup from its heading to the end of
@@ -122,7 +124,7 @@ func TestHTMLDecodedReportDrawsFromRows(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			page := writeHTML(t, decodedReport(t, full), filesPlanJSON, HTMLOptions{Live: live, RefreshSeconds: 5})
-			checkWellFormed(t, page)
+			browsertest.CheckWellFormed(t, page)
 			if got, want := strings.Count(page, "<svg"), len(chartIDs); got != want {
 				t.Errorf("%d <svg> elements, want %d", got, want)
 			}

@@ -2,14 +2,10 @@ package report
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
-	"errors"
 	"image/png"
-	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/slice"
+
+	"github.com/cicadaload/cicada/shared/browsertest"
 )
 
 // chartIDs are the charts every report draws, one <svg> each.
@@ -37,52 +35,6 @@ func writeHTML(t *testing.T, rep *Report, planJSON []byte, opt HTMLOptions) stri
 // nothing.
 var externalRef = regexp.MustCompile(`(?i)(?:\b(?:src|href|xlink:href|action|poster|data)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//))|url\s*\(|@import`)
 
-// checkWellFormed parses the page as XML with HTML's void elements and
-// entities allowed, so that a broken tag or an unescaped '<' from a label
-// or the plan fails.
-func checkWellFormed(t *testing.T, page string) {
-	t.Helper()
-	dec := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(page, "<!DOCTYPE html>")))
-	dec.AutoClose = xml.HTMLAutoClose
-	dec.Entity = xml.HTMLEntity
-	dec.Strict = true
-	var stack []string
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("report.html is not well formed: %v", err)
-		}
-		switch v := tok.(type) {
-		case xml.StartElement:
-			if !isVoid(v.Name.Local) {
-				stack = append(stack, v.Name.Local)
-			}
-		case xml.EndElement:
-			if isVoid(v.Name.Local) {
-				continue
-			}
-			if len(stack) == 0 || stack[len(stack)-1] != v.Name.Local {
-				t.Fatalf("report.html closes <%s> out of order (open: %v)", v.Name.Local, stack)
-			}
-			stack = stack[:len(stack)-1]
-		}
-	}
-	if len(stack) != 0 {
-		t.Errorf("report.html leaves elements open: %v", stack)
-	}
-}
-
-func isVoid(name string) bool {
-	switch name {
-	case "meta", "br", "img", "input", "link", "hr":
-		return true
-	}
-	return false
-}
-
 func TestHTML(t *testing.T) {
 	t.Parallel()
 	rep := filesReport(t)
@@ -102,7 +54,7 @@ func TestHTML(t *testing.T) {
 	if got, want := strings.Count(page, "<svg"), len(chartIDs); got != want {
 		t.Errorf("report.html has %d <svg> elements, want %d (one per chart)", got, want)
 	}
-	checkWellFormed(t, page)
+	browsertest.CheckWellFormed(t, page)
 
 	for _, want := range append([]string{
 		`<div class="verdict fail" id="verdict">FAIL</div>`,
@@ -156,7 +108,7 @@ func TestHTMLOptionsAndEscaping(t *testing.T) {
 			rep.PlanName = `<i>plan</i> & "co"`
 			rep.VerdictReasons = append(rep.VerdictReasons, "<b>not bold</b>")
 			page := writeHTML(t, rep, []byte(tt.plan), tt.opt)
-			checkWellFormed(t, page)
+			browsertest.CheckWellFormed(t, page)
 			for _, w := range append(tt.want, "&lt;i&gt;plan&lt;/i&gt; &amp; &#34;co&#34;", "&lt;b&gt;not bold&lt;/b&gt;") {
 				if !strings.Contains(page, w) {
 					t.Errorf("page lacks %q", w)
@@ -209,7 +161,7 @@ func TestHTMLEdgeCases(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			page := writeHTML(t, rep, nil, HTMLOptions{})
-			checkWellFormed(t, page)
+			browsertest.CheckWellFormed(t, page)
 			if got, want := strings.Count(page, "<svg"), len(chartIDs); got != want {
 				t.Errorf("%d <svg> elements, want %d", got, want)
 			}
@@ -228,61 +180,6 @@ func TestHTMLEdgeCases(t *testing.T) {
 	}
 }
 
-// chromiumFlags run Debian's chromium headless with every network path
-// closed: names resolve nowhere and any connection goes to a closed port,
-// so a page that needs the network shows it.
-var chromiumFlags = []string{
-	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost", "--proxy-server=127.0.0.1:9",
-	"--enable-logging=stderr", "--v=0", "--hide-scrollbars",
-}
-
-// runChromium runs chromium on a file with extra flags and returns its
-// stdout and stderr.
-func runChromium(t *testing.T, exe, file string, extra ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := append(append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir()), extra...)
-	args = append(args, "file://"+file)
-	cmd := exec.CommandContext(ctx, exe, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", extra, err, stderr.String())
-	}
-	return stdout.String(), stderr.String()
-}
-
-// consoleProblems returns chromium's log lines that carry a console
-// message or an uncaught exception: the report has no script, so any is a
-// fault.
-func consoleProblems(stderr string) []string {
-	var out []string
-	for _, line := range strings.Split(stderr, "\n") {
-		if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed; .ci/run installs Debian's chromium")
-	}
-	t.Skip("chromium is not installed (apt install chromium); CI runs this test")
-	return ""
-}
-
 // TestHTMLInChromium opens report.html in headless Chromium with the
 // network off: no console errors, every chart in the rendered DOM, and a
 // screenshot saved in $CICADA_ARTIFACTS (or the test's temporary directory).
@@ -290,7 +187,7 @@ func TestHTMLInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	exe := findChromium(t)
+	exe := browsertest.Find(t)
 	dir := t.TempDir()
 
 	t.Run("the console check sees a broken page", func(t *testing.T) {
@@ -298,8 +195,8 @@ func TestHTMLInChromium(t *testing.T) {
 		if err := os.WriteFile(bad, []byte(`<!DOCTYPE html><html><body><script>console.error("boom"); missing();</script></body></html>`), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, stderr := runChromium(t, exe, bad, "--dump-dom")
-		if got := consoleProblems(stderr); len(got) != 2 {
+		_, stderr := browsertest.Run(t, exe, bad, "--dump-dom")
+		if got := browsertest.ConsoleProblems(stderr); len(got) != 2 {
 			t.Errorf("console problems of a broken page = %q, want 2 (the check would miss real ones)", got)
 		}
 	})
@@ -315,8 +212,8 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 
 	t.Run("every chart in the DOM, no console errors", func(t *testing.T) {
-		dom, stderr := runChromium(t, exe, page, "--dump-dom")
-		if p := consoleProblems(stderr); len(p) > 0 {
+		dom, stderr := browsertest.Run(t, exe, page, "--dump-dom")
+		if p := browsertest.ConsoleProblems(stderr); len(p) > 0 {
 			t.Errorf("console messages:\n%s", strings.Join(p, "\n"))
 		}
 		if got, want := strings.Count(dom, "<svg"), len(chartIDs); got != want {
@@ -342,8 +239,8 @@ func TestHTMLInChromium(t *testing.T) {
 			t.Fatalf("artifacts dir: %v", err)
 		}
 		shot := filepath.Join(out, "report-html.png")
-		_, stderr := runChromium(t, exe, page, "--screenshot="+shot, "--window-size=1280,4000")
-		if p := consoleProblems(stderr); len(p) > 0 {
+		_, stderr := browsertest.Run(t, exe, page, "--screenshot="+shot, "--window-size=1280,4000")
+		if p := browsertest.ConsoleProblems(stderr); len(p) > 0 {
 			t.Errorf("console messages:\n%s", strings.Join(p, "\n"))
 		}
 		f, err := os.Open(shot)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/slice"
+
+	"github.com/cicadaload/cicada/shared/browsertest"
 )
 
 // predictionShard is what one shard recorded in one slice: requests
@@ -377,7 +379,7 @@ func TestHTMLPredictions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			page := writeHTML(t, rep, nil, HTMLOptions{})
-			checkWellFormed(t, page)
+			browsertest.CheckWellFormed(t, page)
 			for _, w := range []string{
 				// summary cards
 				`<div class="figure" id="figure-instances"><div class="v">33.3/s</div><div class="k">instances (1000, 4.00 per request)</div></div>`,

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cicadaload/cicada/shared/browsertest"
 )
 
 func TestTrendChart(t *testing.T) {
@@ -46,7 +48,7 @@ func TestTrendChart(t *testing.T) {
 				t.Fatalf("TrendChart: %v", err)
 			}
 			page := string(svg)
-			checkWellFormed(t, page)
+			browsertest.CheckWellFormed(t, page)
 			if got := strings.Count(page, `<a class="point"`); got != tt.links {
 				t.Errorf("%d linked markers, want %d", got, tt.links)
 			}

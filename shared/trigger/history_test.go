@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,49 +19,9 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/store"
+	"github.com/cicadaload/cicada/shared/store/storetest"
 	"github.com/cicadaload/cicada/shared/triggerapi"
 )
-
-// callCounter is a store with every List prefix and Get name recorded, to
-// prove what a route read.
-type callCounter struct {
-	store.Store
-	mu    sync.Mutex
-	lists []string
-	gets  []string
-}
-
-func (c *callCounter) List(ctx context.Context, prefix string) ([]string, error) {
-	c.mu.Lock()
-	c.lists = append(c.lists, prefix)
-	c.mu.Unlock()
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *callCounter) Get(ctx context.Context, name string) (store.Object, error) {
-	c.mu.Lock()
-	c.gets = append(c.gets, name)
-	c.mu.Unlock()
-	return c.Store.Get(ctx, name)
-}
-
-// touchedRuns lists the calls that read under runs/.
-func (c *callCounter) touchedRuns() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, p := range c.lists {
-		if strings.HasPrefix(runs.Root, p) || strings.HasPrefix(p, runs.Root) {
-			out = append(out, "List "+p)
-		}
-	}
-	for _, n := range c.gets {
-		if strings.HasPrefix(n, runs.Root) {
-			out = append(out, "Get "+n)
-		}
-	}
-	return out
-}
 
 var night0 = time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
 
@@ -85,7 +44,7 @@ func nightReport(plan string, n int, verdict string) *report.Report {
 
 // historyEnv is a trigger over a disk bucket holding the index rows of 10
 // nights of "nightly/bert" (every third fails) and 3 of "other".
-func historyEnv(t *testing.T) (http.Handler, *callCounter) {
+func historyEnv(t *testing.T) (http.Handler, *storetest.Recorder) {
 	t.Helper()
 	disk, err := store.NewDisk(t.TempDir())
 	if err != nil {
@@ -111,7 +70,7 @@ func historyEnv(t *testing.T) (http.Handler, *callCounter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeBus)
-	cs := &callCounter{Store: disk}
+	cs := storetest.NewRecorder(disk)
 	return NewHandler(Deps{Store: cs, Bus: b, Config: testConfig(), Now: func() time.Time { return night0.Add(40 * 24 * time.Hour) }}), cs
 }
 
@@ -218,16 +177,16 @@ func TestRunsAndPlansRoutes(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		if touched := cs.touchedRuns(); len(touched) > 0 {
+		if touched := cs.Touched(runs.Root); len(touched) > 0 {
 			t.Errorf("the routes read under runs/: %v", touched)
 		}
-		for _, p := range cs.lists {
+		for _, p := range cs.Lists() {
 			if !strings.HasPrefix(p, runs.IndexRoot) {
 				t.Errorf("the routes listed %q, outside the index", p)
 			}
 		}
-		if len(cs.lists) == 0 || len(cs.gets) == 0 {
-			t.Errorf("the routes listed %d prefixes and read %d objects: the counter counts nothing", len(cs.lists), len(cs.gets))
+		if len(cs.Lists()) == 0 || len(cs.Gets()) == 0 {
+			t.Errorf("the routes listed %d prefixes and read %d objects: the counter counts nothing", len(cs.Lists()), len(cs.Gets()))
 		}
 	})
 }
