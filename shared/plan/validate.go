@@ -102,6 +102,7 @@ func (p *Plan) problems() []Problem {
 	c.target(&q.Target)
 	c.data(&q.Data)
 	c.load(&q.Load)
+	c.search(&q)
 	durationRange(&c, "slice", q.Slice.D(), MinSlice, MaxSlice)
 	if q.Shards < 1 || q.Shards > MaxShards {
 		c.add("shards", "must be 1..%d, got %d", MaxShards, q.Shards)
