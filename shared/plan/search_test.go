@@ -37,9 +37,9 @@ load:
 `
 	for _, tt := range []struct {
 		name, extra, format string
-		precision          float64
-		step               float64
-		probes             int
+		precision           float64
+		step                float64
+		probes              int
 	}{
 		{"yaml percent", "    precision: 5%\n", "yaml", 0.05, DefaultSearchStep, DefaultSearchMaxProbes},
 		{"yaml fraction", "    precision: 0.02\n    step: 1.25\n", "yaml", 0.02, 1.25, DefaultSearchMaxProbes},
