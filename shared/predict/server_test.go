@@ -564,7 +564,7 @@ func TestConfig(t *testing.T) {
 		{"stall longer than period", func(c *Config) { c.StallEvery, c.StallFor = time.Second, time.Second }, "STALL_FOR"},
 		{"stall without period", func(c *Config) { c.StallFor = time.Second }, "STALL_FOR"},
 		{"max body", func(c *Config) { c.MaxBody = 0 }, "MAX_BODY"},
-		{"capacity", func(c *Config) { c.Concurrency, c.ServiceTime = 4, 10 * time.Millisecond }, ""},
+		{"capacity", func(c *Config) { c.Concurrency, c.ServiceTime = 4, 10*time.Millisecond }, ""},
 		{"concurrency alone", func(c *Config) { c.Concurrency = 4 }, ""},
 		{"negative concurrency", func(c *Config) { c.Concurrency = -1 }, "CONCURRENCY"},
 		{"negative service time", func(c *Config) { c.Concurrency, c.ServiceTime = 1, -1 }, "SERVICE_TIME"},
