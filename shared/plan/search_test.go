@@ -300,3 +300,23 @@ func TestSliceSchedulePrefix(t *testing.T) {
 		t.Errorf("zero slice: %d requests over %v", s.Total(), s.Duration())
 	}
 }
+
+// TestSearchExample: examples/search.yaml is a valid search plan.
+func TestSearchExample(t *testing.T) {
+	t.Parallel()
+	p, err := LoadFile("../../examples/search.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := p.Load.Search
+	if s == nil || s.From != 100 || s.To != 2000 || s.MaxProbes != 12 || math.Abs(float64(s.Precision)-0.1) > 1e-12 {
+		t.Fatalf("search = %+v", s)
+	}
+	// 12 probes of 1+2+2 one-second slices: at most a minute.
+	if got := p.Duration(); got != time.Minute {
+		t.Errorf("Duration = %v, want 1m", got)
+	}
+}
