@@ -23,8 +23,9 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/cicada ./jobs/predict
 
 ## cluster-up: the pipeline as separate processes on the real emulators (Pub/Sub
-## emulator, fake-gcs-server, trigger on :8080, 3 workers, aggregator, predict on
-## :8501); PIDs and logs in .cluster/, variables in .cluster/env
+## emulator, fake-gcs-server, trigger on :8080, 3 workers, aggregator with its
+## /metrics on :9090, predict on :8501); PIDs and logs in .cluster/, variables
+## in .cluster/env
 .PHONY: cluster-up cluster-down
 cluster-up:
 	$(GO) run ./cmd/cluster up

@@ -21,6 +21,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/cicadaload/cicada/shared/policy"
 )
 
 const root = ".."
@@ -464,6 +466,16 @@ type cbRepo struct {
 	makeTargets []string
 	exists      func(rel string) bool
 	goVersion   string
+	// policy are the keys of the operator's policy render-k8s.sh gives the
+	// workers, each of which the render step must pass from _KEY.
+	policy []string
+}
+
+// policyKeys are render-k8s.sh's keys of the operator's policy: the
+// variables of policy.Rules, the trigger's MAX_SHARDS and the credential
+// header names.
+func policyKeys() []string {
+	return append(policy.Names(), "MAX_SHARDS", "SECRET_HEADERS")
 }
 
 func checkCloudBuild(cb cloudBuild, repo cbRepo) []error {
@@ -586,6 +598,11 @@ func checkCloudBuild(cb cloudBuild, repo cbRepo) []error {
 			if renderOut == "" {
 				fail("step %s sets no OUT_DIR", s.ID)
 			}
+			for _, k := range repo.policy {
+				if want := "${_" + k + "}"; env[k] != want {
+					fail("step %s sets %s=%q, want %s: the workers get the trigger's policy from the substitutions", s.ID, k, env[k], want)
+				}
+			}
 		case s.Name == "gcr.io/cloud-builders/kubectl" && len(s.Args) > 0 && s.Args[0] == "apply":
 			applied = s.ID
 			if i := slices.Index(s.Args, "-k"); i < 0 || i+1 >= len(s.Args) || s.Args[i+1] != renderOut {
@@ -629,6 +646,7 @@ func repoFacts(t *testing.T) cbRepo {
 			return err == nil
 		},
 		goVersion: goModVersion(t),
+		policy:    policyKeys(),
 	}
 }
 
@@ -666,6 +684,10 @@ func TestCloudBuildCheckFails(t *testing.T) {
 		{name: "apply another folder", old: "args: [apply, -k, dist/k8s]", new: "args: [apply, -k, deploy/k8s]", wantErr: "does not apply -k dist/k8s"},
 		{name: "push before the tests", old: "waitFor: [test, function-source, build-image]", new: "waitFor: [build-image]", wantErr: "only a tested image is pushed"},
 		{name: "wait for a later step", old: "waitFor: [push-image, render-manifests]", new: "waitFor: [push-image, rollout-worker]", wantErr: "not an earlier step"},
+		{name: "workers without the allow-list", old: "      - ALLOWED_TARGETS=${_ALLOWED_TARGETS}\n", new: "",
+			wantErr: `sets ALLOWED_TARGETS="", want ${_ALLOWED_TARGETS}`},
+		{name: "workers with another limit", old: "      - MAX_RATE=${_MAX_RATE}", new: "      - MAX_RATE=1000000",
+			wantErr: `sets MAX_RATE="1000000", want ${_MAX_RATE}`},
 		{name: "old Go", old: "name: golang:1.26\n    entrypoint: bash\n    args:", new: "name: golang:1.22\n    entrypoint: bash\n    args:", wantErr: "want golang:"},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,21 @@
 #   TARGET_CIDRS    optional: comma-separated address ranges outside the
 #                   cluster the workers may send load to (worker-targets.yaml);
 #                   empty: only the sample predict service
+#   ALLOWED_TARGETS the trigger's allow-list (CICADA_TRIGGER_ALLOWED_TARGETS),
+#                   given to the workers as CICADA_WORKER_ALLOWED_TARGETS:
+#                   `terraform output -raw allowed_targets`
+#   MAX_RATE, MAX_USERS, MAX_SHARDS, MAX_DURATION, MAX_CONNECTIONS,
+#   MAX_TOTAL_CONNECTIONS, MAX_IN_FLIGHT, MAX_TIMEOUT, MAX_START_DELAY,
+#   MAX_REQUESTS, MAX_RENDERED_BODY, MAX_RENDERED_TOTAL, LITERAL_SECRETS,
+#   ALLOW_INSECURE_TLS
+#                   optional: the trigger's limits and switches, given to the
+#                   workers as CICADA_WORKER_* (MAX_SHARDS as MAX_PLAN_SHARDS);
+#                   unset or empty: deploy/k8s/params.env's default, which is
+#                   Terraform's
+#   SECRET_HEADERS  optional: credential header names (CICADA_SECRET_HEADERS
+#                   of the pods; Terraform's secret_headers)
+# Terraform's `terraform output -raw cloudbuild_substitutions` gives Cloud
+# Build every one of these values as the trigger has them.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,11 +36,15 @@ src=${SRC_DIR:-$here/deploy/k8s}
 out=${OUT_DIR:-$here/dist/k8s}
 
 missing=()
-for v in IMAGE TAG PROJECT_ID BUCKET WORKER_GSA AGGREGATOR_GSA; do
+for v in IMAGE TAG PROJECT_ID BUCKET WORKER_GSA AGGREGATOR_GSA ALLOWED_TARGETS; do
 	if [ -z "${!v:-}" ]; then missing+=("$v"); fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "render-k8s: missing ${missing[*]}" >&2
+	exit 2
+fi
+if [ "${ALLOWED_TARGETS:-}" = ALLOWED_TARGETS ]; then
+	echo "render-k8s: ALLOWED_TARGETS is the placeholder; give the trigger's allow-list (terraform output -raw allowed_targets)" >&2
 	exit 2
 fi
 if grep -q '^images:' "$src/kustomization.yaml"; then
@@ -51,12 +70,45 @@ for c in "${cidrs[@]}"; do
 	targets+=("$c")
 done
 
+# params.env: each key of the base from the environment when set there
+# (and not empty), else the base's default. The policy's values are the
+# trigger's: checked for their shape here, so that a typo stops the deploy
+# rather than the workers.
+params=()
+while IFS= read -r line; do
+	case "$line" in
+	'' | '#'*)
+		params+=("$line")
+		continue
+		;;
+	esac
+	k=${line%%=*}
+	v=${line#*=}
+	if [ -n "${!k:-}" ]; then
+		v=${!k}
+	fi
+	if [[ "$v" == *$'\n'* || "$v" == *$'\r'* ]]; then
+		echo "render-k8s: $k holds a line break" >&2
+		exit 2
+	fi
+	shape=''
+	case "$k" in
+	MAX_DURATION | MAX_TIMEOUT | MAX_START_DELAY) shape='^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$' ;;
+	LITERAL_SECRETS | ALLOW_INSECURE_TLS) shape='^(true|false)$' ;;
+	MAX_*) shape='^[0-9]+(\.[0-9]+)?$' ;;
+	esac
+	if [ -n "$shape" ] && ! [[ "$v" =~ $shape ]]; then
+		echo "render-k8s: $k=\"$v\" is not a value it takes" >&2
+		exit 2
+	fi
+	params+=("$k=$v")
+done <"$src/params.env"
+
 rm -rf "$out"
 mkdir -p "$out"
 # Only the YAML and env files: tests and docs stay behind.
 cp "$src"/*.yaml "$src"/*.env "$out"/
-printf 'PROJECT_ID=%s\nBUCKET=%s\nWORKER_GSA=%s\nAGGREGATOR_GSA=%s\n' \
-	"$PROJECT_ID" "$BUCKET" "$WORKER_GSA" "$AGGREGATOR_GSA" >"$out/params.env"
+printf '%s\n' "${params[@]}" >"$out/params.env"
 # worker-targets.yaml with those ranges (the base allows none).
 if [ ${#targets[@]} -gt 0 ]; then
 	{

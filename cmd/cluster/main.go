@@ -126,7 +126,8 @@ ready. In a shell:
   curl %s/runs/RUN_ID                   # status
   curl %s/runs/RUN_ID/report.json       # the report, once done
   curl %s/v1/stats                      # what the predict service counted
+  curl %s           # the aggregator's metrics (Prometheus text format)
 The trigger takes inline texts only (data.file is refused): examples/curl.yaml
 has them inline. Stop everything with: make cluster-down
-`, c.EnvPath(), c.TriggerURL, c.TriggerURL, c.TriggerURL, c.PredictURL)
+`, c.EnvPath(), c.TriggerURL, c.TriggerURL, c.TriggerURL, c.PredictURL, c.MetricsURL)
 }

@@ -13,7 +13,14 @@ import (
 	"text/template"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	"github.com/cicadaload/cicada/internal/testpki"
+	inferencev2 "github.com/cicadaload/cicada/proto/inference/v2"
+	"github.com/cicadaload/cicada/shared/predict"
 )
 
 // texts are the request bodies' texts: short (a JSON body of about 50
@@ -37,6 +44,13 @@ type env struct {
 	body     string // {"text": texts[0]}
 	bodyFile string
 	luaFile  string // wrk script
+	// The Open Inference Protocol scenario: ModelInfer's descriptor as a
+	// protoset file, and its request with texts[0] in protojson.
+	oipProtoset string
+	oipBody     string
+	// texts as JSONL records labeled with the sample classifier's answers,
+	// for the checked scenario.
+	labeledFile string
 
 	// The TLS target, started only when a TLS scenario runs.
 	httpsURL    string // https://127.0.0.1:port/v1/predict
@@ -149,9 +163,67 @@ func writeInputs(e *env) error {
 	if err := os.WriteFile(e.bodyFile, b, 0o644); err != nil {
 		return fmt.Errorf("write body: %w", err)
 	}
+	if err := writeOIP(e); err != nil {
+		return err
+	}
+	if err := writeLabeled(e); err != nil {
+		return err
+	}
 	e.luaFile = filepath.Join(e.work, "post.lua")
 	return renderTemplate(filepath.Join(e.root, "bench", "post.lua.tmpl"), e.luaFile,
 		struct{ Body string }{e.body})
+}
+
+// writeLabeled writes texts as JSONL records labeled with what the sample
+// classifier answers for each, so that a check of every answer passes.
+func writeLabeled(e *env) error {
+	var buf bytes.Buffer
+	for _, s := range texts {
+		_, label := predict.Default().Predict(s)
+		b, err := json.Marshal(map[string]string{"text": s, "label": label})
+		if err != nil {
+			return fmt.Errorf("encode a labeled text: %w", err)
+		}
+		buf.Write(append(b, '\n'))
+	}
+	e.labeledFile = filepath.Join(e.work, "labeled.jsonl")
+	if err := os.WriteFile(e.labeledFile, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write labeled texts: %w", err)
+	}
+	return nil
+}
+
+// oipModel is the model the predict service serves (predict.DefaultModelName).
+const oipModel = "textcls"
+
+// writeOIP writes the Open Inference Protocol's descriptor as a protoset
+// (a FileDescriptorSet, what protoc --descriptor_set_out writes) from the
+// compiled descriptor cicada's oip_v2 preset uses, and ghz's request: the
+// body the preset renders for texts[0].
+func writeOIP(e *env) error {
+	fd := inferencev2.File_inference_v2_grpc_predict_v2_proto
+	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{protodesc.ToFileDescriptorProto(fd)}}
+	b, err := proto.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("encode the OIP protoset: %w", err)
+	}
+	e.oipProtoset = filepath.Join(e.work, "oip.protoset")
+	if err := os.WriteFile(e.oipProtoset, b, 0o644); err != nil {
+		return fmt.Errorf("write the OIP protoset: %w", err)
+	}
+	req := &inferencev2.ModelInferRequest{
+		ModelName: oipModel,
+		Inputs: []*inferencev2.ModelInferRequest_InferInputTensor{{
+			Name: "text", Datatype: "BYTES", Shape: []int64{1},
+			Contents: &inferencev2.InferTensorContents{BytesContents: [][]byte{[]byte(texts[0])}},
+		}},
+	}
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode the OIP request: %w", err)
+	}
+	e.oipBody = string(body)
+	return nil
 }
 
 // writeCerts makes a CA and a certificate for 127.0.0.1 for the TLS
@@ -182,6 +254,9 @@ type planData struct {
 	Connections            int
 	Texts                  []string
 	CA                     string // PEM: the target speaks TLS with a certificate it issued
+	Model                  string // a preset's model
+	Check                  bool   // check each answer's label against DataFile's records
+	DataFile               string
 }
 
 // renderTemplate executes the text/template at src with data into dst.

@@ -17,8 +17,9 @@ const (
 	scHTTPMax    = "http max"
 	scHTTPRate   = "http rate"
 	scGRPCMax    = "grpc max"
-	scHTTPSMax   = "https max"    // HTTP/1.1 over TLS
-	scGRPCTLSMax = "grpc tls max" // gRPC over TLS
+	scHTTPSMax   = "https max"       // HTTP/1.1 over TLS
+	scGRPCTLSMax = "grpc tls max"    // gRPC over TLS
+	scOIPGRPCMax = "oip_v2 grpc max" // the Open Inference Protocol's ModelInfer, from a descriptor without reflection
 )
 
 // overTLS reports whether the scenario runs against the TLS target.
@@ -67,6 +68,8 @@ func selectJobs(cfg config) []job {
 		// Under taskset -c 1 the Go runtime already defaults to GOMAXPROCS=1
 		// (it reads the affinity mask); this row shows the cost of 2.
 		{Tool: "cicada", Scenario: scHTTPMax, Variant: "GOMAXPROCS=2", build: cicadaHTTP(false, "2"), parse: parseCicada},
+		// Every answer's label checked (target.check): the cost of a check.
+		{Tool: "cicada", Scenario: scHTTPMax, Variant: "check", build: cicadaHTTPCheck, parse: parseCicada},
 		{Tool: "h2load", Scenario: scHTTPRate, build: h2loadRun(true), parse: parseH2load},
 		{Tool: "vegeta", Scenario: scHTTPRate, build: vegetaRun(true), parse: parseVegeta},
 		{Tool: "hey", Scenario: scHTTPRate, build: heyRun(true), parse: parseHey},
@@ -74,6 +77,12 @@ func selectJobs(cfg config) []job {
 		{Tool: "ghz", Scenario: scGRPCMax, build: ghzMax(false), parse: parseGhz},
 		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=1", build: cicadaGRPC(1, false), parse: parseCicada},
 		{Tool: "cicada", Scenario: scGRPCMax, Variant: "conns=4", build: cicadaGRPC(4, false), parse: parseCicada},
+		// A model serving protocol's method, known from a descriptor: ghz
+		// reads it from a protoset file, cicada from its built-in copy of
+		// the same compiled descriptor (the oip_v2 preset).
+		{Tool: "ghz", Scenario: scOIPGRPCMax, build: ghzOIP, parse: parseGhz},
+		{Tool: "cicada", Scenario: scOIPGRPCMax, Variant: "conns=1", build: cicadaOIP(1), parse: parseCicada},
+		{Tool: "cicada", Scenario: scOIPGRPCMax, Variant: "conns=4", build: cicadaOIP(4), parse: parseCicada},
 		// The same against the predict service over TLS: wrk speaks
 		// HTTP/1.1 over OpenSSL, cicada over net/http and crypto/tls.
 		{Tool: "wrk", Scenario: scHTTPSMax, build: wrkMax(true), parse: parseWrk},
@@ -241,6 +250,24 @@ func ghzMax(tls bool) func(e *env, dir string) (invocation, error) {
 	}
 }
 
+// ghzOIP calls the Open Inference Protocol's ModelInfer with one text,
+// its types from the protoset writeInputs wrote (no reflection).
+func ghzOIP(e *env, _ string) (invocation, error) {
+	return invocation{args: []string{"--insecure",
+		"--protoset", e.oipProtoset,
+		"--call", "inference.GRPCInferenceService/ModelInfer", "-d", e.oipBody,
+		"-c", fmt.Sprint(e.cfg.connections), "-z", e.cfg.duration.String(), "--cpus", "1",
+		e.grpcAddr,
+	}}, nil
+}
+
+// cicadaOIP runs the closed-model oip_v2 preset plan over conns channels.
+func cicadaOIP(conns int) func(e *env, dir string) (invocation, error) {
+	return func(e *env, dir string) (invocation, error) {
+		return cicadaPlan(e, dir, "grpc-oip-closed.yaml.tmpl", planData{Address: e.grpcAddr, Users: e.cfg.connections, Connections: conns, Model: oipModel})
+	}
+}
+
 // cicadaHTTP runs a closed-model (max rate) or open-model (paced) HTTP plan.
 func cicadaHTTP(paced bool, gomaxprocs string) func(e *env, dir string) (invocation, error) {
 	return func(e *env, dir string) (invocation, error) {
@@ -256,6 +283,13 @@ func cicadaHTTP(paced bool, gomaxprocs string) func(e *env, dir string) (invocat
 		}
 		return inv, err
 	}
+}
+
+// cicadaHTTPCheck runs the closed-model HTTP plan with a check of every
+// answer's label against the classifier's own (writeInputs' labeled
+// texts), so that the row beside plain "http max" is the cost of a check.
+func cicadaHTTPCheck(e *env, dir string) (invocation, error) {
+	return cicadaPlan(e, dir, "http-closed.yaml.tmpl", planData{URL: e.httpURL, Users: e.cfg.connections, Check: true, DataFile: e.labeledFile})
 }
 
 // cicadaHTTPS runs the closed-model HTTP plan against the TLS target,

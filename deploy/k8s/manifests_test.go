@@ -5,7 +5,8 @@
 // (scripts/render-k8s.sh, then kustomize), and the result means what the
 // deployment needs: selectors that select, images from the registry,
 // resources and probes, environment variables the binaries read, a grace
-// period that covers a worker's hand-over, workers on Spot capacity,
+// period that covers a worker's hand-over, workers on Spot capacity and
+// held to the operator's policy (the trigger's, from params.env),
 // Workload Identity annotations, no Kubernetes API token where no pod
 // needs one, NetworkPolicies that keep the components with Google
 // credentials to DNS, the metadata server, Google APIs and (the worker)
@@ -44,6 +45,7 @@ import (
 	"github.com/cicadaload/cicada/shared/bus"
 	"github.com/cicadaload/cicada/shared/config"
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/policy"
 	"github.com/cicadaload/cicada/shared/predict"
 	"github.com/cicadaload/cicada/shared/worker"
 )
@@ -95,6 +97,9 @@ type manifests struct {
 	services    []*corev1.Service
 	hpas        []*autoscalingv2.HorizontalPodAutoscaler
 	netpols     []*networkingv1.NetworkPolicy
+	// podMonitorings are Managed Service for Prometheus's scrape
+	// configurations (podmonitoring_test.go).
+	podMonitorings []*podMonitoring
 }
 
 // splitDocs splits a YAML stream on its --- separators, dropping empty
@@ -190,6 +195,10 @@ func (m *manifests) decode(name string, data []byte) error {
 			o := new(networkingv1.NetworkPolicy)
 			err = strictDecode(doc, o)
 			m.netpols = append(m.netpols, o)
+		case "monitoring.googleapis.com/v1/PodMonitoring":
+			o := new(podMonitoring)
+			err = strictDecode(doc, o)
+			m.podMonitorings = append(m.podMonitorings, o)
 		default:
 			err = fmt.Errorf("kind %s/%s is not one these checks know", tm.APIVersion, tm.Kind)
 		}
@@ -237,7 +246,28 @@ type options struct {
 	wantImage string // "" = the placeholder, as in deploy/k8s
 	binaries  []string
 	known     map[string]map[string]bool
-	rendered  bool // ConfigMaps and namespaces are present
+	rendered  bool     // ConfigMaps and namespaces are present
+	workerEnv []string // variables the worker container must set
+}
+
+// workerPolicyEnv are the worker's variables of the operator's policy,
+// which the deployment must set as the trigger's (params.env): without
+// them a worker holds plans to its defaults, whose allow-list
+// (127.0.0.1) refuses every plan of a cluster.
+func workerPolicyEnv() []string {
+	var out []string
+	for _, k := range policy.Names() {
+		out = append(out, "CICADA_WORKER_"+k)
+	}
+	return append(out, "CICADA_WORKER_MAX_PLAN_SHARDS")
+}
+
+// workerVar is the worker's variable of params.env's key k.
+func workerVar(k string) string {
+	if k == "MAX_SHARDS" {
+		return "CICADA_WORKER_MAX_PLAN_SHARDS" // the trigger's MAX_SHARDS
+	}
+	return "CICADA_WORKER_" + k
 }
 
 // check returns every problem of m, each naming its object.
@@ -289,10 +319,14 @@ func check(m *manifests, o options) []error {
 	}
 	if wd != nil {
 		errs = append(errs, checkWorkerChurn(wd)...)
+		errs = append(errs, checkWorkerEnv(wd, cms, o.workerEnv)...)
 	}
 
 	for _, s := range m.services {
 		errs = append(errs, checkService(s, m.deployments)...)
+	}
+	for _, pm := range m.podMonitorings {
+		errs = append(errs, checkPodMonitoring(pm, m.deployments, m.netpols)...)
 	}
 
 	workerHPA := false
@@ -360,6 +394,38 @@ func checkWorkerChurn(d *appsv1.Deployment) []error {
 			case pod.TerminationGracePeriodSeconds != nil && g > time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second:
 				fail("container %s: CICADA_WORKER_STOP_GRACE %v is longer than terminationGracePeriodSeconds %d: a hand-over could be planned past the kill",
 					c.Name, g, *pod.TerminationGracePeriodSeconds)
+			}
+		}
+	}
+	return errs
+}
+
+// checkWorkerEnv wants every name of want set on the worker binary's
+// container, in its env or through a ConfigMap it takes whole (envFrom,
+// when the ConfigMap is there to look into).
+func checkWorkerEnv(d *appsv1.Deployment, cms map[string]*corev1.ConfigMap, want []string) []error {
+	var errs []error
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if len(c.Command) == 0 || c.Command[0] != binDir+"worker" {
+			continue
+		}
+		set := map[string]bool{}
+		for _, e := range c.Env {
+			set[e.Name] = true
+		}
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef == nil {
+				continue
+			}
+			if cm := cms[ef.ConfigMapRef.Name]; cm != nil {
+				for k := range cm.Data {
+					set[ef.Prefix+k] = true
+				}
+			}
+		}
+		for _, w := range want {
+			if !set[w] {
+				errs = append(errs, fmt.Errorf("Deployment %s: container %s: no env %s: the workers must hold plans to the operator's policy, the trigger's (params.env)", d.Name, c.Name, w))
 			}
 		}
 	}
@@ -776,7 +842,71 @@ func reportErrs(t *testing.T, errs []error) {
 func TestBaseManifests(t *testing.T) {
 	t.Parallel()
 	m := readBase(t)
-	reportErrs(t, check(m, options{binaries: dockerBinaries(t), known: mustKnownEnv(t)}))
+	reportErrs(t, check(m, options{binaries: dockerBinaries(t), known: mustKnownEnv(t), workerEnv: workerPolicyEnv()}))
+}
+
+// readParams reads deploy/k8s/params.env: key, value pairs in order.
+func readParams(t *testing.T, name string) ([]string, map[string]string) {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	vals := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: line %q is not KEY=VALUE", name, line)
+		}
+		keys = append(keys, k)
+		vals[k] = v
+	}
+	return keys, vals
+}
+
+// TestParamsPolicy: params.env holds a key for every variable of the
+// operator's policy, each replaced into the worker's variable of that
+// name by the kustomization, so that the workers get the trigger's values.
+func TestParamsPolicy(t *testing.T) {
+	t.Parallel()
+	keys, _ := readParams(t, "params.env")
+	want := append(policy.Names(), "MAX_SHARDS")
+	for _, k := range want {
+		if !slices.Contains(keys, k) {
+			t.Errorf("params.env has no %s: the workers cannot get the trigger's %s", k, k)
+		}
+	}
+	data, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k kusttypes.Kustomization
+	if err := strictDecode(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	into := map[string]string{}
+	for _, r := range k.Replacements {
+		if r.Source == nil || r.Source.Name != "cicada-params" {
+			continue
+		}
+		for _, tg := range r.Targets {
+			if tg.Select != nil && tg.Select.Kind == "Deployment" && tg.Select.Name == "cicada-worker" {
+				for _, fp := range tg.FieldPaths {
+					into[strings.TrimPrefix(r.Source.FieldPath, "data.")] = fp
+				}
+			}
+		}
+	}
+	for _, k := range want {
+		wantPath := "spec.template.spec.containers.[name=worker].env.[name=" + workerVar(k) + "].value"
+		if into[k] != wantPath {
+			t.Errorf("kustomization.yaml replaces params.env's %s into %q, want %q", k, into[k], wantPath)
+		}
+	}
 }
 
 // TestKustomizationStrict decodes kustomization.yaml into kustomize's own
@@ -852,6 +982,13 @@ func TestRendered(t *testing.T) {
 		"BUCKET":         "proj-1-cicada-runs",
 		"WORKER_GSA":     "cicada-worker@proj-1.iam.gserviceaccount.com",
 		"AGGREGATOR_GSA": "cicada-aggregator@proj-1.iam.gserviceaccount.com",
+		// The trigger's policy, as Terraform's outputs give it.
+		"ALLOWED_TARGETS": "cicada-predict.cicada.svc.cluster.local:8501,cicada-predict.cicada.svc.cluster.local:8500,34.118.224.0/20:8501,34.118.224.0/20:8500",
+		"MAX_RATE":        "500",
+		"MAX_SHARDS":      "20",
+		"MAX_TIMEOUT":     "30s",
+		"LITERAL_SECRETS": "true",
+		"SECRET_HEADERS":  "X-Tenant-Token",
 	}
 	vars["TARGET_CIDRS"] = "10.20.0.0/16, 203.0.113.7/32"
 	y := render(t, vars)
@@ -880,9 +1017,36 @@ func TestRendered(t *testing.T) {
 		binaries:  dockerBinaries(t),
 		known:     mustKnownEnv(t),
 		rendered:  true,
+		workerEnv: workerPolicyEnv(),
 	}))
 
-	for _, placeholder := range []string{"REGISTRY/", "PROJECT_ID", "WORKER_GSA", "AGGREGATOR_GSA", ": BUCKET", "cicada-params"} {
+	// The workers' policy is the trigger's: each value as given, the
+	// others params.env's defaults.
+	keys, defaults := readParams(t, "params.env")
+	env := map[string]string{}
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if d.Name == "cicada-worker" && c.Name == "worker" {
+				for _, e := range c.Env {
+					env[e.Name] = e.Value
+				}
+			}
+		}
+	}
+	for _, k := range append(policy.Names(), "MAX_SHARDS") {
+		want, ok := vars[k]
+		if !ok {
+			want = defaults[k]
+		}
+		if got := env[workerVar(k)]; got != want {
+			t.Errorf("worker %s = %q, want %q (%s as given to render-k8s.sh)", workerVar(k), got, want, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("params.env has no keys")
+	}
+
+	for _, placeholder := range []string{"REGISTRY/", "PROJECT_ID", "WORKER_GSA", "AGGREGATOR_GSA", ": BUCKET", "cicada-params", "value: ALLOWED_TARGETS", "value: MAX_", "value: LITERAL_SECRETS"} {
 		if bytes.Contains(y, []byte(placeholder)) {
 			t.Errorf("rendered manifests still contain %q", placeholder)
 		}
@@ -906,8 +1070,72 @@ func TestRendered(t *testing.T) {
 	if got := cm.Data["CICADA_BUCKET"]; got != vars["BUCKET"] {
 		t.Errorf("ConfigMap %s: CICADA_BUCKET = %q, want %q", cm.Name, got, vars["BUCKET"])
 	}
+	if got := cm.Data["CICADA_SECRET_HEADERS"]; got != vars["SECRET_HEADERS"] {
+		t.Errorf("ConfigMap %s: CICADA_SECRET_HEADERS = %q, want %q", cm.Name, got, vars["SECRET_HEADERS"])
+	}
 	if !regexp.MustCompile(`^cicada-config-[a-z0-9]+$`).MatchString(cm.Name) {
 		t.Errorf("ConfigMap name %q has no content hash: a config change would not roll the pods", cm.Name)
+	}
+}
+
+// TestRenderedWorkerReadsPolicy renders with the required values only and
+// reads the worker container's environment as the worker binary does
+// (worker.ReadEnv): every value parses, and the policy is the one given,
+// with params.env's defaults elsewhere. Not parallel: it sets the
+// process's environment.
+func TestRenderedWorkerReadsPolicy(t *testing.T) {
+	const allow = "cicada-predict.cicada.svc.cluster.local:8501,10.8.0.0/20:8501"
+	y := render(t, map[string]string{
+		"IMAGE": "r/cicada", "TAG": "t", "PROJECT_ID": "p", "BUCKET": "b",
+		"WORKER_GSA": "w@p.iam.gserviceaccount.com", "AGGREGATOR_GSA": "a@p.iam.gserviceaccount.com",
+		"ALLOWED_TARGETS": allow, "MAX_SHARDS": "7", "MAX_START_DELAY": "5m",
+	})
+	m := &manifests{}
+	if err := m.decode("rendered", y); err != nil {
+		t.Fatal(err)
+	}
+	cms := map[string]*corev1.ConfigMap{}
+	for _, cm := range m.configMaps {
+		cms[cm.Name] = cm
+	}
+	found := false
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if d.Name != "cicada-worker" || c.Name != "worker" {
+				continue
+			}
+			found = true
+			for _, ef := range c.EnvFrom {
+				if ef.ConfigMapRef != nil && cms[ef.ConfigMapRef.Name] != nil {
+					for k, v := range cms[ef.ConfigMapRef.Name].Data {
+						t.Setenv(k, v)
+					}
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom == nil {
+					t.Setenv(e.Name, e.Value)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no worker container rendered")
+	}
+	env, err := worker.ReadEnv()
+	if err != nil {
+		t.Fatalf("worker.ReadEnv of the rendered environment: %v", err)
+	}
+	got := env.Worker
+	want := policy.DefaultRules()
+	want.AllowedTargets = strings.Split(allow, ",")
+	want.MaxStartDelay = 5 * time.Minute
+	want.MaxShards = 0 // read as MAX_PLAN_SHARDS
+	if got.Rules == nil || fmt.Sprint(*got.Rules) != fmt.Sprint(want) || got.MaxPlanShards != 7 {
+		t.Errorf("worker policy %+v, plan shards %d; want %+v and 7", got.Rules, got.MaxPlanShards, want)
+	}
+	if len(env.SecretHeaders) != 0 {
+		t.Errorf("CICADA_SECRET_HEADERS = %q, want none (params.env's empty default)", env.SecretHeaders)
 	}
 }
 
@@ -922,6 +1150,12 @@ func TestRenderRefusesMissingValues(t *testing.T) {
 		want string
 	}{
 		{"worker account unset", []string{"WORKER_GSA="}, "WORKER_GSA"},
+		{"allow-list unset", []string{"ALLOWED_TARGETS="}, "missing ALLOWED_TARGETS"},
+		{"allow-list left the placeholder", []string{"ALLOWED_TARGETS=ALLOWED_TARGETS"}, "ALLOWED_TARGETS is the placeholder"},
+		{"limit not a number", []string{"MAX_RATE=lots"}, `MAX_RATE="lots" is not a value it takes`},
+		{"limit not a duration", []string{"MAX_TIMEOUT=30"}, `MAX_TIMEOUT="30" is not a value it takes`},
+		{"switch not a bool", []string{"LITERAL_SECRETS=yes"}, `LITERAL_SECRETS="yes" is not a value it takes`},
+		{"line break in a value", []string{"ALLOWED_TARGETS=a\nMAX_RATE=1e9"}, "ALLOWED_TARGETS holds a line break"},
 		{"targets: the whole internet", []string{"TARGET_CIDRS=10.0.0.0/8,0.0.0.0/0"}, `"0.0.0.0/0" is the whole internet`},
 		{"targets: the whole IPv6 internet", []string{"TARGET_CIDRS=::/0"}, `"::/0" is the whole internet`},
 		{"targets: a name", []string{"TARGET_CIDRS=api.example.com"}, `"api.example.com" is not a CIDR block`},
@@ -932,7 +1166,7 @@ func TestRenderRefusesMissingValues(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "k8s")
 			cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "render-k8s.sh"))
 			cmd.Env = append(os.Environ(), "OUT_DIR="+out, "IMAGE=r/cicada", "TAG=t", "PROJECT_ID=p", "BUCKET=b",
-				"WORKER_GSA=w@p.iam.gserviceaccount.com", "AGGREGATOR_GSA=a@p.iam.gserviceaccount.com")
+				"WORKER_GSA=w@p.iam.gserviceaccount.com", "AGGREGATOR_GSA=a@p.iam.gserviceaccount.com", "ALLOWED_TARGETS=predict.example:443")
 			cmd.Env = append(cmd.Env, tt.env...)
 			b, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
@@ -1129,9 +1363,10 @@ func TestCheckFails(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		old, new  string // replace the first old by new ("" old: the valid set)
-		wantErr   string // "" = no problem
-		decodeErr bool   // the strict decoding, not check, must refuse it
+		old, new  string   // replace the first old by new ("" old: the valid set)
+		wantErr   string   // "" = no problem
+		decodeErr bool     // the strict decoding, not check, must refuse it
+		workerEnv []string // options.workerEnv
 	}{
 		{name: "valid set passes"},
 		{name: "unknown field", old: "terminationGracePeriodSeconds: 60", new: "terminationGracePeriod: 60",
@@ -1214,6 +1449,12 @@ func TestCheckFails(t *testing.T) {
 			wantErr: "allow no DNS"},
 		{name: "ingress to a worker without ports", old: "  policyTypes: [Ingress, Egress]\n", new: "  policyTypes: [Ingress, Egress]\n  ingress:\n    - {}\n",
 			wantErr: "serves no port, but NetworkPolicy cicada-worker lets traffic in"},
+		{name: "worker sets what is required", workerEnv: []string{"CICADA_WORKER_CAPACITY", "CICADA_PROJECT"}},
+		{name: "worker without the policy", workerEnv: []string{"CICADA_WORKER_ALLOWED_TARGETS"},
+			wantErr: "Deployment cicada-worker: container worker: no env CICADA_WORKER_ALLOWED_TARGETS"},
+		{name: "worker policy in a ConfigMap it does not take", workerEnv: []string{"CICADA_PROJECT"},
+			old: "          envFrom:\n            - configMapRef:\n                name: cicada-config\n", new: "",
+			wantErr: "no env CICADA_PROJECT"},
 		{name: "ingress not limited", old: "  policyTypes: [Ingress, Egress]\n", new: "  policyTypes: [Egress]\n",
 			wantErr: "no NetworkPolicy keeps traffic out"},
 	}
@@ -1238,7 +1479,7 @@ func TestCheckFails(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			errs := check(m, options{binaries: bins, known: known})
+			errs := check(m, options{binaries: bins, known: known, workerEnv: tt.workerEnv})
 			if tt.wantErr == "" {
 				reportErrs(t, errs)
 				return

@@ -4,15 +4,16 @@
 #
 # Its Google service account is reached from the Kubernetes service account
 # k8s_namespace/aggregator_ksa through Workload Identity. Grants:
-# - objects under runs/ and active/ of the runs bucket: read them all
-#   (roles/storage.objectViewer: it lists active/, reads everything of a run
-#   and lists runs/ for a baseline), write only its own
+# - objects under runs/, active/ and the runs index (index/, index-slices/,
+#   latest/) of the runs bucket: read them all (roles/storage.objectViewer:
+#   it lists active/, reads everything of a run, and reads a plan's index
+#   for a last-pass baseline), write only its own
 #   (roles/storage.objectUser conditioned on names, bucket.tf): live.json
 #   and the report files, rewritten in place (a replacement deletes the old
 #   generation, hence objectUser rather than objectCreator), the sealed
-#   slices, the cancel marker of an abort, and the deletion of active-run
-#   markers. plan.json, run.json and the workers' objects are read-only to
-#   it.
+#   slices, the cancel marker of an abort, the deletion of active-run
+#   markers, and the finished run's index rows and pointers. plan.json,
+#   run.json and the workers' objects are read-only to it.
 # - subscriber on the events subscription;
 # - publisher on the shards topic (republished shards).
 
@@ -38,9 +39,9 @@ resource "google_storage_bucket_iam_member" "aggregator_runs_read" {
   member = google_service_account.aggregator.member
 
   condition {
-    title       = "runs-and-active-read"
-    description = "Read and list objects under runs/ and active/"
-    expression  = join(" || ", [local.runs_prefix_condition, local.active_prefix_condition])
+    title       = "runs-active-and-index-read"
+    description = "Read and list objects under runs/, active/ and the runs index"
+    expression  = join(" || ", [local.runs_prefix_condition, local.active_prefix_condition, local.index_prefix_condition])
   }
 }
 
@@ -51,7 +52,7 @@ resource "google_storage_bucket_iam_member" "aggregator_runs_write" {
 
   condition {
     title       = "aggregator-writes"
-    description = "Write only live status, report files, sealed slices, an abort's cancel marker and active-run markers"
+    description = "Write only live status, report files, sealed slices, an abort's cancel marker, active-run markers and the runs index"
     expression  = local.aggregator_write_condition
   }
 }

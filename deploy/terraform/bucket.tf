@@ -70,8 +70,9 @@ locals {
   # IAM Conditions on the runs bucket. An object's resource name is
   # projects/_/buckets/BUCKET/objects/NAME; objects.list is checked on the
   # bucket itself, with the request's prefix in the objectListPrefix
-  # attribute. Every List in the code passes a prefix under runs/ or active/
-  # (see shared/aggregate, shared/worker, shared/trigger).
+  # attribute. Every List in the code passes a prefix under runs/, active/
+  # or the runs index (see shared/aggregate, shared/worker, shared/trigger,
+  # shared/index).
   #
   # Reading and writing are separate grants. A component reads every object
   # of the prefixes it uses (roles/storage.objectViewer), and writes only
@@ -99,6 +100,13 @@ locals {
     "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"active/\")",
   ])
 
+  # The runs index (shared/index, docs/history.md): rows under index/ and
+  # index-slices/, each plan's pointers under latest/, and listings of them.
+  index_prefix_condition = join(" || ", concat(
+    [for p in ["index/", "index-slices/", "latest/"] : "resource.name.startsWith(\"${local.bucket_object_prefix}${p}\")"],
+    [for p in ["index/", "index-slices/", "latest/"] : "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${p}\")"],
+  ))
+
   # What a worker writes of runs/<id>/: its lease, its slices, its shard's
   # done or failed marker. Not plan.json, run.json, cancel or the report.
   worker_write_condition = join(" || ", [
@@ -107,8 +115,9 @@ locals {
   ])
 
   # What the aggregator writes: live.json and the report files, the sealed
-  # slices, the cancel marker of an abort (runs/<id>/...), and the deletion
-  # of an active-run marker once the report is written.
+  # slices, the cancel marker of an abort (runs/<id>/...), the deletion of
+  # an active-run marker once the report is written, and the run's rows
+  # and its plan's pointers in the runs index.
   aggregator_write_condition = join(" || ", concat(
     [
       for file in ["live.json", "report.json", "summary.txt", "report.html", "report.csv", "junit.xml", "histogram.hdr", "cancel"] :
@@ -117,6 +126,10 @@ locals {
     [
       "resource.name.extract(\"${local.bucket_object_prefix}runs/{run}/merged/\") != \"\"",
       "resource.name.startsWith(\"${local.bucket_object_prefix}active/\")",
+    ],
+    [
+      for p in ["index/", "index-slices/", "latest/"] :
+      "resource.name.startsWith(\"${local.bucket_object_prefix}${p}\")"
     ],
   ))
 }

@@ -66,6 +66,15 @@ resource "google_container_cluster" "main" {
   # Standard needs it said.
   datapath_provider = "ADVANCED_DATAPATH"
 
+  # Managed Service for Prometheus (managed collection): its collectors
+  # scrape the aggregator's /metrics (deploy/k8s/podmonitoring.yaml) and
+  # write through the nodes' roles/container.defaultNodeServiceAccount.
+  monitoring_config {
+    managed_prometheus {
+      enabled = true
+    }
+  }
+
   dynamic "private_cluster_config" {
     for_each = var.private_nodes ? [1] : []
     content {

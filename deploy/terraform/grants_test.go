@@ -74,6 +74,9 @@ var bucketRules = map[string]struct{ may, mayNot []access }{
 			wr(runObj("live.json")), wr(runObj("report.json")), wr(runObj("summary.txt")), wr(runObj("report.html")),
 			wr(runObj("report.csv")), wr(runObj("junit.xml")), wr(runObj("histogram.hdr")), wr(runObj("merged/0.pb")),
 			wr(runObj("cancel")),
+			wr("index/nightly%2Fbert/" + run + ".json"), wr("index-slices/nightly%2Fbert/" + run + ".ndjson"),
+			rd("latest/nightly%2Fbert/pass.json"), wr("latest/nightly%2Fbert/pass.json"), list("index/nightly%2Fbert/"),
+			rd("index/nightly%2Fbert/" + run + ".json"),
 		},
 		mayNot: []access{
 			wr(runObj("plan.json")), wr(runObj("run.json")), wr(runObj("leases/0")), wr(runObj("slices/0/3.pb")),
@@ -84,8 +87,9 @@ var bucketRules = map[string]struct{ may, mayNot []access }{
 		may: []access{
 			wr(runObj("plan.json")), wr(runObj("run.json")), wr("active/" + run), wr(runObj("cancel")), wr("idempotency/abc"),
 			rd(runObj("live.json")), rd(runObj("leases/0")), list(runObj("leases/")), list("active/"),
+			list("index/"), list("index/nightly%2Fbert/"), rd("index/nightly%2Fbert/" + run + ".json"), rd("latest/nightly%2Fbert/last.json"),
 		},
-		mayNot: []access{wr("other/x"), rd("other/x")},
+		mayNot: []access{wr("other/x"), rd("other/x"), wr("index/nightly%2Fbert/" + run + ".json"), wr("latest/nightly%2Fbert/pass.json")},
 	},
 }
 

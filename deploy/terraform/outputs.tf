@@ -72,3 +72,26 @@ output "target_cidrs" {
   description = "var.target_cidrs as Cloud Build's _TARGET_CIDRS wants them (comma-separated): the ranges the workers' NetworkPolicy lets them load."
   value       = join(",", var.target_cidrs)
 }
+
+output "allowed_targets" {
+  description = "The allow-list the trigger and the workers hold plans to (comma-separated): allowed_targets and the cluster's services range on cluster_target_ports; Cloud Build's _ALLOWED_TARGETS."
+  value       = local.policy.ALLOWED_TARGETS
+}
+
+output "cloudbuild_substitutions" {
+  description = "Everything cloudbuild.yaml takes from this deployment, for gcloud builds submit --substitutions \"$(terraform output -raw cloudbuild_substitutions);COMMIT_SHA=...\": region, registry, cluster, bucket, service accounts, target ranges and the operator's policy (policy.tf), so that the workers hold plans to the trigger's rules. In gcloud's ^;^ list form: the values hold commas."
+  value = "^;^${join(";", concat(
+    [
+      "_REGION=${var.region}",
+      "_REPO=${google_artifact_registry_repository.images.repository_id}",
+      "_CLUSTER=${google_container_cluster.main.name}",
+      "_CLUSTER_LOCATION=${google_container_cluster.main.location}",
+      "_BUCKET=${google_storage_bucket.runs.name}",
+      "_WORKER_GSA=${google_service_account.worker.email}",
+      "_AGGREGATOR_GSA=${google_service_account.aggregator.email}",
+      "_TARGET_CIDRS=${join(",", var.target_cidrs)}",
+      "_SECRET_HEADERS=${join(",", var.secret_headers)}",
+    ],
+    [for k, v in local.policy : "_${k}=${v}"],
+  ))}"
+}

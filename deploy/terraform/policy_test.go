@@ -8,7 +8,10 @@
 // only from a short list with a reason each, node pools on Spot VMs by
 // default), and that the names the
 // Terraform gives agree with the code (Pub/Sub ids, the function's entry
-// point, the trigger's environment variables). Each check is a function of
+// point, the trigger's environment variables), and (rails_test.go) that
+// the trigger and the workers get one operator's policy (local.policy,
+// through output cloudbuild_substitutions and deploy/k8s/params.env) whose
+// default allow-list names services on their ports. Each check is a function of
 // the parsed files, fed broken snippets in table tests so that each is seen
 // to fail. TestTerraformFmt runs terraform fmt -check when terraform is
 // installed (and fails without it when CI=true).

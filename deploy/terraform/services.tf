@@ -9,6 +9,7 @@
 locals {
   services = toset([
     "artifactregistry.googleapis.com", # images and the function's build output
+    "bigquery.googleapis.com",         # external tables over the runs index (bigquery.tf)
     "cloudbuild.googleapis.com",       # the function's build, and cloudbuild.yaml
     "cloudfunctions.googleapis.com",   # the trigger (Cloud Run functions)
     "cloudresourcemanager.googleapis.com",

@@ -111,18 +111,28 @@ resource "google_cloudfunctions2_function" "trigger" {
     # Names as `go run ./cmd/cicada env` lists them (policy_test.go checks
     # each against the trigger's configuration struct).
     environment_variables = {
-      CICADA_TRIGGER_BUCKET          = google_storage_bucket.runs.name
-      CICADA_TRIGGER_PROJECT         = var.project
-      CICADA_TRIGGER_ALLOWED_TARGETS = join(",", var.allowed_targets)
-      CICADA_TRIGGER_MAX_RATE        = tostring(var.max_rate)
-      CICADA_TRIGGER_MAX_USERS       = tostring(var.max_users)
-      CICADA_TRIGGER_MAX_SHARDS      = tostring(var.max_shards)
-      CICADA_TRIGGER_MAX_DURATION    = var.max_duration
-      CICADA_TRIGGER_MAX_BODY        = tostring(var.max_body_bytes)
-      CICADA_TRIGGER_LEAD_TIME       = var.lead_time
-      CICADA_TRIGGER_SECRET_HEADERS  = join(",", var.secret_headers)
-      CICADA_TRIGGER_LITERAL_SECRETS = tostring(var.literal_secrets)
-      CICADA_LOG_LEVEL               = var.log_level
+      CICADA_TRIGGER_BUCKET  = google_storage_bucket.runs.name
+      CICADA_TRIGGER_PROJECT = var.project
+      # The operator's policy (policy.tf), which the workers get too.
+      CICADA_TRIGGER_ALLOWED_TARGETS       = local.policy.ALLOWED_TARGETS
+      CICADA_TRIGGER_MAX_RATE              = local.policy.MAX_RATE
+      CICADA_TRIGGER_MAX_USERS             = local.policy.MAX_USERS
+      CICADA_TRIGGER_MAX_SHARDS            = local.policy.MAX_SHARDS
+      CICADA_TRIGGER_MAX_DURATION          = local.policy.MAX_DURATION
+      CICADA_TRIGGER_MAX_CONNECTIONS       = local.policy.MAX_CONNECTIONS
+      CICADA_TRIGGER_MAX_TOTAL_CONNECTIONS = local.policy.MAX_TOTAL_CONNECTIONS
+      CICADA_TRIGGER_MAX_IN_FLIGHT         = local.policy.MAX_IN_FLIGHT
+      CICADA_TRIGGER_MAX_TIMEOUT           = local.policy.MAX_TIMEOUT
+      CICADA_TRIGGER_MAX_START_DELAY       = local.policy.MAX_START_DELAY
+      CICADA_TRIGGER_MAX_REQUESTS          = local.policy.MAX_REQUESTS
+      CICADA_TRIGGER_MAX_RENDERED_BODY     = local.policy.MAX_RENDERED_BODY
+      CICADA_TRIGGER_MAX_RENDERED_TOTAL    = local.policy.MAX_RENDERED_TOTAL
+      CICADA_TRIGGER_LITERAL_SECRETS       = local.policy.LITERAL_SECRETS
+      CICADA_TRIGGER_ALLOW_INSECURE_TLS    = local.policy.ALLOW_INSECURE_TLS
+      CICADA_TRIGGER_SECRET_HEADERS        = join(",", var.secret_headers)
+      CICADA_TRIGGER_MAX_BODY              = tostring(var.max_body_bytes)
+      CICADA_TRIGGER_LEAD_TIME             = var.lead_time
+      CICADA_LOG_LEVEL                     = var.log_level
       # Callers: Cloud Run's IAM check verifies every caller's identity
       # token before the function runs (no public invoker, see below), so
       # the function may take the caller from it: runs record who
@@ -195,6 +205,20 @@ resource "google_pubsub_topic_iam_member" "trigger_shards" {
 }
 
 # --- what its build may do -----------------------------------------------------------
+
+# GET /runs and GET /plans/<name> read the runs index the aggregator
+# writes (docs/history.md): read-only.
+resource "google_storage_bucket_iam_member" "trigger_index_read" {
+  bucket = google_storage_bucket.runs.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.trigger.member
+
+  condition {
+    title       = "runs-index-read"
+    description = "Read and list the runs index (index/, index-slices/, latest/)"
+    expression  = local.index_prefix_condition
+  }
+}
 
 resource "google_storage_bucket_iam_member" "trigger_build_source" {
   bucket = google_storage_bucket.function_source.name

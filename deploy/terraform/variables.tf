@@ -98,18 +98,34 @@ variable "idempotency_retention_days" {
 # --- trigger: the operator's limits ----------------------------------------
 
 variable "allowed_targets" {
-  description = "Hosts a plan may aim at (CICADA_TRIGGER_ALLOWED_TARGETS): host (any port), host:port, *.domain (its subdomains) or * (anything). The default allows services inside the cluster only, such as the sample predict service."
+  description = "Targets a plan may aim at, for the trigger (CICADA_TRIGGER_ALLOWED_TARGETS) and the workers alike (CICADA_WORKER_ALLOWED_TARGETS, through Cloud Build): host (any port), host:port, *.domain (its subdomains), * (any name), an address or CIDR with an optional port (10.0.0.0/8:8501), and refusals written !entry. Name services with their ports: *.svc.cluster.local would name the Kubernetes API server and kube-dns too. The cluster's services range is added on cluster_target_ports (see local.allowed_targets). The default names the sample predict service only."
   type        = list(string)
-  default     = ["*.svc.cluster.local"]
+  default = [
+    "cicada-predict.cicada.svc.cluster.local:8501",
+    "cicada-predict.cicada.svc.cluster.local:8500",
+  ]
 
   validation {
-    condition     = length(var.allowed_targets) > 0 && alltrue([for t in var.allowed_targets : can(regex("^[^,\\s]+$", t))])
-    error_message = "allowed_targets must list at least one host, each without commas or spaces."
+    # No commas (the list is joined with them), no semicolons (gcloud's
+    # list separator in cloudbuild_substitutions), no spaces.
+    condition     = length(var.allowed_targets) > 0 && alltrue([for t in var.allowed_targets : can(regex("^!?[A-Za-z0-9*._:/\\[\\]-]+$", t))])
+    error_message = "allowed_targets must list at least one target, each a host, host:port, *.domain, *, address or CIDR (optionally :port), optionally after !, without commas, semicolons or spaces."
+  }
+}
+
+variable "cluster_target_ports" {
+  description = "Ports on which plans may aim at the cluster's services (the sample predict service: 8501 HTTP, 8500 gRPC): a service name resolves to an address of the cluster's services range, which the address check refuses unless the allow-list names it (a private range), so that range is added to allowed_targets on each of these ports. Never the whole range on any port: the Kubernetes API server and kube-dns live there. Empty: none."
+  type        = list(number)
+  default     = [8501, 8500]
+
+  validation {
+    condition     = alltrue([for p in var.cluster_target_ports : p >= 1 && p <= 65535 && floor(p) == p])
+    error_message = "cluster_target_ports must hold port numbers (1..65535)."
   }
 }
 
 variable "max_rate" {
-  description = "Highest open-model rate in requests per second of a whole plan (CICADA_TRIGGER_MAX_RATE); 0 = no operator limit."
+  description = "Highest open-model rate in requests per second of a whole plan (CICADA_TRIGGER_MAX_RATE, and the workers'); 0 = no operator limit."
   type        = number
   default     = 10000
 
@@ -120,7 +136,7 @@ variable "max_rate" {
 }
 
 variable "max_users" {
-  description = "Most closed-model users of a whole plan (CICADA_TRIGGER_MAX_USERS); 0 = no operator limit."
+  description = "Most closed-model users of a whole plan (CICADA_TRIGGER_MAX_USERS, and the workers'); 0 = no operator limit."
   type        = number
   default     = 10000
 
@@ -131,7 +147,7 @@ variable "max_users" {
 }
 
 variable "max_shards" {
-  description = "Most shards a plan may ask for (CICADA_TRIGGER_MAX_SHARDS); 0 = no operator limit."
+  description = "Most shards a plan may ask for (CICADA_TRIGGER_MAX_SHARDS, and the workers' CICADA_WORKER_MAX_PLAN_SHARDS); 0 = no operator limit."
   type        = number
   default     = 100
 
@@ -142,13 +158,101 @@ variable "max_shards" {
 }
 
 variable "max_duration" {
-  description = "Longest total duration of a plan's stages, as a Go duration such as 30m or 1h (CICADA_TRIGGER_MAX_DURATION); 0 = no operator limit."
+  description = "Longest total duration of a plan's stages, as a Go duration such as 30m or 1h (CICADA_TRIGGER_MAX_DURATION, and the workers'); 0 = no operator limit."
   type        = string
   default     = "1h"
 
   validation {
     condition     = can(regex("^(0|([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+)$", var.max_duration))
     error_message = "max_duration must be a Go duration such as 90s, 30m, 1h30m, or 0."
+  }
+}
+
+variable "max_connections" {
+  description = "Most target.connections per shard (CICADA_TRIGGER_MAX_CONNECTIONS, and the workers'); 0 = no operator limit."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.max_connections >= 0 && floor(var.max_connections) == var.max_connections
+    error_message = "max_connections must be a whole number, 0 or more."
+  }
+}
+
+variable "max_total_connections" {
+  description = "Most target.connections × shards, a plan's connections in all (CICADA_TRIGGER_MAX_TOTAL_CONNECTIONS, and the workers'); 0 = no operator limit."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.max_total_connections >= 0 && floor(var.max_total_connections) == var.max_total_connections
+    error_message = "max_total_connections must be a whole number, 0 or more."
+  }
+}
+
+variable "max_in_flight" {
+  description = "Highest open-model load.max_in_flight per shard (CICADA_TRIGGER_MAX_IN_FLIGHT, and the workers'); 0 = no operator limit."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.max_in_flight >= 0 && floor(var.max_in_flight) == var.max_in_flight
+    error_message = "max_in_flight must be a whole number, 0 or more."
+  }
+}
+
+variable "max_timeout" {
+  description = "Longest target.timeout, as a Go duration (CICADA_TRIGGER_MAX_TIMEOUT, and the workers'); 0 = no operator limit."
+  type        = string
+  default     = "1m"
+
+  validation {
+    condition     = can(regex("^(0|([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+)$", var.max_timeout))
+    error_message = "max_timeout must be a Go duration such as 30s or 1m, or 0."
+  }
+}
+
+variable "max_start_delay" {
+  description = "Longest start_delay, as a Go duration (CICADA_TRIGGER_MAX_START_DELAY, and the workers', which also refuse a run that starts further ahead, plus a minute); 0 = no operator limit."
+  type        = string
+  default     = "15m"
+
+  validation {
+    condition     = can(regex("^(0|([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+)$", var.max_start_delay))
+    error_message = "max_start_delay must be a Go duration such as 15m or 1h, or 0."
+  }
+}
+
+variable "max_requests" {
+  description = "Most requests an open-model plan's schedule holds in all (CICADA_TRIGGER_MAX_REQUESTS, and the workers'); 0 = no operator limit."
+  type        = number
+  default     = 36000000
+
+  validation {
+    condition     = var.max_requests >= 0 && floor(var.max_requests) == var.max_requests
+    error_message = "max_requests must be a whole number, 0 or more."
+  }
+}
+
+variable "max_rendered_body" {
+  description = "Largest body (or gRPC request JSON) a plan's template may render for one text, in bytes (CICADA_TRIGGER_MAX_RENDERED_BODY, and the workers'); 0 = the plan format's bound (16 MiB)."
+  type        = number
+  default     = 1048576
+
+  validation {
+    condition     = var.max_rendered_body >= 0 && floor(var.max_rendered_body) == var.max_rendered_body
+    error_message = "max_rendered_body must be a whole number of bytes, 0 or more."
+  }
+}
+
+variable "max_rendered_total" {
+  description = "Largest sum of the bodies a plan's template renders for all its texts, in bytes (CICADA_TRIGGER_MAX_RENDERED_TOTAL, and the workers'); 0 = the plan format's bound (256 MiB)."
+  type        = number
+  default     = 16777216
+
+  validation {
+    condition     = var.max_rendered_total >= 0 && floor(var.max_rendered_total) == var.max_rendered_total
+    error_message = "max_rendered_total must be a whole number of bytes, 0 or more."
   }
 }
 
@@ -219,7 +323,7 @@ variable "log_level" {
 }
 
 variable "secret_headers" {
-  description = "Header names whose values are credentials, besides Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key (CICADA_TRIGGER_SECRET_HEADERS): redacted wherever shown, refused as literals in a plan. Give the pods the same list (CICADA_SECRET_HEADERS in deploy/k8s/config.env)."
+  description = "Header names whose values are credentials, besides Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key (CICADA_TRIGGER_SECRET_HEADERS): redacted wherever shown, refused as literals in a plan. The pods get the same list (CICADA_SECRET_HEADERS, through Cloud Build: output cloudbuild_substitutions)."
   type        = list(string)
   default     = []
 
@@ -230,7 +334,13 @@ variable "secret_headers" {
 }
 
 variable "literal_secrets" {
-  description = "Accept plans that carry credentials as written (CICADA_TRIGGER_LITERAL_SECRETS): the values are then stored in plan.json in the runs bucket, though never served or shown. By default such plans are refused in favour of target.auth."
+  description = "Accept plans that carry credentials as written (CICADA_TRIGGER_LITERAL_SECRETS, and the workers'): the values are then stored in plan.json in the runs bucket, though never served or shown. By default such plans are refused in favour of target.auth."
+  type        = bool
+  default     = false
+}
+
+variable "allow_insecure_tls" {
+  description = "Accept plans with target.tls.insecure_skip_verify (CICADA_TRIGGER_ALLOW_INSECURE_TLS, and the workers'), whose runs then trust any certificate the target shows. By default such plans are refused in favour of target.tls.ca."
   type        = bool
   default     = false
 }

@@ -114,6 +114,18 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 		// quote the target's URL.
 		s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: redact.Text(f.Reason)})
 	}
+	if t.invalid != "" {
+		// No worker runs this plan: each shard without a marker of its
+		// own fails with the reason, and the report says it now rather
+		// than as gaps after the run's end.
+		for n := range t.plan.Shards {
+			if !s.Done[n] {
+				s.Done[n] = true
+				s.Failed = append(s.Failed, report.FailedShard{Shard: n, Reason: redact.Text(t.invalid)})
+			}
+		}
+		slices.SortFunc(s.Failed, func(a, b report.FailedShard) int { return a.Shard - b.Shard })
+	}
 	o, err := t.st.Get(ctx, runs.CancelPath(id))
 	switch {
 	case err == nil:
@@ -300,7 +312,7 @@ func (s *State) reported() func(shard, k int) bool {
 
 // Write stores the run's live status, or its final report files when final
 // (report.Files, which show plan.json as stored and tell successes by the
-// plan's rule).
+// plan's rule) and the run's row in the runs index (package index).
 func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, final bool) error {
 	var b bytes.Buffer
 	if err := rep.WriteJSON(&b); err != nil {
@@ -323,6 +335,11 @@ func (s *State) Write(ctx context.Context, st store.Store, rep *report.Report, f
 		if _, err := st.Put(ctx, runs.ReportPath(rep.RunID, name), files[name], contentType(name)); err != nil {
 			return fmt.Errorf("write %s of run %s: %w", name, rep.RunID, err)
 		}
+	}
+	// Indexed before the marker goes: a failure leaves the run active, and
+	// the next sweep indexes it (Service.update, ensureIndexed).
+	if err := writeIndex(ctx, st, rep, s.PlanJSON); err != nil {
+		return fmt.Errorf("index run %s: %w", rep.RunID, err)
 	}
 	// The run is no longer active. A marker left behind by a failed
 	// delete only costs a sweep that finds the report and stops.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ type Config struct {
 	LiveEvery   time.Duration `envconfig:"LIVE_EVERY" default:"1s" desc:"how often live.json of a run with new events is rewritten"`
 	Republish   time.Duration `envconfig:"REPUBLISH" default:"15s" desc:"least time between two republications of one shard"`
 	Relist      time.Duration `envconfig:"RELIST" default:"30s" desc:"how often a run's whole slice listing is read again (events name new slices in between)"`
+	MetricsAddr string        `envconfig:"METRICS_ADDR" default:":9090" desc:"address of /metrics (each active run's figures, Prometheus text format) and /healthz; empty serves none"`
 }
 
 // Service listens to worker events, keeps live.json current, writes final
@@ -41,6 +44,8 @@ type Service struct {
 	b   bus.Bus
 	log *zap.Logger
 	now func() time.Time
+	// metrics is what /metrics shows: each active run's last live update.
+	metrics *liveMetrics
 
 	mu        sync.Mutex
 	dirty     map[string][]report.ShardSlice // run -> slices named by events since the last update
@@ -72,16 +77,31 @@ func NewService(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func
 	def(&cfg.Republish, 15*time.Second)
 	def(&cfg.Relist, 30*time.Second)
 	return &Service{
-		cfg: cfg, st: st, b: b, log: log, now: now,
+		cfg: cfg, st: st, b: b, log: log, now: now, metrics: &liveMetrics{},
 		dirty: map[string][]report.ShardSlice{}, republish: map[string]time.Time{},
 		unplaced: map[string][]report.Unplaced{},
 		trackers: map[string]*Tracker{}, listed: map[string]time.Time{}, nextLive: map[string]time.Time{},
 	}
 }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends, and serves /metrics on cfg.MetricsAddr when
+// set.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if s.cfg.MetricsAddr != "" {
+		l, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("aggregator metrics: %w", err)
+		}
+		s.log.Info("serving metrics", zap.String("addr", l.Addr().String()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.ServeMetrics(ctx, l); err != nil {
+				s.log.Error("metrics server", zap.Error(err))
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -182,6 +202,7 @@ func (s *Service) sweep(ctx context.Context) {
 }
 
 func (s *Service) forget(id string) {
+	s.metrics.drop(id)
 	delete(s.trackers, id)
 	delete(s.listed, id)
 	delete(s.nextLive, id)
@@ -235,7 +256,12 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	}
 	if st.HasReport {
 		// Final already (by another aggregator, or a write whose marker
-		// delete failed): make sure the marker goes.
+		// delete or index row failed): make sure the run is indexed, then
+		// that the marker goes.
+		if err := st.ensureIndexed(ctx, s.st); err != nil {
+			log.Warn("index run (retried on the next sweep)", zap.Error(err))
+			return
+		}
 		if err := s.st.Delete(ctx, runs.ActivePath(id), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			log.Warn("clear active marker", zap.Error(err))
 		}
@@ -276,6 +302,13 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	s.mu.Unlock()
 	st.Now = now
 	rep := st.Report(final)
+	if !final {
+		leased := -1 // not read this update
+		if sweep {
+			leased = liveLeases(st, now)
+		}
+		s.metrics.set(id, rep, leased)
+	}
 	if final {
 		if err := st.CompareBaseline(ctx, s.st, rep); err != nil {
 			log.Warn("no comparison with the baseline", zap.Error(err))
@@ -283,6 +316,9 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	}
 	err = st.Write(ctx, s.st, rep, final)
 	switch {
+	case errors.Is(err, errNotIndexed):
+		log.Warn("report written; index run (retried on the next sweep)", zap.Error(err))
+		return
 	case err != nil && final:
 		log.Error("write report", zap.Error(err))
 		return

@@ -46,6 +46,10 @@ type Tracker struct {
 	run      runs.Run
 	plan     *plan.Plan
 	planJSON []byte
+	// invalid is why plan.json cannot run (runs.Stored.InvalidReason): a
+	// plan no trigger accepted, which every worker refuses. "" for a
+	// valid plan.
+	invalid string
 
 	slices   []*slice.Compact // by index; nil until an object of it arrives
 	isSealed []bool
@@ -71,12 +75,14 @@ func (t *Tracker) load(ctx context.Context) error {
 	if t.loaded {
 		return nil
 	}
-	stored, err := runs.Read(ctx, t.st, t.id)
+	// Leniently: a plan written into the bucket that does not validate
+	// is still reported on, with the reason, rather than left unread.
+	stored, err := runs.ReadLenient(ctx, t.st, t.id)
 	if err != nil {
 		return err
 	}
 	p := stored.Plan
-	t.run, t.plan, t.planJSON = stored.Run, p, stored.PlanJSON
+	t.run, t.plan, t.planJSON, t.invalid = stored.Run, p, stored.PlanJSON, stored.InvalidReason()
 	n := p.NumSlices()
 	t.slices = make([]*slice.Compact, n)
 	t.isSealed = make([]bool, n)

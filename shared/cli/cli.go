@@ -131,6 +131,10 @@ const usage = `usage:
       follow a run with a progress bar and slice lines; exit with its verdict
   cicada compare BASE NEW [--tolerance PCT] [--url TRIGGER] [--out FILE]
       compare two runs (report files or run ids); exit 1 on a regression
+  cicada history PLAN [-n N] [--url TRIGGER | --bucket-dir DIR | --bucket NAME]
+      the plan's last N runs (default 14) from the runs index, with the trend
+      of p99 and capacity; from the trigger ($CICADA_TRIGGER_URL) or the bucket
+      ($CICADA_BUCKET, or cicada local's .cicada/bucket)
   cicada validate PLAN
       check a plan and list every problem
   cicada env
@@ -162,6 +166,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return compareCmd(ctx, args[1:], stdout)
 	case "wait":
 		return waitCmd(ctx, args[1:], stdout)
+	case "history":
+		return historyCmd(ctx, args[1:], stdout)
 	case "env":
 		return writeEnvDoc(stdout)
 	case "help", "-h", "--help":

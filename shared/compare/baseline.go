@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
+	"github.com/cicadaload/cicada/shared/index"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runid"
 	"github.com/cicadaload/cicada/shared/runs"
@@ -25,10 +25,10 @@ var ErrNoBaseline = errors.New("no baseline report")
 //
 // baseline is a run id, whose runs/<id>/report.json is read whatever its
 // plan name and verdict (the user chose it), or LastPass: the newest run
-// older than selfID (run ids sort by creation time) whose report.json has
-// plan_name planName and verdict pass. An empty selfID puts no bound. A
-// report.json that cannot be decoded is skipped by LastPass, so that one
-// corrupt object does not hide every older run.
+// older than selfID (run ids sort by creation time) that the runs index
+// holds as a pass of planName, whose report.json says so too. An empty
+// selfID puts no bound. A report.json that cannot be decoded is skipped
+// by LastPass, so that one corrupt object does not hide every older run.
 //
 // It returns an error wrapping ErrNoBaseline when there is no such report
 // (also for an empty baseline, or a baseline that is selfID itself), and
@@ -56,24 +56,44 @@ func FindBaseline(ctx context.Context, st store.Store, planName, baseline, selfI
 	return rep, baseline, nil
 }
 
-// lastPass walks the runs' report.json objects from the newest older than
-// selfID back, and returns the first passing one of planName.
+// lastPass finds the newest passing run of planName older than selfID in
+// the runs index (package index), never listing runs/: the plan's pass
+// pointer is one read, and only when a later run passed first (the
+// pointer names a run not older than selfID) are the plan's index rows
+// read, newest first from selfID back. The index is the source: a run
+// that finished before the aggregator wrote the index is no candidate
+// (docs/history.md). A candidate whose report.json is gone or corrupt is
+// skipped for the next older one.
 func lastPass(ctx context.Context, st store.Store, planName, selfID string) (*report.Report, string, error) {
-	// The bucket lists objects, not directories: every run's objects come
-	// back, and only report.json names a candidate.
-	names, err := st.List(ctx, runs.Root)
-	if err != nil {
-		return nil, "", fmt.Errorf("find baseline: list runs: %w", err)
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("find baseline: %w", err)
 	}
-	var ids []string
-	for _, name := range names {
-		id, ok := reportRunID(name)
-		if ok && (selfID == "" || id < selfID) {
-			ids = append(ids, id)
+	noPass := func() error {
+		return fmt.Errorf("find baseline: no passing run of plan %q before %s: %w", planName, selfIDOrNow(selfID), ErrNoBaseline)
+	}
+	row, err := index.Latest(ctx, st, planName, runs.LatestPass)
+	switch {
+	case errors.Is(err, index.ErrNoRun):
+		return nil, "", noPass()
+	case err != nil:
+		return nil, "", fmt.Errorf("find baseline: %w", err)
+	}
+	id := ""
+	if selfID == "" || row.RunID < selfID {
+		id = row.RunID
+	}
+	cursor := selfID
+	for {
+		if id == "" {
+			rows, _, err := index.List(ctx, st, index.Query{Plan: planName, Verdict: report.VerdictPass, Cursor: cursor, Limit: 1})
+			if err != nil {
+				return nil, "", fmt.Errorf("find baseline: %w", err)
+			}
+			if len(rows) == 0 {
+				return nil, "", noPass()
+			}
+			id = rows[0].RunID
 		}
-	}
-	slices.Sort(ids)
-	for _, id := range slices.Backward(ids) {
 		if err := ctx.Err(); err != nil {
 			return nil, "", fmt.Errorf("find baseline: %w", err)
 		}
@@ -81,15 +101,14 @@ func lastPass(ctx context.Context, st store.Store, planName, selfID string) (*re
 		var syntax *decodeError
 		switch {
 		case errors.As(err, &syntax), errors.Is(err, store.ErrNotFound):
-			continue // corrupt, or deleted since the listing
+			// corrupt, or deleted since it was indexed
 		case err != nil:
 			return nil, "", fmt.Errorf("find baseline: %w", err)
-		}
-		if rep.PlanName == planName && rep.Verdict == report.VerdictPass {
+		case rep.PlanName == planName && rep.Verdict == report.VerdictPass:
 			return rep, id, nil
 		}
+		cursor, id = id, ""
 	}
-	return nil, "", fmt.Errorf("find baseline: no passing run of plan %q before %s: %w", planName, selfIDOrNow(selfID), ErrNoBaseline)
 }
 
 func selfIDOrNow(selfID string) string {
@@ -97,15 +116,6 @@ func selfIDOrNow(selfID string) string {
 		return "now"
 	}
 	return "run " + selfID
-}
-
-// reportRunID returns the run id of a run's report.json object.
-func reportRunID(name string) (string, bool) {
-	id, ok := runs.RunIDFromPath(name)
-	if !ok || name != runs.ReportPath(id, report.FileJSON) || runid.Valid(id) != nil {
-		return "", false
-	}
-	return id, true
 }
 
 // decodeError is a report.json that is not a report.

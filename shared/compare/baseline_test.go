@@ -3,15 +3,20 @@ package compare
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/cicadaload/cicada/shared/index"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/store"
 )
 
-// putReport writes runs/<id>/report.json with a plan name and verdict.
+// putReport writes runs/<id>/report.json with a plan name and verdict
+// and, for a finished run (a verdict), its row in the runs index, as the
+// aggregator does.
 func putReport(t *testing.T, st store.Store, id, planName, verdict string) {
 	t.Helper()
 	r := &report.Report{RunID: id, PlanName: planName, Status: report.StatusCompleted, Verdict: verdict}
@@ -20,6 +25,11 @@ func putReport(t *testing.T, st store.Store, id, planName, verdict string) {
 		t.Fatal(err)
 	}
 	put(t, st, runs.ReportPath(id, "report.json"), b.String())
+	if verdict != "" {
+		if err := index.Write(context.Background(), st, r, []byte(`{}`)); err != nil {
+			t.Fatalf("index run %s: %v", id, err)
+		}
+	}
 }
 
 func put(t *testing.T, st store.Store, name, data string) {
@@ -57,6 +67,8 @@ func TestFindBaseline(t *testing.T) {
 	putReport(t, st, newPass, "nightly", report.VerdictPass)
 	putReport(t, st, failed, "nightly", report.VerdictFail)
 	putReport(t, st, other, "other", report.VerdictPass)
+	// Indexed as a pass, but its report.json is unreadable: skipped.
+	putReport(t, st, corrupt, "nightly", report.VerdictPass)
 	put(t, st, runs.ReportPath(corrupt, "report.json"), "{not json")
 	put(t, st, runs.PlanPath(running), "{}")
 	put(t, st, runs.SlicePath(running, 0, 0), "slice")
@@ -75,7 +87,10 @@ func TestFindBaseline(t *testing.T) {
 		wantNoBas bool // errors.Is(err, ErrNoBaseline)
 		wantErr   bool // any other error
 	}{
+		// The plan's pass pointer names a later run: the index rows before
+		// self are read, the corrupt one skipped.
 		{name: "last pass picks the newest passing run before self", plan: "nightly", baseline: LastPass, self: self, wantID: newPass},
+		{name: "last pass: the pointer is older than self", plan: "nightly", baseline: LastPass, self: "20261129-000000-000000", wantID: later},
 		{name: "last pass before an older self", plan: "nightly", baseline: LastPass, self: "20261126-000000-000000", wantID: oldPass},
 		{name: "last pass without bound", plan: "nightly", baseline: LastPass, self: "", wantID: later},
 		{name: "last pass of another plan", plan: "other", baseline: LastPass, self: self, wantID: other},
@@ -159,3 +174,82 @@ func (f failing) Replace(context.Context, string, int64, []byte, string) (int64,
 func (f failing) Put(context.Context, string, []byte, string) (int64, error) { return 0, f.err }
 func (f failing) Delete(context.Context, string, int64) error                { return f.err }
 func (f failing) List(context.Context, string) ([]string, error)             { return nil, f.err }
+
+// countingStore is the real disk store with the prefixes it was asked to
+// list and its reads counted.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	lists []string
+	gets  int
+}
+
+func (c *countingStore) List(ctx context.Context, prefix string) ([]string, error) {
+	c.mu.Lock()
+	c.lists = append(c.lists, prefix)
+	c.mu.Unlock()
+	return c.Store.List(ctx, prefix)
+}
+
+func (c *countingStore) Get(ctx context.Context, name string) (store.Object, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.Store.Get(ctx, name)
+}
+
+// TestLastPassReadsTheIndexOnly: finding the last pass never lists runs/;
+// when the plan's pass pointer is older than the run, it costs two reads
+// (the pointer and the report), however many runs the bucket holds.
+func TestLastPassReadsTheIndexOnly(t *testing.T) {
+	t.Parallel()
+	disk, err := store.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &countingStore{Store: disk}
+	id := func(night int) string { return fmt.Sprintf("202611%02d-040000-%06x", night, night) }
+	for night := 1; night <= 28; night++ {
+		v := report.VerdictPass
+		if night%4 == 0 {
+			v = report.VerdictFail
+		}
+		putReport(t, st, id(night), "nightly", v)
+		putReport(t, st, id(night)[:16]+"ffffff", "other", report.VerdictPass)
+	}
+	tests := []struct {
+		name     string
+		self     string
+		wantID   string
+		maxGets  int
+		wantList bool // the plan's index folder is listed (a later run passed first)
+	}{
+		{"pointer older than self", id(30), id(27), 2, false},
+		{"a later run passed first", id(25), id(23), 4, true},
+		{"no bound", "", id(27), 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st.mu.Lock()
+			st.lists, st.gets = nil, 0
+			st.mu.Unlock()
+			rep, got, err := FindBaseline(context.Background(), st, "nightly", LastPass, tt.self)
+			if err != nil || got != tt.wantID || rep.RunID != tt.wantID {
+				t.Fatalf("FindBaseline = %s, %v; want %s", got, err, tt.wantID)
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			for _, p := range st.lists {
+				if p != runs.IndexPrefix("nightly") {
+					t.Errorf("listed %q: only the plan's index folder %q may be listed", p, runs.IndexPrefix("nightly"))
+				}
+			}
+			if (len(st.lists) > 0) != tt.wantList {
+				t.Errorf("listings %q, want a listing: %v", st.lists, tt.wantList)
+			}
+			if st.gets > tt.maxGets {
+				t.Errorf("%d reads, want at most %d", st.gets, tt.maxGets)
+			}
+		})
+	}
+}

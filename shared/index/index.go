@@ -92,8 +92,8 @@ func FromReport(rep *report.Report, planJSON []byte) Row {
 		RunID:        rep.RunID,
 		Plan:         rep.PlanName,
 		PlanHash:     PlanHash(planJSON),
-		Start:        rep.Start.UTC(),
-		End:          rep.End.UTC(),
+		Start:        bqTime(rep.Start),
+		End:          bqTime(rep.End),
 		Status:       rep.Status,
 		Verdict:      rep.Verdict,
 		Reasons:      rep.VerdictReasons,
@@ -118,6 +118,10 @@ func FromReport(rep *report.Report, planJSON []byte) Row {
 	return r
 }
 
+// bqTime is t in UTC to the microsecond, BigQuery's TIMESTAMP precision:
+// a row's JSON then has at most six fractional digits.
+func bqTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
 // SliceRowsOf are a final report's slice rows.
 func SliceRowsOf(rep *report.Report) []SliceRow {
 	out := make([]SliceRow, 0, len(rep.Slices))
@@ -126,7 +130,7 @@ func SliceRowsOf(rep *report.Report) []SliceRow {
 			RunID:           rep.RunID,
 			Plan:            rep.PlanName,
 			Index:           s.Index,
-			Start:           s.Start.UTC(),
+			Start:           bqTime(s.Start),
 			Intended:        s.Intended,
 			Completed:       s.Completed,
 			Errors:          s.Errors,

@@ -37,7 +37,7 @@ type Options struct {
 // start (bad data, a target that cannot be set up).
 func Run(ctx context.Context, o Options) (*report.Report, error) {
 	p := o.Plan
-	texts, err := p.Texts()
+	corpus, err := p.Corpus() // with its records: a check's expected values come from them
 	if err != nil {
 		return nil, fmt.Errorf("load data: %w", err)
 	}
@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	// One credential for every shard, obtained before the first request
 	// and kept current until the last.
-	auth, err := credential.Open(ctx, p.Target.Auth, credential.Options{})
+	auth, err := credential.Open(ctx, p.Target.Credential(), credential.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	engines := make([]*load.Engine, p.Shards)
 	for s := range engines {
 		engines[s], err = load.New(load.Options{
-			Plan: p, Texts: texts, RunID: o.RunID, Shard: s, Start: start,
+			Plan: p, Corpus: corpus, RunID: o.RunID, Shard: s, Start: start,
 			Writer: "inprocess", Sink: c.add, Auth: auth, ReadSecret: credential.ReadSecret,
 		})
 		if err != nil {

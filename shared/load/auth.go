@@ -25,19 +25,19 @@ import (
 
 // newProtocol opens the target's protocol and, when the plan has
 // target.auth, makes every request carry auth.
-func newProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, error) {
-	if t.Auth != nil && auth == nil {
-		return nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
+func newProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
+	if t.Credential() != nil && auth == nil {
+		return nil, nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
-	pr, err := openProtocol(t, texts, conns, readSecret, g, auth)
+	pr, reqs, err := openProtocol(t, corpus, conns, readSecret, g, auth)
 	if err != nil || auth == nil {
-		return pr, err
+		return pr, reqs, err
 	}
 	if err := authorize(pr, t, auth); err != nil {
 		pr.close()
-		return nil, fmt.Errorf("target.auth: %w", err)
+		return nil, nil, fmt.Errorf("target.auth: %w", err)
 	}
-	return pr, nil
+	return pr, reqs, nil
 }
 
 // authorize subscribes pr to auth's values.

@@ -1,12 +1,18 @@
 package load
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cicadaload/cicada/shared/plan"
 )
 
 // benchResponse is what the predict service answers, give or take headers.
@@ -75,6 +81,117 @@ func BenchmarkHTTP1Do(b *testing.B) {
 	}
 }
 
+// BenchmarkHTTP1DoCheck is BenchmarkHTTP1Do with a check of the answer's
+// label: what keeping the body, decoding it and comparing one instance
+// costs per request (the raw conn; compare with BenchmarkHTTP1Do/raw=true).
+func BenchmarkHTTP1DoCheck(b *testing.B) {
+	tests := []struct {
+		name, path, want string
+		outcome          string
+	}{
+		{"right", "label", "business", "http:200"},
+		{"wrong", "label", "sports", outcomeCheckMismatch},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			body := []byte(`{"text": "the striker scored a late winner"}`)
+			h, err := newHTTP1(&url.URL{Scheme: "http", Host: "127.0.0.1:1", Path: "/v1/predict"}, "POST", nil, [][]byte{body}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			path, err := plan.CompileCheckPath(tt.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.check = &checker{path: path, expect: [][]string{{tt.want}}}
+			h.addr = startEchoServer(b, len(h.reqs[0]))
+			c := h.newConn().(*http1Conn)
+			defer c.closeConn()
+			deadline := time.Now().Add(time.Hour)
+			if r := c.do(0, deadline); r.outcome != tt.outcome {
+				b.Fatalf("warm-up: %s, want %s: %v", r.outcome, tt.outcome, r.err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := c.do(0, deadline); r.outcome != tt.outcome {
+					b.Fatalf("%s, want %s: %v", r.outcome, tt.outcome, r.err)
+				}
+			}
+		})
+	}
+}
+
+var sinkTree any
+
+// BenchmarkCheckJSON is the CPU a check adds to a request whose answer is
+// in: decoding the body, following the path for each instance, comparing.
+func BenchmarkCheckJSON(b *testing.B) {
+	batch8 := `{"predictions":[` + strings.Repeat(`{"category":1,"label":"business","score":0.93},`, 7) + `{"category":1,"label":"business","score":0.71}]}`
+	tests := []struct {
+		name, path, body string
+		batch            int
+	}{
+		{"one prediction", "label", `{"category":1,"label":"business"}`, 1},
+		{"batch of 8", "predictions[*].label", batch8, 8},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			path, err := plan.CompileCheckPath(tt.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			want := make([]string, tt.batch)
+			for j := range want {
+				want[j] = "business"
+			}
+			c := &checker{path: path, expect: [][]string{want}}
+			body := []byte(tt.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				if v := c.checkJSON(0, body, false); v.correct != int32(tt.batch) {
+					b.Fatalf("%d correct of %d: %v", v.correct, tt.batch, v.err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeJSON compares the decodings a check could use on a
+// typical answer: encoding/json into any with numbers as float64 (what
+// decodeJSON does) or, through a json.Decoder, as json.Number (exact for
+// integers beyond 2^53, at about twice the cost).
+func BenchmarkDecodeJSON(b *testing.B) {
+	bodies := []struct{ name, body string }{
+		{"one prediction", `{"category":1,"label":"business"}`},
+		{"batch of 8", `{"predictions":[` + strings.Repeat(`{"category":1,"label":"business","score":0.93},`, 7) + `{"category":2,"label":"sports","score":0.71}]}`},
+	}
+	for _, bb := range bodies {
+		body := []byte(bb.body)
+		b.Run(bb.name+"/decodeJSON", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := decodeJSON(body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkTree = v
+			}
+		})
+		b.Run(bb.name+"/Decoder UseNumber", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				dec := json.NewDecoder(bytes.NewReader(body))
+				dec.UseNumber()
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					b.Fatal(err)
+				}
+				sinkTree = v
+			}
+		})
+	}
+}
+
 var sinkKey string
 
 // BenchmarkStatusTable compares the prebuilt outcome keys with building the
@@ -113,20 +230,21 @@ func BenchmarkLaneRecord(b *testing.B) {
 		name    string
 		outcome string
 		ok      bool
-		msg     string
+		err     error
 	}{
-		{"ok", "http:200", true, ""},
-		{"error with a message", outcomeConnect, false, "dial tcp 127.0.0.1:1: connect: connection refused"},
+		{"ok", "http:200", true, nil},
+		{"error with a message", outcomeConnect, false, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
-			l := &lane{}
-			l.record(0, tt.outcome, tt.ok, time.Millisecond, time.Millisecond, 100, 100, 0, tt.msg)
+			l := &lane{reqs: &requestSet{n: 1, batch: 1, first: []int{0}, chars: []int32{40}}}
+			r := result{outcome: tt.outcome, ok: tt.ok, sent: 120, recv: 90, err: tt.err}
+			l.record(0, 0, &r, time.Millisecond, time.Millisecond, 0)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				d := time.Duration(100+i%5000) * time.Microsecond
-				l.record(0, tt.outcome, tt.ok, d, d/2, 120, 90, 3*time.Microsecond, tt.msg)
+				l.record(0, 0, &r, d, d/2, 3*time.Microsecond)
 				i++
 			}
 		})

@@ -39,9 +39,13 @@ import (
 
 // Options configure the engine of one shard.
 type Options struct {
-	Plan  *plan.Plan
-	Texts []string // the data; nil loads it with Plan.Texts
-	RunID string
+	Plan *plan.Plan
+	// Corpus is the data: texts, and the JSONL records a check's expected
+	// values come from. Nil: Texts, as a corpus of plain texts, or when
+	// Texts is nil too, Plan.Corpus.
+	Corpus *plan.Corpus
+	Texts  []string
+	RunID  string
 	// Shard is this engine's shard, 0 ≤ Shard < Shards; Shards 0 means the
 	// plan's. Shard s sends global requests s, s+Shards, s+2·Shards, …
 	Shard, Shards int
@@ -88,7 +92,7 @@ type Engine struct {
 	p        *plan.Plan
 	sched    plan.ShardSchedule // the plan's schedule, bound to this shard
 	proto    protocol
-	texts    int
+	reqs     *requestSet
 	sliceDur time.Duration
 	dur      time.Duration
 	nSlices  int
@@ -127,21 +131,23 @@ func New(o Options) (*Engine, error) {
 	if o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards {
 		return nil, fmt.Errorf("load: shard %d of %d is out of range", o.Shard, o.Shards)
 	}
-	if o.Texts == nil {
-		texts, err := p.Texts()
+	if o.Corpus == nil && o.Texts != nil {
+		o.Corpus = &plan.Corpus{Texts: o.Texts}
+	}
+	if o.Corpus == nil {
+		c, err := p.Corpus()
 		if err != nil {
 			return nil, fmt.Errorf("load data: %w", err)
 		}
-		o.Texts = texts
+		o.Corpus = c
 	}
-	if len(o.Texts) == 0 {
+	if o.Corpus.Len() == 0 {
 		return nil, errors.New("load: the plan's data has no texts")
 	}
 	e := &Engine{
 		o:        o,
 		p:        p,
 		sched:    p.Schedule().Shard(o.Shard, o.Shards),
-		texts:    len(o.Texts),
 		sliceDur: p.SliceDuration(),
 		dur:      p.Duration(),
 		nSlices:  p.NumSlices(),
@@ -167,11 +173,11 @@ func New(o Options) (*Engine, error) {
 	}
 	e.stopAt.Store(int64(e.nSlices))
 	conns := max(p.Target.Connections, 1)
-	pr, err := newProtocol(&p.Target, o.Texts, conns, o.ReadSecret, o.Guard, o.Auth)
+	pr, reqs, err := newProtocol(&p.Target, o.Corpus, conns, o.ReadSecret, o.Guard, o.Auth)
 	if err != nil {
 		return nil, err
 	}
-	e.proto = pr
+	e.proto, e.reqs = pr, reqs
 	return e, nil
 }
 
@@ -342,12 +348,13 @@ func (e *Engine) maxShardUsers() int {
 	return max(most, 1)
 }
 
-// textIndex picks the data text of global request g.
-func (e *Engine) textIndex(g int64) int {
+// reqIndex picks the request (of the rendered ones, one per batch of
+// texts) that global request g sends.
+func (e *Engine) reqIndex(g int64) int {
 	if e.random {
-		return int(splitmix(uint64(g)) % uint64(e.texts))
+		return int(splitmix(uint64(g)) % uint64(e.reqs.n))
 	}
-	return int(g % int64(e.texts))
+	return int(g % int64(e.reqs.n))
 }
 
 // splitmix is a fast, well-mixed hash, so that "random" order is the same
@@ -445,26 +452,23 @@ func (s *slot) send(k int, g, intended int64) {
 	// request. A wait for a free connection afterwards is the target's
 	// slowness, counted in latency, not in lateness.
 	lateness := time.Duration(max(monoNow()-intended, 0))
+	i := e.reqIndex(g)
 	if c == nil {
 		var ok bool
 		if c, ok = s.acquire(intended); !ok {
 			// No connection freed up within the timeout. The request held
 			// an in-flight slot all along, so it counts as a timeout.
 			now := monoNow()
-			s.lane.record(k, outcomeTimeout, false, time.Duration(now-intended), 0, 0, 0, lateness, errNoFreeConn.Error())
+			s.lane.record(k, i, &result{outcome: outcomeTimeout, err: errNoFreeConn}, time.Duration(now-intended), 0, lateness)
 			return
 		}
 		defer func() { s.pool <- c }()
 	}
 	sendAt := monoNow()
 	deadline := e.startWall.Add(time.Duration(sendAt - e.startMono + int64(e.timeout)))
-	r := c.do(e.textIndex(g), deadline)
+	r := c.do(i, deadline)
 	end := monoNow()
-	msg := ""
-	if r.err != nil {
-		msg = r.err.Error() // only for failures; the lane keeps a few
-	}
-	s.lane.record(k, r.outcome, r.ok, time.Duration(end-intended), time.Duration(end-sendAt), r.sent, r.recv, lateness, msg)
+	s.lane.record(k, i, &r, time.Duration(end-intended), time.Duration(end-sendAt), lateness)
 }
 
 // errNoFreeConn is the sample error of a request that waited its whole
@@ -553,7 +557,7 @@ func (e *Engine) setupLanes(slots int) {
 	n := min(slots, maxLanes)
 	e.lanes = make([]*lane, n)
 	for i := range e.lanes {
-		e.lanes[i] = &lane{}
+		e.lanes[i] = &lane{reqs: e.reqs}
 	}
 	e.progress = make([]atomic.Int64, slots)
 	for i := range e.progress {
@@ -599,6 +603,30 @@ func (e *Engine) emit(k int) {
 	}
 }
 
+// requestSet is what the engine knows of a target's rendered requests:
+// how many, and the texts each carries, for the measurements of batches.
+type requestSet struct {
+	n     int     // requests; the engine's picks are in [0, n)
+	batch int     // texts per request
+	first []int   // first[i]: corpus index of request i's first text
+	chars []int32 // each corpus text's length in characters
+}
+
+// record counts request i's instances and the lengths of its texts.
+func (s *requestSet) record(rec *slice.Recorder, i int) {
+	if s == nil {
+		return
+	}
+	rec.Instances(int64(s.batch))
+	if len(s.chars) == 0 {
+		return
+	}
+	f := s.first[i]
+	for j := range s.batch {
+		rec.TextChars(int(s.chars[(f+j)%len(s.chars)]))
+	}
+}
+
 // maxLanes bounds the recorders per shard: each holds two dense histograms
 // (about 280 KB), so thousands of slots cannot each have their own.
 const maxLanes = 16
@@ -607,6 +635,7 @@ const maxLanes = 16
 // Its mutex is uncontended in the common case (a lane per slot up to
 // maxLanes), and taken only briefly by the collector.
 type lane struct {
+	reqs  *requestSet
 	mu    sync.Mutex
 	recs  []laneRec
 	lastK int
@@ -655,14 +684,25 @@ func (l *lane) drop(k int) {
 // allocates, and a dead target fails every request.
 const maxLaneSamples = slice.MaxSampleErrors
 
-func (l *lane) record(k int, outcome string, ok bool, latency, service time.Duration, sent, recv int64, lateness time.Duration, msg string) {
+// record records request i (of l.reqs) of slice k: r's outcome, bytes and
+// check, the instances it carried and the lengths of its texts, and r.err
+// among the sample errors while the slice keeps fewer than maxLaneSamples
+// (rendered only then: err.Error allocates, and a dead target fails every
+// request).
+func (l *lane) record(k, i int, r *result, latency, service, lateness time.Duration) {
 	l.mu.Lock()
 	lr := l.get(k)
 	lr.rec.Intend(1)
-	lr.rec.Record(outcome, ok, latency, service, sent, recv, lateness)
-	if msg != "" && lr.samples < maxLaneSamples {
-		lr.samples++
-		lr.rec.SampleError(msg)
+	lr.rec.Record(r.outcome, r.ok, latency, service, r.sent, r.recv, lateness)
+	if r.checked > 0 {
+		lr.rec.Checked(int64(r.checked), int64(r.correct))
+	}
+	l.reqs.record(lr.rec, i)
+	if r.err != nil && lr.samples < maxLaneSamples {
+		if msg := r.err.Error(); msg != "" {
+			lr.samples++
+			lr.rec.SampleError(msg)
+		}
 	}
 	l.mu.Unlock()
 }

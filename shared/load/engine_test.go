@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -96,13 +97,13 @@ func merged(rs []*slice.Result) *slice.Result {
 // stallHandler holds every request that arrives in the first 300 ms of each
 // second after epoch until those 300 ms end: a target that pauses, like a
 // stop-the-world GC.
-func stallHandler(epoch time.Time) func(w http.ResponseWriter, r *http.Request) {
+func stallHandler(epoch time.Time, h http.HandlerFunc) func(w http.ResponseWriter, r *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		phase := time.Since(epoch) % time.Second
 		if phase >= 0 && phase < 300*time.Millisecond {
 			time.Sleep(300*time.Millisecond - phase)
 		}
-		okHandler(w, r)
+		h(w, r)
 	}
 }
 
@@ -124,33 +125,57 @@ func nextSecond(epoch time.Time) time.Time {
 // TestCoordinatedOmission checks the latency that a target stalling 300 ms
 // of every second must show: 30% of requests wait uniformly 0–300 ms, so
 // p50 ≈ 0, p90 ≈ 200 ms, p99 ≈ 290 ms. The open model must report that,
-// also when there are fewer connections than requests in flight; the closed
+// also when there are fewer connections than requests in flight, and when
+// each request is a preset's batch whose answer is checked; the closed
 // model, which waits for the target, must report far less.
 func TestCoordinatedOmission(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for seconds")
 	}
 	start := time.Now().Add(300 * time.Millisecond)
-	tg := startTarget(t, stallHandler(start))
+	tg := startTarget(t, stallHandler(start, okHandler))
+	sizes := &batchSizes{}
+	classifier := httptest.NewServer(http.HandlerFunc(stallHandler(start, classifierHandler(sizes))))
+	t.Cleanup(classifier.Close)
 
 	tests := []struct {
 		name            string
 		conns, inFlight int
+		preset          bool // kserve_v1, batches of 4, a check of every instance
 	}{
-		{"a connection per request in flight", 100, 100},
-		{"5 connections for 100 requests in flight", 5, 100},
+		{"a connection per request in flight", 100, 100, false},
+		{"5 connections for 100 requests in flight", 5, 100, false},
+		{"a preset's batches of 4, checked", 100, 100, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := nextSecond(start)
 			p := testPlan(tg.url, 200, 4*time.Second, time.Second, tt.conns, tt.inFlight)
-			rs := run(t, p, start)
+			var rs []*slice.Result
+			if tt.preset {
+				p.Target.URL, p.Target.Body = classifier.URL, ""
+				p.Target.Preset = &plan.Preset{Name: plan.PresetKServeV1, Model: "clf"}
+				p.Target.Batch = 4
+				p.Target.Check = &plan.Check{Path: "predictions[*].label", Equals: "{{.Record.label}}"}
+				p.ApplyDefaults()
+				rs = runShard(t, Options{Plan: p, Corpus: labeledCorpus(""), Start: start})
+			} else {
+				rs = run(t, p, start)
+			}
 			for _, r := range rs {
 				t.Logf("slice %d: %+v lateness max %d mean %.0f µs", r.Index, slice.PercentilesOf(r.Latency), r.MaxLatenessUS, float64(r.SumLatenessUS)/float64(max(r.Sent, 1)))
 			}
 			all := merged(rs)
 			if all.Intended != 800 || all.Dropped != 0 || all.Errors != 0 {
-				t.Fatalf("intended %d dropped %d errors %d, want 800, 0, 0 (outcomes %v)", all.Intended, all.Dropped, all.Errors, all.Outcomes)
+				t.Fatalf("intended %d dropped %d errors %d, want 800, 0, 0 (outcomes %v, samples %q)", all.Intended, all.Dropped, all.Errors, all.Outcomes, all.SampleErrors)
+			}
+			if tt.preset {
+				if all.Instances != 3200 || all.Checked != 3200 || all.Correct != 3200 {
+					t.Errorf("instances %d checked %d correct %d, want 3200 each", all.Instances, all.Checked, all.Correct)
+				}
+				if got := sizes.get(); len(got) != 1 || got[4] != 800 {
+					t.Errorf("server saw requests by batch size %v, want 800 of 4", got)
+				}
 			}
 			// Waiting for a connection is the target's slowness: latency,
 			// not generator lateness (which judges a saturated generator).

@@ -404,7 +404,7 @@ func (l *evLoop) finishConnect(c *evConn, now int64) {
 // reqBytes returns the serialized request of global request g as of this
 // tick.
 func (l *evLoop) reqBytes(g int64) []byte {
-	return l.reqs[l.e.textIndex(g)%len(l.reqs)]
+	return l.reqs[l.e.reqIndex(g)%len(l.reqs)]
 }
 
 // send writes request r on the idle connection c.
@@ -412,7 +412,7 @@ func (l *evLoop) send(c *evConn, r evReq) {
 	r.sendAt = monoNow()
 	r.out = l.reqBytes(r.g)
 	c.req, c.n = r, 0
-	c.p.reset(l.h.head)
+	c.p.reset(l.h.head, l.h.check != nil)
 	c.wrote = 0
 	c.state = evBusy
 	l.write(c)
@@ -466,15 +466,11 @@ func (l *evLoop) fail(r evReq, outcome string, err error, recv int64) {
 	}
 	sent := int64(len(r.out)) // 0 when not sent
 	lateness := time.Duration(r.lag)
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
 	service := time.Duration(0)
 	if r.sendAt != 0 {
 		service = time.Duration(now - r.sendAt)
 	}
-	l.lane.record(r.k, outcome, false, time.Duration(now-from), service, sent, recv, lateness, msg)
+	l.lane.record(r.k, l.e.reqIndex(r.g), &result{outcome: outcome, sent: sent, recv: recv, err: err}, time.Duration(now-from), service, lateness)
 	l.inFlight--
 }
 
@@ -585,8 +581,14 @@ func (l *evLoop) complete(c *evConn, end int64) {
 	lateness := time.Duration(r.lag)
 	sent := int64(len(r.out))
 	code := c.p.code
-	l.lane.record(r.k, l.h.outcome.key(code), l.h.outcome.ok(code),
-		time.Duration(end-min(r.intended, r.sendAt)), time.Duration(end-r.sendAt), sent, c.n, lateness, "")
+	i := l.e.reqIndex(r.g)
+	res := result{outcome: l.h.outcome.key(code), ok: l.h.outcome.ok(code), sent: sent, recv: c.n}
+	if ch := l.h.check; ch != nil && res.ok {
+		// On the loop's goroutine: a check's decoding is the price of
+		// checking, paid between ticks like reading the answer.
+		ch.apply(&res, ch.checkJSON(i, c.p.body, c.p.over))
+	}
+	l.lane.record(r.k, i, &res, time.Duration(end-min(r.intended, r.sendAt)), time.Duration(end-r.sendAt), lateness)
 	l.inFlight--
 	c.req, c.n, c.reused = evReq{}, 0, true
 	if c.p.keep {

@@ -30,6 +30,7 @@ type grpcProto struct {
 	authMD atomic.Pointer[metadata.MD] // once a credential is attached, replaces md (see metadata)
 	conns  []*grpc.ClientConn
 	next   atomic.Uint32
+	check  *checker   // nil: answers are counted, never decoded
 	keys   [17]string // "grpc:OK" ... indexed by code
 	ok     [17]bool   // the plan's success rule, indexed by code
 	// refused is the last dial the guard refused: a call that fails
@@ -145,7 +146,7 @@ func (c *grpcConn) warm(time.Time) {}
 
 func (c *grpcConn) do(i int, deadline time.Time) result {
 	// One allocation for both messages; grpc-go keeps pointers to them.
-	msgs := &[2]rawMsg{{b: c.g.reqs[i%len(c.g.reqs)]}}
+	msgs := &[2]rawMsg{{b: c.g.reqs[i%len(c.g.reqs)]}, {keep: c.g.check != nil}}
 	req, resp := &msgs[0], &msgs[1]
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	if md := c.g.metadata(); md != nil {
@@ -157,6 +158,9 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	r := result{sent: int64(len(req.b)), recv: int64(resp.n)}
 	if err == nil {
 		r.outcome, r.ok = c.g.keys[codes.OK], c.g.ok[codes.OK]
+		if ch := c.g.check; ch != nil && r.ok {
+			ch.apply(&r, ch.checkProto(i%len(c.g.reqs), resp.b))
+		}
 		return r
 	}
 	st, _ := status.FromError(err)
@@ -177,10 +181,12 @@ func (c *grpcConn) do(i int, deadline time.Time) result {
 	return r
 }
 
-// rawMsg carries pre-encoded protobuf bytes through rawCodec.
+// rawMsg carries pre-encoded protobuf bytes through rawCodec. An answer's
+// bytes are only counted, unless keep asks for them (a check decodes them).
 type rawMsg struct {
-	b []byte
-	n int
+	b    []byte
+	n    int
+	keep bool
 }
 
 // rawCodec passes request bytes through and only measures responses.
@@ -202,5 +208,8 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("raw codec: cannot unmarshal into %T", v)
 	}
 	m.n = data.Len()
+	if m.keep {
+		m.b = data.Materialize() // a copy: grpc-go reuses data's buffers
+	}
 	return nil
 }

@@ -79,7 +79,7 @@ func TestGuardedDials(t *testing.T) {
 			return plan.Target{Protocol: plan.ProtocolHTTP, URL: "https://" + net.JoinHostPort(h, p) + "/v1/predict", Body: `{"text": {{json .Text}}}`}
 		}},
 		{"grpc", false, func(h, p string) plan.Target {
-			return plan.Target{Protocol: plan.ProtocolGRPC, Address: net.JoinHostPort(h, p), Method: predictMethod, Request: `{"text": {{json .Text}}}`}
+			return plan.Target{Protocol: plan.ProtocolGRPC, Address: net.JoinHostPort(h, p), Method: "/cicada.v1.Predictor/Predict", Request: `{"text": {{json .Text}}}`}
 		}},
 	}
 	cases := []struct {

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,6 +52,7 @@ type plainHTTP struct {
 	reqs    [][]byte      // one fully serialized request per data text
 	head    bool          // HEAD responses carry no body
 	outcome *statusTable
+	check   *checker // nil: bodies are counted and skipped, never kept
 	// authReqs, once a credential is attached, replaces reqs: the same
 	// requests carrying its current value, swapped whole for each new one
 	// (see requests).
@@ -150,6 +152,10 @@ type http1Conn struct {
 	c      net.Conn
 	br     *bufio.Reader
 	reused bool // at least one response was read on c
+	// With a check, the body of the last response, up to maxCheckBody;
+	// over says it was larger (and not kept).
+	body []byte
+	over bool
 }
 
 func (c *http1Conn) closeConn() {
@@ -239,14 +245,24 @@ func (c *http1Conn) do(i int, deadline time.Time) result {
 		if !keep {
 			c.closeConn()
 		}
-		return result{outcome: c.h.outcome.key(code), ok: c.h.outcome.ok(code), sent: int64(len(req)), recv: n}
+		r := result{outcome: c.h.outcome.key(code), ok: c.h.outcome.ok(code), sent: int64(len(req)), recv: n}
+		if ch := c.h.check; ch != nil && r.ok {
+			ch.apply(&r, ch.checkJSON(i, c.body, c.over))
+			if cap(c.body) > retainCheckBody {
+				c.body = nil
+			}
+		}
+		return r
 	}
 }
 
-// readResponse reads one response and discards its body. It returns the
-// status, the bytes read, and whether the connection can be reused.
+// readResponse reads one response and discards its body, or with a check
+// keeps it in c.body. It returns the status, the bytes read, and whether
+// the connection can be reused.
 func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
 	br := c.br
+	keepBody := c.h.check != nil
+	c.body, c.over = c.body[:0], false
 	for {
 		line, err := br.ReadSlice('\n')
 		n += int64(len(line))
@@ -279,19 +295,27 @@ func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
 		switch {
 		case c.h.head || code == 204 || code == 304:
 		case chunked:
-			m, err := discardChunked(br)
+			var sink *http1Conn
+			if keepBody {
+				sink = c
+			}
+			m, err := readChunked(br, sink)
 			n += m
 			if err != nil {
 				return 0, n, false, err
 			}
 		case clen >= 0:
-			m, err := br.Discard(int(clen))
-			n += int64(m)
+			m, err := c.readBody(br, clen, keepBody)
+			n += m
 			if err != nil {
 				return 0, n, false, noEOF(err, n)
 			}
 		default: // body runs to the end of the connection
-			m, err := io.Copy(io.Discard, br)
+			var w io.Writer = io.Discard
+			if keepBody {
+				w = (*bodyWriter)(c)
+			}
+			m, err := io.Copy(w, br)
 			n += m
 			if err != nil {
 				return 0, n, false, err
@@ -302,7 +326,36 @@ func (c *http1Conn) readResponse() (code int, n int64, keep bool, err error) {
 	}
 }
 
-func discardChunked(br *bufio.Reader) (int64, error) {
+// readBody reads a body of clen bytes, keeping it in c.body when keep is
+// set and it fits maxCheckBody.
+func (c *http1Conn) readBody(br *bufio.Reader, clen int64, keep bool) (int64, error) {
+	if !keep || c.over || clen > maxCheckBody-int64(len(c.body)) {
+		c.over = keep
+		m, err := br.Discard(int(clen))
+		return int64(m), err
+	}
+	start := len(c.body)
+	c.body = slices.Grow(c.body, int(clen))[:start+int(clen)]
+	m, err := io.ReadFull(br, c.body[start:])
+	c.body = c.body[:start+m]
+	return int64(m), err
+}
+
+// bodyWriter keeps what is written in its conn's body, up to maxCheckBody.
+type bodyWriter http1Conn
+
+func (w *bodyWriter) Write(p []byte) (int, error) {
+	if len(w.body)+len(p) > maxCheckBody {
+		w.over = true
+	} else if !w.over {
+		w.body = append(w.body, p...)
+	}
+	return len(p), nil
+}
+
+// readChunked reads a chunked body, keeping it in c.body when c is not
+// nil, discarding it otherwise.
+func readChunked(br *bufio.Reader, c *http1Conn) (int64, error) {
 	var n int64
 	for {
 		line, err := br.ReadSlice('\n')
@@ -331,7 +384,19 @@ func discardChunked(br *bufio.Reader) (int64, error) {
 				}
 			}
 		}
-		m, err := br.Discard(int(size) + 2) // chunk and its CRLF
+		var m int
+		if c != nil {
+			var k int64
+			k, err = c.readBody(br, size, true)
+			m = int(k)
+			if err == nil {
+				var d int
+				d, err = br.Discard(2) // its CRLF
+				m += d
+			}
+		} else {
+			m, err = br.Discard(int(size) + 2) // chunk and its CRLF
+		}
 		n += int64(m)
 		if err != nil {
 			return n, noEOF(err, n)

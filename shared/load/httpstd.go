@@ -24,6 +24,7 @@ type httpStd struct {
 	headers http.Header
 	bodies  [][]byte
 	outcome *statusTable
+	check   *checker // nil: bodies are counted and skipped, never kept
 	// authHeaders, once a credential is attached, replaces headers (see
 	// header).
 	authHeaders atomic.Pointer[http.Header]
@@ -101,10 +102,25 @@ func (h *httpStd) do(i int, deadline time.Time) result {
 	if err != nil {
 		return result{outcome: classifyIO(err), err: err, sent: int64(len(body))}
 	}
-	n, err := io.Copy(io.Discard, resp.Body)
+	ok := h.outcome.ok(resp.StatusCode)
+	var kept []byte
+	var n int64
+	if h.check != nil && ok {
+		kept, err = io.ReadAll(io.LimitReader(resp.Body, maxCheckBody+1))
+		n = int64(len(kept))
+	}
+	if err == nil {
+		var m int64
+		m, err = io.Copy(io.Discard, resp.Body)
+		n += m
+	}
 	resp.Body.Close()
 	if err != nil {
 		return result{outcome: classifyIO(err), err: err, sent: int64(len(body)), recv: n}
 	}
-	return result{outcome: h.outcome.key(resp.StatusCode), ok: h.outcome.ok(resp.StatusCode), sent: int64(len(body)), recv: n}
+	r := result{outcome: h.outcome.key(resp.StatusCode), ok: ok, sent: int64(len(body)), recv: n}
+	if h.check != nil && ok {
+		h.check.apply(&r, h.check.checkJSON(i%len(h.bodies), kept, len(kept) > maxCheckBody))
+	}
+	return r
 }

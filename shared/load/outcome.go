@@ -33,6 +33,9 @@ type result struct {
 	ok         bool
 	sent, recv int64 // bytes
 	err        error // for a sample message; nil when the outcome says it all
+	// checked and correct count the instances target.check compared and
+	// found right (0, 0 without a check or for a failed request).
+	checked, correct int32
 }
 
 // statusTable maps HTTP status codes to outcome keys and success, built

@@ -2,10 +2,8 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,13 +17,13 @@ import (
 	"github.com/cicadaload/cicada/shared/policy"
 )
 
-// resolveMethod finds the request type of a gRPC method through the
-// target's server reflection service, so that any unary method can be
-// load-tested with a JSON request template, as with grpcurl.
-func resolveMethod(ctx context.Context, address, method string, creds credentials.TransportCredentials, guard *policy.Guard) (protoreflect.MessageDescriptor, error) {
-	svc, name, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	if !ok || svc == "" || name == "" {
-		return nil, fmt.Errorf("method %q: want /package.Service/Method", method)
+// resolveMethod finds a gRPC method (its request and response types)
+// through the target's server reflection service, so that any unary method
+// can be load-tested with a JSON request template, as with grpcurl.
+func resolveMethod(ctx context.Context, address, method string, creds credentials.TransportCredentials, guard *policy.Guard) (protoreflect.MethodDescriptor, error) {
+	svc, name, err := splitMethod(method)
+	if err != nil {
+		return nil, err
 	}
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
@@ -95,22 +93,7 @@ func resolveMethod(ctx context.Context, address, method string, creds credential
 	if err != nil {
 		return nil, fmt.Errorf("descriptors from %s: %w", address, err)
 	}
-	d, err := reg.FindDescriptorByName(protoreflect.FullName(svc))
-	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", svc, err)
-	}
-	sd, ok := d.(protoreflect.ServiceDescriptor)
-	if !ok {
-		return nil, fmt.Errorf("%s is not a service", svc)
-	}
-	md := sd.Methods().ByName(protoreflect.Name(name))
-	if md == nil {
-		return nil, fmt.Errorf("service %s has no method %s", svc, name)
-	}
-	if md.IsStreamingClient() || md.IsStreamingServer() {
-		return nil, errors.New("streaming methods are not supported; only unary")
-	}
-	return md.Input(), nil
+	return findMethod(reg, "server reflection at "+address, svc, name)
 }
 
 // reflectTimeout bounds the reflection lookup done before a run.

@@ -61,7 +61,7 @@ func TestResolveMethod(t *testing.T) {
 			if err != nil {
 				t.Fatalf("resolveMethod(%s): %v", tt.method, err)
 			}
-			if got := string(md.FullName()); got != tt.wantType {
+			if got := string(md.Input().FullName()); got != tt.wantType {
 				t.Errorf("request type %s, want %s", got, tt.wantType)
 			}
 		})

@@ -10,17 +10,21 @@ import (
 const maxHead = 16 << 10
 
 // respParser reads one HTTP/1.1 response incrementally from whatever bytes
-// have arrived, keeping only the headers: the body is counted and skipped.
+// have arrived, keeping only the headers: the body is counted and skipped,
+// or kept up to maxCheckBody when the target has a check (keepBody).
 // The event loop uses it because it never blocks waiting for the rest of a
 // response.
 type respParser struct {
-	head  bool // the request was HEAD: no body follows
-	state parseState
-	hdr   []byte // status line and headers so far
-	line  []byte // a chunk-size or trailer line so far
-	rest  int64  // body or chunk bytes still to skip
-	code  int
-	keep  bool
+	head     bool // the request was HEAD: no body follows
+	keepBody bool
+	body     []byte // with keepBody, the body so far
+	over     bool   // with keepBody, the body is over maxCheckBody: not kept
+	state    parseState
+	hdr      []byte // status line and headers so far
+	line     []byte // a chunk-size or trailer line so far
+	rest     int64  // body or chunk bytes still to skip
+	code     int
+	keep     bool
 }
 
 type parseState uint8
@@ -36,8 +40,23 @@ const (
 	stDone
 )
 
-func (p *respParser) reset(head bool) {
-	*p = respParser{head: head, hdr: p.hdr[:0], line: p.line[:0]}
+func (p *respParser) reset(head, keepBody bool) {
+	body := p.body[:0]
+	if cap(body) > retainCheckBody {
+		body = nil
+	}
+	*p = respParser{head: head, keepBody: keepBody, hdr: p.hdr[:0], line: p.line[:0], body: body}
+}
+
+// keepBytes adds b to the body when the target has a check.
+func (p *respParser) keepBytes(b []byte) {
+	switch {
+	case !p.keepBody || p.over:
+	case len(p.body)+len(b) > maxCheckBody:
+		p.over, p.body = true, p.body[:0]
+	default:
+		p.body = append(p.body, b...)
+	}
 }
 
 // feed consumes the start of b. It returns how many bytes belong to this
@@ -72,6 +91,7 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 			}
 		case stBody, stChunkData:
 			k := min(int64(len(rest)), p.rest)
+			p.keepBytes(rest[:k])
 			p.rest -= k
 			used += int(k)
 			if p.rest == 0 {
@@ -101,6 +121,7 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 			}
 			p.line = p.line[:0]
 		case stUntilEOF:
+			p.keepBytes(rest)
 			used += len(rest)
 		}
 	}
@@ -169,7 +190,7 @@ func (p *respParser) endLine() error {
 			line = bytes.TrimSpace(line[:i])
 		}
 		size, err := strconv.ParseInt(string(line), 16, 64)
-		if err != nil || size < 0 || size > math.MaxInt64-2 { // as discardChunked
+		if err != nil || size < 0 || size > math.MaxInt64-2 { // as readChunked
 			return errProtocol
 		}
 		if size == 0 {

@@ -37,7 +37,7 @@ func (v verdict) same(o verdict) bool {
 // the connection closed. It reports a broken feed contract through t.
 func parseChunks(t testing.TB, p *respParser, head, closed bool, chunks ...[]byte) verdict {
 	t.Helper()
-	p.reset(head)
+	p.reset(head, false)
 	var v verdict
 	for _, c := range chunks {
 		used, done, err := p.feed(c)
@@ -220,7 +220,7 @@ func TestRespParser(t *testing.T) {
 func TestRespParserFeedAfterDone(t *testing.T) {
 	t.Parallel()
 	var p respParser
-	p.reset(false)
+	p.reset(false, false)
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	if used, done, err := p.feed(resp); used != len(resp) || !done || err != nil {
 		t.Fatalf("feed = %d, %v, %v, want %d, true, nil", used, done, err, len(resp))

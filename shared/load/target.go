@@ -9,10 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	cicadav1 "github.com/cicadaload/cicada/proto/cicada/v1"
 	"github.com/cicadaload/cicada/shared/credential"
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/policy"
@@ -55,20 +53,32 @@ type conn interface {
 	closeConn()
 }
 
-// predictMethod is the bundled Predict service, whose request type cicada
-// knows without reflection.
-const predictMethod = "/cicada.v1.Predictor/Predict"
-
-// openProtocol builds the target's requests from the texts, once, within
-// g's limits, reads the secrets of its TLS configuration through
-// readSecret, and opens the protocol, whose every dial goes through g;
-// auth, if any, goes with the gRPC reflection call (newProtocol attaches it
-// to the requests).
-func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, error) {
-	bodies, err := t.Render(texts, g.RenderLimits())
+// openProtocol renders the target's requests from the corpus, once,
+// within g's limits (with a batch, one request per target.batch texts; with
+// a check, the value each instance expects), reads the secrets of its TLS
+// configuration through readSecret, and opens the protocol, whose every
+// dial goes through g; auth, if any, goes with the gRPC reflection call
+// (newProtocol attaches it to the requests).
+func openProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, *requestSet, error) {
+	r, err := t.RenderRequests(corpus, g.RenderLimits())
 	if err != nil {
-		return nil, fmt.Errorf("render requests: %w", err)
+		return nil, nil, fmt.Errorf("render requests: %w", err)
 	}
+	reqs := &requestSet{n: r.NumRequests(), batch: r.Batch, first: r.First, chars: r.CorpusChars}
+	check, err := newChecker(t.Check, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, err := dialProtocol(t, r.Bodies, check, conns, readSecret, g, auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pr, reqs, nil
+}
+
+// dialProtocol opens the protocol of t sending bodies (one per request),
+// checking answers with check when it is not nil.
+func dialProtocol(t *plan.Target, bodies [][]byte, check *checker, conns int, readSecret func(ctx context.Context, name string) ([]byte, error), g *policy.Guard, auth *credential.Header) (protocol, error) {
 	tlsConf, err := clientTLS(t, readSecret)
 	if err != nil {
 		return nil, err
@@ -85,10 +95,10 @@ func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx
 			if err != nil {
 				return nil, err
 			}
-			h.guard = g
+			h.guard, h.check = g, check
 			return h, nil
 		case "https":
-			return newHTTPS(u, t, bodies, conns, tlsConf, g)
+			return newHTTPS(u, t, bodies, check, conns, tlsConf, g)
 		}
 		return nil, fmt.Errorf("target.url: scheme %q is not http or https", u.Scheme)
 	case plan.ProtocolGRPC:
@@ -96,32 +106,35 @@ func openProtocol(t *plan.Target, texts []string, conns int, readSecret func(ctx
 		if !strings.HasPrefix(method, "/") {
 			method = "/" + method
 		}
-		// The bundled Predictor is known; any other method's request type
-		// comes from the target's server reflection.
-		var in protoreflect.MessageDescriptor = (&cicadav1.PredictRequest{}).ProtoReflect().Descriptor()
-		if method != predictMethod {
-			deadline := time.Now().Add(reflectTimeout)
-			if dl := g.Deadline(); !dl.IsZero() && dl.Before(deadline) {
-				deadline = dl // the engine is prepared by then
-			}
-			ctx, cancel := context.WithDeadline(withAuthMetadata(context.Background(), auth), deadline)
-			in, err = resolveMethod(ctx, t.Address, method, grpcCreds(tlsConf), g)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("target.method %s: %w", method, err)
-			}
+		deadline := time.Now().Add(reflectTimeout)
+		if dl := g.Deadline(); !dl.IsZero() && dl.Before(deadline) {
+			deadline = dl // the engine is prepared by then
+		}
+		ctx, cancel := context.WithDeadline(withAuthMetadata(context.Background(), auth), deadline)
+		md, err := lookupMethod(ctx, t.Protoset, t.Address, method, grpcCreds(tlsConf), g)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("target.method %s: %w", method, err)
 		}
 		reqs := make([][]byte, len(bodies))
 		for i, b := range bodies {
-			m := dynamicpb.NewMessage(in)
+			m := dynamicpb.NewMessage(md.Input())
 			if err := protojson.Unmarshal(b, m); err != nil {
-				return nil, fmt.Errorf("target.request for text %d: %w", i, err)
+				return nil, fmt.Errorf("target.request for request %d: %w", i, err)
 			}
 			if reqs[i], err = proto.Marshal(m); err != nil {
 				return nil, fmt.Errorf("encode request %d: %w", i, err)
 			}
 		}
-		return newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, grpcCreds(tlsConf), g)
+		if check != nil {
+			check.out = md.Output()
+		}
+		g, err := newGRPC(t.Address, method, t.Headers, reqs, conns, t.Success, grpcCreds(tlsConf), g)
+		if err != nil {
+			return nil, err
+		}
+		g.check = check
+		return g, nil
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }

@@ -21,12 +21,12 @@ func TestProtocolEventLoop(t *testing.T) {
 	}{
 		{"plain http", plan.Target{Protocol: plan.ProtocolHTTP, URL: "http://" + dead + "/v1/predict", Method: "POST"}, true},
 		{"https", plan.Target{Protocol: plan.ProtocolHTTP, URL: "https://" + dead + "/v1/predict", Method: "POST"}, false},
-		{"grpc", plan.Target{Protocol: plan.ProtocolGRPC, Address: dead, Method: predictMethod, Request: `{"text": {{json .Text}}}`}, false},
+		{"grpc", plan.Target{Protocol: plan.ProtocolGRPC, Address: dead, Method: "/cicada.v1.Predictor/Predict", Request: `{"text": {{json .Text}}}`}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pr, err := newProtocol(&tt.target, []string{"a", "b"}, 1, nil, nil, nil)
+			pr, _, err := newProtocol(&tt.target, &plan.Corpus{Texts: []string{"a", "b"}}, 1, nil, nil, nil)
 			if err != nil {
 				t.Fatalf("newProtocol: %v", err)
 			}

@@ -124,7 +124,7 @@ func isTLSFailure(err error) bool {
 // through the lean client over crypto/tls, at half net/http's CPU per
 // request (see docs/engine.md). A target that cannot be asked gets
 // net/http, which speaks both, and its requests record why.
-func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, conns int, c *tls.Config, g *policy.Guard) (protocol, error) {
+func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, check *checker, conns int, c *tls.Config, g *policy.Guard) (protocol, error) {
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "443")
@@ -139,14 +139,14 @@ func newHTTPS(u *url.URL, t *plan.Target, bodies [][]byte, conns int, c *tls.Con
 	}
 	if speaksH2(addr, c, min(timeout, alpnTimeout), g) {
 		h := newHTTPStd(t.URL, t.Method, t.Headers, bodies, t.ExpectStatus, conns, c)
-		h.guard = g
+		h.guard, h.check = g, check
 		return h, nil
 	}
 	h, err := newHTTP1(u, t.Method, t.Headers, bodies, t.ExpectStatus)
 	if err != nil {
 		return nil, err
 	}
-	h.addr, h.guard = addr, g
+	h.addr, h.guard, h.check = addr, g, check
 	c.NextProtos = []string{"http/1.1"}
 	h.tls = c
 	return h, nil

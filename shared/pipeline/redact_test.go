@@ -98,8 +98,8 @@ func TestEmbeddedRedaction(t *testing.T) {
 		Workers:    2,
 		Worker:     worker.Config{Capacity: 2, LeaseTTL: 10 * time.Second, RenewEvery: 500 * time.Millisecond},
 		Aggregator: aggregate.Config{Grace: 5 * time.Second, Sweep: 300 * time.Millisecond, LiveEvery: 200 * time.Millisecond, PickupGrace: 2 * time.Second, Republish: time.Second},
-		Trigger: trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}}, LeadTime: time.Second, MaxBody: 1 << 20,
-			LiteralSecrets: true, SecretHeaders: []string{"X-Tenant-Token"}},
+		Trigger: trigger.Config{Rules: policy.Rules{AllowedTargets: []string{"127.0.0.1"}, LiteralSecrets: true}, LeadTime: time.Second, MaxBody: 1 << 20,
+			SecretHeaders: []string{"X-Tenant-Token"}},
 		Log: log,
 	})
 	if err != nil {

@@ -22,6 +22,18 @@ type Auth struct {
 	// Secret sends a value read from Secret Manager: an API key, a static
 	// bearer token.
 	Secret *SecretAuth `json:"secret,omitempty" yaml:"secret,omitempty"`
+	// None sends no credential: it turns off a preset's default (vertex
+	// adds google_access_token), for a stand-in endpoint that needs none.
+	None bool `json:"none,omitempty" yaml:"none,omitempty"`
+}
+
+// Credential is the credential the requests carry: Auth, or nil when the
+// plan has none or says none.
+func (t *Target) Credential() *Auth {
+	if t.Auth == nil || t.Auth.None {
+		return nil
+	}
+	return t.Auth
 }
 
 // GoogleIDToken asks for a Google-signed ID token.
@@ -134,6 +146,11 @@ func (c *checker) auth(t *Target) {
 		}
 	}
 	switch {
+	case a.None && n > 0:
+		c.add(at+".none", "none sends no credential: it cannot go with google_id_token, google_access_token or secret")
+		return
+	case a.None:
+		return
 	case n == 0:
 		c.add(at, "set exactly one of google_id_token, google_access_token or secret (google_access_token: {} for the default scope)")
 		return

@@ -108,6 +108,8 @@ func TestValidateAuth(t *testing.T) {
 		{"secret", withAuth(validHTTP, secret(SecretAuth{Header: "X-Goog-Api-Key", Format: "{{.}}"})), "", ""},
 		{"secret grpc", withAuth(validGRPC, secret(SecretAuth{Header: "x-api-key"})), "", ""},
 		{"none", withAuth(validHTTP, Auth{}), "target.auth", "set exactly one of google_id_token, google_access_token or secret"},
+		{"explicitly none", withAuth(validHTTP, Auth{None: true}), "", ""},
+		{"none with a kind", withAuth(validHTTP, Auth{None: true, GoogleAccessToken: &GoogleAccessToken{}}), "target.auth.none", "cannot go with"},
 		{"two", withAuth(validHTTP, Auth{GoogleAccessToken: &GoogleAccessToken{}, Secret: &SecretAuth{Name: "projects/p/secrets/k/versions/1"}}), "target.auth", "not 2"},
 		{"audience required", withAuth(validHTTP, Auth{GoogleIDToken: &GoogleIDToken{}}), "target.auth.google_id_token.audience", "required"},
 		{"audience space", withAuth(validHTTP, Auth{GoogleIDToken: &GoogleIDToken{Audience: "a b"}}), "target.auth.google_id_token.audience", "spaces"},
@@ -169,5 +171,30 @@ func TestParseAuthStrict(t *testing.T) {
 				t.Errorf("got problems %v, want %q containing %q", probs, tt.path, tt.reason)
 			}
 		})
+	}
+}
+
+func TestCredential(t *testing.T) {
+	t.Parallel()
+	vertex := func(auth *Auth) *Target {
+		tg := &Target{Protocol: ProtocolHTTP, URL: "http://127.0.0.1:8501", Auth: auth,
+			Preset: &Preset{Name: PresetVertex, Project: "p", Location: "l", Endpoint: "e"}}
+		p := &Plan{Target: *tg}
+		p.ApplyDefaults()
+		return &p.Target
+	}
+	for _, tt := range []struct {
+		name string
+		t    *Target
+		want string // Kind of Credential(), "" for none
+	}{
+		{"no auth", &Target{}, ""},
+		{"vertex preset default", vertex(nil), AuthGoogleAccessToken},
+		{"vertex preset, auth none", vertex(&Auth{None: true}), ""},
+		{"secret", &Target{Auth: &Auth{Secret: &SecretAuth{Name: "projects/p/secrets/k/versions/1"}}}, AuthSecret},
+	} {
+		if got := tt.t.Credential().Kind(); got != tt.want {
+			t.Errorf("%s: Credential().Kind() = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -25,6 +25,19 @@ const MaxPlanSize = 4 << 20
 // validates it. Any problem with the input, syntax included, is returned as a
 // *ValidationError listing every problem found.
 func Parse(data []byte, format string) (*Plan, error) {
+	p, err := ParseKeep(data, format)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ParseKeep is Parse that also returns the plan decoded (defaults
+// applied) when it does not validate, beside its *ValidationError: for a
+// reader that reports on a stored plan instead of running it
+// (runs.ReadLenient). The plan is nil only when data is not JSON or YAML.
+// A plan with problems must never be run.
+func ParseKeep(data []byte, format string) (*Plan, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	format = strings.ToLower(format)
 	if format == "" {
@@ -61,7 +74,7 @@ func Parse(data []byte, format string) (*Plan, error) {
 		}
 	}
 	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
+		return &p, &ValidationError{Problems: probs}
 	}
 	return &p, nil
 }

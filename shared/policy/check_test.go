@@ -207,3 +207,22 @@ func TestRulesCheck(t *testing.T) {
 		t.Errorf("Refusing: %s", got)
 	}
 }
+
+// TestNames: Names are the variables a component reads for its Rules,
+// after its prefix, as the environment tables list them.
+func TestNames(t *testing.T) {
+	all, err := config.Names(&Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, n := range all {
+		want = append(want, strings.TrimPrefix(n, "CICADA_"))
+	}
+	if got := Names(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	if got := Names(); len(got) < 10 || got[0] != "ALLOWED_TARGETS" {
+		t.Errorf("Names() = %v, want ALLOWED_TARGETS first and every limit", got)
+	}
+}

@@ -41,6 +41,13 @@ type Rules struct {
 	// make of its texts, which every worker holds in memory.
 	MaxRenderedBody  int64 `envconfig:"MAX_RENDERED_BODY" default:"1048576" desc:"largest body (or gRPC request JSON) a template may render for one text, in bytes; 0 = the plan package's bound (16 MiB)"`
 	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"16777216" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (256 MiB)"`
+	// LiteralSecrets accepts plans that carry credentials as written
+	// (CheckLiteralSecrets); they are then stored in plan.json in the
+	// bucket, and still redacted wherever served or shown.
+	LiteralSecrets bool `envconfig:"LITERAL_SECRETS" default:"false" desc:"accept plans with literal credentials (a credential header in target.headers, a secret query parameter or userinfo in target.url), which are then stored in the bucket's plan.json; by default they are refused in favour of target.auth (the trigger answers 400, a worker fails the shard)"`
+	// AllowInsecureTLS accepts plans that turn off the verification of the
+	// target's certificate (CheckInsecureTLS).
+	AllowInsecureTLS bool `envconfig:"ALLOW_INSECURE_TLS" default:"false" desc:"accept plans with target.tls.insecure_skip_verify: true, whose engine then trusts any certificate the target shows; by default they are refused (the trigger answers 403, a worker fails the shard)"`
 }
 
 // DefaultRules are the Rules of an environment that sets none of them (the
@@ -61,6 +68,22 @@ func DefaultRules() Rules {
 		MaxRenderedBody:     1 << 20,
 		MaxRenderedTotal:    16 << 20,
 	}
+}
+
+// Names are the names of the Rules' variables after a component's prefix
+// (ALLOWED_TARGETS, MAX_RATE, ...), in field order: what a deployment sets
+// alike for the trigger (CICADA_TRIGGER_) and the workers
+// (CICADA_WORKER_). MaxShards is not among them: each component reads it
+// under its own name (Owner.ShardsVar).
+func Names() []string {
+	t := reflect.TypeFor[Rules]()
+	var out []string
+	for i := range t.NumField() {
+		if n := t.Field(i).Tag.Get("envconfig"); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // IsZero reports whether r is the zero Rules: nothing allowed, no limit,

@@ -118,3 +118,70 @@ func TestDecodeRun(t *testing.T) {
 		})
 	}
 }
+
+// TestReadLenient: a plan.json that no trigger would accept, written into
+// the bucket, is kept for reporting when only what it sends is wrong (a
+// template bomb, a bad header), with the reason; Read still refuses it.
+// A plan whose shape is wrong is refused by both.
+func TestReadLenient(t *testing.T) {
+	t.Parallel()
+	const id = "20261127-040512-3f9a1c"
+	start := time.Date(2026, 11, 27, 4, 5, 20, 0, time.UTC)
+	run := Run{ID: id, PlanName: "p", Shards: 2, StartAt: start, End: start.Add(10 * time.Second)}
+	planWith := func(target, rest string) string {
+		return `{"name": "p", "target": {"protocol": "http", "url": "http://127.0.0.1:8501/"` + target + `},
+		"data": {"texts": ["a"]}, "load": {"model": "open", "stages": [{"duration": "10s", "rate": 10}]}, "shards": 2` + rest + `}`
+	}
+	tests := []struct {
+		name       string
+		plan       string
+		wantErr    string // of ReadLenient; "" = read
+		wantReason []string
+	}{
+		{"valid", planWith("", ""), "", nil},
+		{"template bomb", planWith(`, "body": "{{range 30000000}}x{{end}}"`, ""), "",
+			[]string{"plan.json is not a valid plan", "target.body", "range"}},
+		{"bad header", planWith(`, "headers": {"X-A": "a\nb"}`, ""), "",
+			[]string{`target.headers["X-A"]: header value must not contain CR, LF or NUL`}},
+		{"broken shape", planWith(`, "body": "{{range 3}}x{{end}}"`, `, "slice": "1ms"`), "plan of run " + id, nil},
+		{"not JSON", "{", "plan of run " + id, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := mapStore{objects: map[string]string{RunPath(id): string(Encode(run)), PlanPath(id): tt.plan}}
+			got, err := ReadLenient(context.Background(), st, id)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ReadLenient error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ReadLenient: %v", err)
+			}
+			if got.Plan == nil || got.Plan.Shards != 2 || got.Plan.NumSlices() != 1 || got.Run != run {
+				t.Fatalf("ReadLenient = %+v, want the run and its plan's shape", got)
+			}
+			reason := got.InvalidReason()
+			_, strictErr := Read(context.Background(), st, id)
+			if tt.wantReason == nil {
+				if reason != "" || got.Invalid != nil || strictErr != nil {
+					t.Errorf("valid plan: reason %q, Read error %v; want none", reason, strictErr)
+				}
+				return
+			}
+			for _, w := range tt.wantReason {
+				if !strings.Contains(reason, w) {
+					t.Errorf("reason %q does not say %q", reason, w)
+				}
+			}
+			if strings.Contains(reason, "\n") {
+				t.Errorf("reason %q is not one line", reason)
+			}
+			if strictErr == nil {
+				t.Error("Read accepted a plan that does not validate")
+			}
+		})
+	}
+}

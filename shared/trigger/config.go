@@ -36,8 +36,10 @@ const (
 // where it puts them; the field Trigger of Env (CICADA_TRIGGER_*). Its
 // Rules (the allow-list and the limits, CICADA_TRIGGER_ALLOWED_TARGETS,
 // CICADA_TRIGGER_MAX_*) are those of shared/policy, which the workers hold
-// plans to as well; a zero limit means only the plan package's own bound
-// applies.
+// plans to as well, with the switches for literal credentials and
+// unverified TLS (CICADA_TRIGGER_LITERAL_SECRETS,
+// CICADA_TRIGGER_ALLOW_INSECURE_TLS); a zero limit means only the plan
+// package's own bound applies.
 type Config struct {
 	policy.Rules
 	// MaxShards is Rules.MaxShards, read under the trigger's own name.
@@ -50,13 +52,6 @@ type Config struct {
 	// SecretHeaders are header names redacted like the default credential
 	// headers (package redact), and refused as literals alike.
 	SecretHeaders []string `envconfig:"SECRET_HEADERS" desc:"comma-separated header names whose values are credentials, redacted wherever shown and refused as literals in a plan, besides the defaults Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key and X-Goog-Api-Key; give the workers and the aggregator the same list (CICADA_SECRET_HEADERS)"`
-	// LiteralSecrets accepts plans that carry credentials as written; they
-	// are then stored in plan.json in the bucket (and still redacted
-	// wherever served or shown).
-	LiteralSecrets bool `envconfig:"LITERAL_SECRETS" default:"false" desc:"accept plans with literal credentials (a credential header in target.headers, a secret query parameter or userinfo in target.url), which are then stored in the bucket's plan.json; by default they are refused (400) in favour of target.auth"`
-	// AllowInsecureTLS lets plans turn off the verification of the target's
-	// certificate (target.tls.insecure_skip_verify).
-	AllowInsecureTLS bool `envconfig:"ALLOW_INSECURE_TLS" default:"false" desc:"accept plans with target.tls.insecure_skip_verify: true, whose engine then trusts any certificate the target shows"`
 	// Access is who may do what, and from where (access.go, origin.go).
 	Access
 }

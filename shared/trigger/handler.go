@@ -1,7 +1,9 @@
 // Package trigger is the HTTP front door of cicada: POST /runs accepts a
 // plan, stores it and publishes one message per shard; GET /runs/<id> tells
 // a run's phase and progress; GET /runs/<id>/<file> serves its report
-// files; DELETE /runs/<id> cancels it. functions/trigger registers it as a
+// files; DELETE /runs/<id> cancels it. GET /runs lists finished runs and
+// GET /plans/<name> shows a plan's history, from the runs index
+// (history.go). functions/trigger registers it as a
 // Cloud Function, and the local composition serves it on 127.0.0.1.
 //
 // Service.Create is POST /runs apart from HTTP: it takes a parsed plan and
@@ -14,8 +16,10 @@
 //	    an accepted run whose shard messages did not all go out says so
 //	    in "note": it stands, and the aggregator publishes them at its
 //	    start time
-//	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST)
-//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key;
+//	200 status or file (GET); the same run again for a repeated Idempotency-Key (POST);
+//	    the runs list or a plan's history (GET /runs, GET /plans/<name>)
+//	400 body not a valid plan (every problem with its field path), bad Idempotency-Key,
+//	    a bad query parameter of GET /runs or /plans/<name> (each named);
 //	    a plan with a literal credential (a credential header, a secret
 //	    query parameter or userinfo in the URL) unless the operator
 //	    allows literal secrets (Config.LiteralSecrets): target.auth instead
@@ -26,7 +30,8 @@
 //	    a cross-site request (Origin, Sec-Fetch-Site) that changes
 //	    something; DELETE /runs/<id> or GET /runs/<id>/plan.json by
 //	    another principal than the run's submitter or an admin
-//	404 unknown path, invalid or unknown run id, absent file
+//	404 unknown path, invalid or unknown run id, absent file, a plan without
+//	    a run in the runs index
 //	405 method not allowed here (Allow header says which are)
 //	409 DELETE of a run that already finished
 //	413 body larger than Config.MaxBody
@@ -148,6 +153,8 @@ var linkOrder = []string{"report.json", "report.html", "report.csv", "summary.tx
 func (h *handler) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /runs", h.create)
+	mux.HandleFunc("GET /runs", h.listRuns)
+	mux.HandleFunc("GET /plans/{name...}", h.planHistory)
 	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		h.status(w, r, segment(r, "id"))
 	})
@@ -160,7 +167,8 @@ func (h *handler) routes() *http.ServeMux {
 		}
 	})
 
-	mux.HandleFunc("/runs", h.notAllowed(http.MethodPost))
+	mux.HandleFunc("/runs", h.notAllowed(http.MethodGet, http.MethodHead, http.MethodPost))
+	mux.HandleFunc("/plans/{name...}", h.notAllowed(http.MethodGet, http.MethodHead))
 	mux.HandleFunc("/runs/{id}", h.notAllowed(http.MethodGet, http.MethodHead, http.MethodDelete))
 	notAllowedFile := h.notAllowed(http.MethodGet, http.MethodHead)
 	mux.HandleFunc("/runs/{id}/{file}", func(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +178,7 @@ func (h *handler) routes() *http.ServeMux {
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no such path %q: the trigger serves POST /runs, GET and DELETE /runs/<id>, GET /runs/<id>/<report file>", requestPath(r))})
+		h.fail(w, r, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no such path %q: the trigger serves GET and POST /runs, GET and DELETE /runs/<id>, GET /runs/<id>/<report file>, GET /plans/<name>", requestPath(r))})
 	})
 	return mux
 }

@@ -29,7 +29,7 @@ func TestRoutesOddPaths(t *testing.T) {
 		{http.MethodGet, "/runs/./x", http.StatusNotFound, `no such file \"x\"`},
 		{http.MethodGet, "/runs/" + testRun + "/..", http.StatusNotFound, `no such file \"..\"`},
 		{http.MethodDelete, "/runs//report.json", http.StatusMethodNotAllowed, "method DELETE not allowed on /runs//report.json (allowed: GET, HEAD)"},
-		{http.MethodPut, "/runs/", http.StatusMethodNotAllowed, "method PUT not allowed on /runs/ (allowed: POST)"},
+		{http.MethodPut, "/runs/", http.StatusMethodNotAllowed, "method PUT not allowed on /runs/ (allowed: GET, HEAD, POST)"},
 		{http.MethodGet, "/runs/a/b/c", http.StatusNotFound, `no such path \"/runs/a/b/c\"`},
 		{http.MethodGet, "/runs/a%2Fb%2Fc", http.StatusNotFound, `no such path \"/runs/a/b/c\"`},
 		{http.MethodGet, "*", http.StatusNotFound, `no such path \"*\"`},

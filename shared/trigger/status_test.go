@@ -235,8 +235,9 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{http.MethodGet, "/runs", "POST"},
-		{http.MethodPut, "/runs/", "POST"},
+		{http.MethodDelete, "/runs", "GET, HEAD, POST"},
+		{http.MethodPut, "/runs/", "GET, HEAD, POST"},
+		{http.MethodPost, "/plans/nightly%2Fbert", "GET, HEAD"},
 		{http.MethodPost, "/runs/" + testRun, "GET, HEAD, DELETE"},
 		{http.MethodPatch, "/runs/" + testRun, "GET, HEAD, DELETE"},
 		{http.MethodDelete, "/runs/" + testRun + "/report.json", "GET, HEAD"},

@@ -19,12 +19,12 @@ import (
 // It asks for no longer than half the lease's life: the lease is not
 // renewed yet, and must not lapse while the worker waits.
 func (w *Worker) credentials(ctx context.Context, id string, shard int, p *plan.Plan, log *zap.Logger) (*credential.Header, bool) {
-	if p.Target.Auth == nil {
+	if p.Target.Credential() == nil {
 		return nil, true
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, w.cfg.LeaseTTL/2)
 	defer cancel()
-	auth, err := credential.Open(fetchCtx, p.Target.Auth, credential.Options{
+	auth, err := credential.Open(fetchCtx, p.Target.Credential(), credential.Options{
 		OnError: func(err error) { log.Warn("refresh target credential", zap.Error(err)) },
 	})
 	if err != nil {

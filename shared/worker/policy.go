@@ -46,7 +46,9 @@ func (w *Worker) newPolicy() (*policy.Policy, error) {
 }
 
 // refuse holds the plan of work to the worker's policy, before any lease
-// is taken: a plan the policy refuses, or a run that starts further ahead
+// is taken: a plan the policy refuses (its target, its limits, an
+// unverified TLS target or a literal credential the operator does not
+// allow: the trigger's own rules), or a run that starts further ahead
 // than the worker waits for, ends the shard failed with the reason
 // (failShard), and refuse reports true.
 func (w *Worker) refuse(ctx context.Context, work runs.ShardWork, p *plan.Plan, run runs.Run, now time.Time, log *zap.Logger) bool {
@@ -56,6 +58,12 @@ func (w *Worker) refuse(ctx context.Context, work runs.ShardWork, p *plan.Plan, 
 		return true
 	}
 	probs := pol.Check(p)
+	if pr := pol.CheckInsecureTLS(p); pr != nil {
+		probs = append(probs, *pr)
+	}
+	// The process-wide credential headers (CICADA_SECRET_HEADERS, applied
+	// by the worker's main) are redact's; nothing to add here.
+	probs = append(probs, pol.CheckLiteralSecrets(p, nil)...)
 	if lim := pol.Rules().MaxStartDelay; lim > 0 {
 		if ahead := run.StartAt.Sub(now); ahead > lim+startAllowance {
 			probs = append(probs, policy.Problem{Kind: policy.KindOverLimit, Path: "start_at", Limit: pol.Var("MAX_START_DELAY"),

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,17 @@ func TestRefusedPlans(t *testing.T) {
 				p.Target.Body = `{{.Text}}`
 			},
 			[]string{"data.texts[1]: target.body: rendered body too large: more than 100 bytes", "CICADA_WORKER_MAX_RENDERED_BODY"}},
+		{"unverified TLS", nil, func(p *plan.Plan, url string) {
+			p.Target.URL = strings.Replace(url, "http://", "https://", 1)
+			p.Target.TLS = &plan.TLS{InsecureSkipVerify: true}
+		}, []string{"target.tls.insecure_skip_verify: not allowed by this worker", "CICADA_WORKER_ALLOW_INSECURE_TLS=true"}},
+		{"literal credential", nil, func(p *plan.Plan, url string) {
+			p.Target.Headers = map[string]string{"Authorization": "Bearer PLANTED"}
+			p.Target.URL = url + "/?api_key=PLANTED"
+		}, []string{`target.headers["Authorization"]: Authorization is a credential header`, `target.url: query parameter "api_key" carries a credential`,
+			"this worker accepts no literal credential", "target.auth", "CICADA_WORKER_LITERAL_SECRETS"}},
+		{"template bomb", nil, func(p *plan.Plan, _ string) { p.Target.Body = `{{range 30000000}}x{{end}}` },
+			[]string{"refused by the worker: plan.json is not a valid plan (no trigger accepted it): target.body", "range"}},
 		{"allowed name resolving to a refused address", &policy.Rules{AllowedTargets: []string{"*.test"}}, func(p *plan.Plan, url string) {
 			p.Target.URL = strings.Replace(url, "127.0.0.1", "predict.test", 1)
 		}, nil}, // the dial is refused: every request error:refused, checked below
@@ -121,6 +133,9 @@ func TestRefusedPlans(t *testing.T) {
 			if strings.Contains(f.Reason, "the worker's secret") {
 				t.Errorf("reason %q shows the file's contents", f.Reason)
 			}
+			if strings.Contains(f.Reason, "PLANTED") {
+				t.Errorf("reason %q repeats a credential", f.Reason)
+			}
 			if len(e.written(t, id)) != 0 || e.exists(t, runs.DonePath(id, 0)) {
 				t.Error("slices or a done marker written for a refused shard")
 			}
@@ -131,12 +146,72 @@ func TestRefusedPlans(t *testing.T) {
 			if tt.name == "rendered body" {
 				n = 2 // leased, then failed
 			}
-			if evs := e.events(t, n, 5*time.Second); len(evs) != n || evs[n-1].Type != runs.EventFailed {
+			// Pub/Sub does not keep order: the failed event may come first.
+			evs := e.events(t, n, 5*time.Second)
+			if len(evs) != n || !slices.ContainsFunc(evs, func(ev runs.Event) bool { return ev.Type == runs.EventFailed }) {
 				t.Errorf("events %v, want a failed event for the aggregator", evs)
 			}
 			if got := e.redelivered(t, quiet); got != nil {
 				t.Errorf("message %s came back: want it acked", got)
 			}
+		})
+	}
+}
+
+// TestOperatorAllows: a plan with a literal credential, or one that does
+// not verify the target's certificate, runs on a worker whose operator
+// allows it, as on the trigger.
+func TestOperatorAllows(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		allow func(r *policy.Rules)
+		edit  func(p *plan.Plan)
+		want  func(t *testing.T, e *env, id string)
+	}{
+		{"literal credential", func(r *policy.Rules) { r.LiteralSecrets = true },
+			func(p *plan.Plan) { p.Target.Headers = map[string]string{"Authorization": "Bearer PLANTED"} },
+			func(t *testing.T, e *env, _ string) {
+				if e.hits.Load() == 0 {
+					t.Error("the target got no request")
+				}
+			}},
+		{"unverified TLS", func(r *policy.Rules) { r.AllowInsecureTLS = true },
+			func(p *plan.Plan) {
+				p.Target.URL = strings.Replace(p.Target.URL, "http://", "https://", 1)
+				p.Target.TLS = &plan.TLS{InsecureSkipVerify: true}
+			},
+			func(t *testing.T, e *env, id string) {
+				// The test target speaks plain HTTP: the handshakes fail,
+				// but the shard ran.
+				var completed int64
+				for _, r := range e.written(t, id) {
+					completed += r.Completed
+				}
+				if completed == 0 {
+					t.Error("no request was sent")
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfg := testConfig()
+			r := policy.DefaultRules()
+			tt.allow(&r)
+			cfg.Rules = &r
+			e.w = New(cfg, e.st, e.b, testLog(t), nil)
+			const id = "run-allowed"
+			p := e.writeRun(t, id, time.Now().Add(300*time.Millisecond), time.Second)
+			tt.edit(p)
+			e.put(t, runs.PlanPath(id), runs.Encode(p))
+			e.publish(t, runs.Encode(runs.ShardWork{RunID: id, Shard: 0, Reason: "start"}))
+			e.handle(t, context.Background(), e.pullWork(t), 15*time.Second)
+			if e.exists(t, runs.FailedPath(id, 0)) {
+				t.Fatal("the shard failed: want it run")
+			}
+			tt.want(t, e, id)
 		})
 	}
 }

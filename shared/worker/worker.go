@@ -60,8 +60,9 @@ type Config struct {
 	Warmup       time.Duration `envconfig:"WARMUP" default:"500ms" desc:"a shard resumed in mid-run starts sending this long after its lease is taken, inside the current slice when that slice is not written"`
 	AckExtend    time.Duration `envconfig:"ACK_EXTEND" default:"60s" desc:"ack deadline kept on the shard message while it is driven"`
 	// Rules are the worker's own policy (CICADA_WORKER_ALLOWED_TARGETS,
-	// CICADA_WORKER_MAX_*), which every plan is held to before it runs
-	// (see policy.go); nil means policy.DefaultRules.
+	// CICADA_WORKER_MAX_*, CICADA_WORKER_LITERAL_SECRETS,
+	// CICADA_WORKER_ALLOW_INSECURE_TLS), which every plan is held to
+	// before it runs (see policy.go); nil means policy.DefaultRules.
 	*policy.Rules
 	MaxPlanShards int `envconfig:"MAX_PLAN_SHARDS" default:"100" desc:"most shards a plan may ask for (the trigger's CICADA_TRIGGER_MAX_SHARDS); 0 = no operator limit"`
 	// Resolver resolves target names for the dial checks; nil is the
@@ -432,7 +433,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	}
 	bg := context.WithoutCancel(ctx)
 	id, shard := work.RunID, work.Shard
-	stored, err := runs.Read(bg, w.st, id)
+	// Leniently, so that a plan.json no trigger accepted (written into
+	// the bucket) ends its shard failed with the reason rather than
+	// unread; it is never run.
+	stored, err := runs.ReadLenient(bg, w.st, id)
 	if err != nil {
 		log.Error("read run", zap.Error(err))
 		return finished // a run without plan cannot be driven; the aggregator reports it
@@ -443,6 +447,10 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		return finished
 	}
 	if w.exists(bg, runs.DonePath(id, shard)) || w.exists(bg, runs.FailedPath(id, shard)) || w.exists(bg, runs.CancelPath(id)) {
+		return finished
+	}
+	if why := stored.InvalidReason(); why != "" {
+		w.failShard(bg, id, shard, "refused by the worker: "+why, log)
 		return finished
 	}
 	now := w.now()

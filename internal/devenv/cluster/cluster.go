@@ -63,24 +63,28 @@ type Ports struct {
 	Trigger     int
 	PredictHTTP int
 	PredictGRPC int
+	// AggregatorMetrics serves the aggregator's /metrics.
+	AggregatorMetrics int
 }
 
 // DefaultPorts are the ports of `make cluster-up`.
 func DefaultPorts() Ports {
-	return Ports{PubSub: 8085, GCS: 4443, Trigger: 8080, PredictHTTP: 8501, PredictGRPC: 8500}
+	return Ports{PubSub: 8085, GCS: 4443, Trigger: 8080, PredictHTTP: 8501, PredictGRPC: 8500, AggregatorMetrics: 9090}
 }
 
-// FreePorts returns five distinct ports of 127.0.0.1 that were free a
+// FreePorts returns six distinct ports of 127.0.0.1 that were free a
 // moment ago, for tests.
 func FreePorts() (Ports, error) {
-	p, err := proc.FreePorts(5)
+	p, err := proc.FreePorts(6)
 	if err != nil {
 		return Ports{}, err
 	}
-	return Ports{PubSub: p[0], GCS: p[1], Trigger: p[2], PredictHTTP: p[3], PredictGRPC: p[4]}, nil
+	return Ports{PubSub: p[0], GCS: p[1], Trigger: p[2], PredictHTTP: p[3], PredictGRPC: p[4], AggregatorMetrics: p[5]}, nil
 }
 
-func (p Ports) list() []int { return []int{p.PubSub, p.GCS, p.Trigger, p.PredictHTTP, p.PredictGRPC} }
+func (p Ports) list() []int {
+	return []int{p.PubSub, p.GCS, p.Trigger, p.PredictHTTP, p.PredictGRPC, p.AggregatorMetrics}
+}
 
 // Options configure a cluster. Zero durations leave the binary's own
 // default (see `cicada env`), except LeadTime.
@@ -127,8 +131,9 @@ type Cluster struct {
 	// STORAGE_EMULATOR_HOST.
 	PubSubHost, StorageHost string
 	// TriggerURL is http://127.0.0.1:<port>; PredictURL the predict
-	// service's REST base URL and PredictGRPC its gRPC address.
-	TriggerURL, PredictURL, PredictGRPC string
+	// service's REST base URL and PredictGRPC its gRPC address;
+	// MetricsURL the aggregator's /metrics.
+	TriggerURL, PredictURL, PredictGRPC, MetricsURL string
 	// Workers are the workers' names (worker-1, ...).
 	Workers []string
 
@@ -218,6 +223,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		TriggerURL:   "http://" + addr(o.Ports.Trigger),
 		PredictURL:   "http://" + addr(o.Ports.PredictHTTP),
 		PredictGRPC:  addr(o.Ports.PredictGRPC),
+		MetricsURL:   "http://" + addr(o.Ports.AggregatorMetrics) + "/metrics",
 		readyTimeout: o.ReadyTimeout,
 		procs:        map[string]*proc.Proc{},
 		specs:        map[string]spec{},
@@ -280,6 +286,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	// worker pulls.
 	err = c.stage(ctx, o.ReadyTimeout, nil, puller(NameAggregator, "aggregator", topologyReady(admin),
 		"CICADA_SETUP=true",
+		"CICADA_AGGREGATOR_METRICS_ADDR="+addr(o.Ports.AggregatorMetrics),
 		durEnv("CICADA_AGGREGATOR_SWEEP", o.Sweep),
 		durEnv("CICADA_AGGREGATOR_REPUBLISH", o.Republish),
 		durEnv("CICADA_AGGREGATOR_GRACE", o.Grace),
@@ -566,6 +573,7 @@ func (c *Cluster) writeEnv() error {
 		{"CICADA_TRIGGER_URL", c.TriggerURL},
 		{"CICADA_PREDICT_URL", c.PredictURL},
 		{"CICADA_PREDICT_GRPC", c.PredictGRPC},
+		{"CICADA_AGGREGATOR_METRICS_URL", c.MetricsURL},
 	} {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], kv[1])
 	}
