@@ -102,6 +102,19 @@ func (f *searchFollower) apply(c runs.Control) {
 	}
 }
 
+// followSearch makes r's engine e follow the run's control object when
+// r's plan is a search: one read now, before e runs, then one at every
+// slice boundary until the returned stop is called. For other plans it
+// does nothing.
+func (r *shardRun) followSearch(ctx context.Context, e rater) (stop func()) {
+	if r.p.Load.Search == nil {
+		return func() {}
+	}
+	f := newSearchFollower(r, e)
+	f.poll(ctx)
+	return f.follow(ctx)
+}
+
 // follow polls at every slice boundary of the run, from the one after now,
 // until the returned stop is called.
 func (f *searchFollower) follow(ctx context.Context) (stop func()) {
