@@ -91,6 +91,7 @@ type Engine struct {
 	o        Options
 	p        *plan.Plan
 	sched    plan.ShardSchedule // the plan's schedule, bound to this shard
+	table    *rateTable         // a search plan's rates by slice (SetRate); nil for stages
 	proto    protocol
 	reqs     *requestSet
 	sliceDur time.Duration
@@ -172,6 +173,10 @@ func New(o Options) (*Engine, error) {
 		e.firstOff = off
 	}
 	e.stopAt.Store(int64(e.nSlices))
+	if p.Load.Search != nil && p.Load.Model == plan.ModelOpen {
+		e.table = newRateTable(p.SearchRates(), e.sliceDur, o.Shard, o.Shards)
+		e.sched = *e.table.sched.Load()
+	}
 	conns := max(p.Target.Connections, 1)
 	pr, reqs, err := newProtocol(&p.Target, o.Corpus, conns, o.ReadSecret, o.Guard, o.Auth)
 	if err != nil {
@@ -205,6 +210,64 @@ func (e *Engine) StopAt(k int) {
 	e.sleepMu.Unlock()
 }
 
+// SetRate sets the open model's rate of a search plan (load.search) from
+// slice from on: rate req/s for the whole plan, of which this shard sends
+// its share, split by request number as with stages. Only slices not yet
+// started change (a slice's rate is fixed a few milliseconds before its
+// start): a request already timed keeps its time, and latency is still
+// measured from it. It returns the first slice it applied to: from, or the
+// first slice not yet started when from has; NumSlices when none is left
+// or the plan has no search. Before Run any slice may change: a resumed
+// shard is given the earlier probes' rates first, so that it numbers its
+// requests as the shards that sent them did. Safe to call from any
+// goroutine.
+func (e *Engine) SetRate(from int, rate float64) int {
+	if e.table == nil {
+		return e.nSlices
+	}
+	return e.table.set(from, rate, monoNow())
+}
+
+// view returns the schedule to read arrivals from and the first slice
+// whose rate may still change: the plan's and NumSlices for stages, the
+// rate table's (see rateTable.view) for a search.
+func (e *Engine) view(now int64) (*plan.ShardSchedule, int) {
+	if e.table == nil {
+		return &e.sched, e.nSlices
+	}
+	sch, f := e.table.view(now, e.startMono)
+	return sch, int(min(f, int64(e.nSlices)))
+}
+
+// place returns the arrival (offset from the start) and slice of the
+// shard's request j as fixed for good, waiting while its slice's rate may
+// still change; ok is false when there is no such request or the shard
+// stopped before it. A request past the slices already fixed falls in
+// the first slice that is not, or later, whatever the rates of the slices
+// to come: the slot promises the collector no slice below that one, and
+// looks again as that slice is about to start.
+func (s *slot) place(j int64) (off time.Duration, k int, ok bool) {
+	e := s.e
+	for {
+		sch, f := e.view(monoNow())
+		off = sch.Arrival(j)
+		k = e.nSlices
+		if off != plan.Never {
+			k = e.sliceOf(off)
+		}
+		if k < f {
+			return off, k, int64(k) < e.stopAt.Load()
+		}
+		if f >= e.nSlices || int64(f) >= e.stopAt.Load() {
+			return 0, 0, false
+		}
+		s.advance(f)
+		if !s.sleepUntil(e.startMono+int64(time.Duration(f)*e.sliceDur-freezeAhead), f) {
+			return 0, 0, false
+		}
+	}
+}
+
 // SliceAt returns the slice that the wall-clock time t falls in, relative to
 // the run's start (negative before it).
 func (e *Engine) SliceAt(t time.Time) int {
@@ -229,6 +292,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.startWall = e.o.Start
 	e.startMono = monoNow() + int64(time.Until(e.o.Start))
+	if e.table != nil {
+		// The slices before the first one sent, and the first one when
+		// the shard starts inside it, number its requests: fixed now.
+		first := e.o.FirstSlice
+		if e.firstOff > time.Duration(first)*e.sliceDur {
+			first++
+		}
+		e.table.start(e.startMono, first)
+	}
 
 	// A stopped context stops the shard at the current slice.
 	stop := context.AfterFunc(ctx, func() { e.StopAt(max(e.SliceAt(time.Now()), 0)) })
@@ -273,7 +345,8 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	next.Store(e.sched.CountBefore(e.firstOff))
+	sch, _ := e.view(monoNow())
+	next.Store(sch.CountBefore(e.firstOff))
 	for i := range slots {
 		s := &slot{e: e, id: i, lane: e.lanes[i%len(e.lanes)], pool: pool}
 		if pool == nil {
@@ -419,16 +492,11 @@ func (s *slot) sleepUntil(mono int64, k int) bool {
 func (s *slot) runOpen(next *atomic.Int64) {
 	e := s.e
 	s.cur = e.o.FirstSlice
-	last := e.sched.CountBefore(e.dur)
 	grace := int64(dropGrace)
 	for {
 		j := next.Add(1) - 1
-		if j >= last {
-			return
-		}
-		off := e.sched.Arrival(j)
-		k := e.sliceOf(off)
-		if int64(k) >= e.stopAt.Load() {
+		off, k, ok := s.place(j)
+		if !ok {
 			return
 		}
 		s.advance(k)

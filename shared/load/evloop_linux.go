@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/policy"
 )
 
@@ -182,8 +183,8 @@ func (l *evLoop) run() {
 	e := l.e
 	grid := int64(pacingGrid)
 	maxInFlight := max(e.p.Load.MaxInFlight, 1)
-	next := e.sched.CountBefore(e.firstOff)
-	last := e.sched.CountBefore(e.dur)
+	sch, _ := e.view(monoNow())
+	next := sch.CountBefore(e.firstOff)
 	scheduling := true
 	for {
 		now := monoNow()
@@ -198,14 +199,26 @@ func (l *evLoop) run() {
 		l.assign(now)
 
 		stopAt := int(e.stopAt.Load())
+		// The slices below frozen have their rates for good (all of them
+		// but a search's, see Engine.SetRate). A request at or past
+		// frozen waits until that slice is about to start: it falls in
+		// it or later, whatever the rates to come.
+		sch, frozen := e.view(now)
+		held := false
 		// Send what is due before the next tick.
 		for scheduling {
-			if next >= last {
-				scheduling = false
+			off := sch.Arrival(next)
+			k := e.nSlices
+			if off != plan.Never {
+				k = e.sliceOf(off)
+			}
+			if k >= frozen {
+				if frozen >= e.nSlices || frozen >= stopAt {
+					scheduling = false
+				}
+				held = scheduling
 				break
 			}
-			off := e.sched.Arrival(next)
-			k := e.sliceOf(off)
 			if k >= stopAt {
 				scheduling = false
 				break
@@ -214,7 +227,7 @@ func (l *evLoop) run() {
 			if intended >= now+grid {
 				break
 			}
-			r := evReq{g: e.sched.Global(next), k: k, intended: intended, lag: max(now-intended, 0)}
+			r := evReq{g: sch.Global(next), k: k, intended: intended, lag: max(now-intended, 0)}
 			next++
 			if l.inFlight >= maxInFlight {
 				l.lane.drop(k)
@@ -231,8 +244,11 @@ func (l *evLoop) run() {
 		// below the next request to schedule and below every request in
 		// flight.
 		low := int64(stopAt)
-		if scheduling {
-			low = min(low, int64(e.sliceOf(e.sched.Arrival(next))))
+		switch {
+		case held:
+			low = min(low, int64(frozen))
+		case scheduling:
+			low = min(low, int64(e.sliceOf(sch.Arrival(next))))
 		}
 		busyLow := l.lowestBusy()
 		busy := busyLow != 1<<63-1
@@ -250,8 +266,13 @@ func (l *evLoop) run() {
 
 		// Sleep until the next tick that has something to do.
 		wake := int64(1<<63 - 1)
-		if scheduling {
-			at := e.startMono + int64(e.sched.Arrival(next))
+		switch {
+		case held:
+			// Not on the grid: rounded down, the tick would come before
+			// the slice's rate is fixed, and find nothing to do.
+			wake = e.startMono + int64(time.Duration(frozen)*e.sliceDur-freezeAhead)
+		case scheduling:
+			at := e.startMono + int64(sch.Arrival(next))
 			wake = e.startMono + (at-e.startMono)/grid*grid
 		}
 		if busy {

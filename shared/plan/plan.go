@@ -149,6 +149,7 @@ type Load struct {
 	ThinkTime   Duration `json:"think_time,omitempty" yaml:"think_time,omitempty"`       // closed
 	StartRate   *float64 `json:"start_rate,omitempty" yaml:"start_rate,omitempty"`       // open: rate the first stage ramps from; unset = constant first stage
 	StartUsers  *int     `json:"start_users,omitempty" yaml:"start_users,omitempty"`     // closed: users the first stage ramps from; unset = constant first stage
+	Search      *Search  `json:"search,omitempty" yaml:"search,omitempty"`               // instead of stages; open model only
 }
 
 // Stage is one segment of the load: the rate (open) or users (closed) at its
@@ -197,13 +198,21 @@ func (p *Plan) ApplyDefaults() {
 	if p.Data.Path == "" {
 		p.Data.Path = p.Data.File
 	}
+	p.Load.applySearchDefaults()
 	if p.Load.Model == ModelOpen && p.Load.MaxInFlight == 0 && t.Connections > 0 && t.Connections <= MaxConnections {
 		p.Load.MaxInFlight = InFlightPerConnection * t.Connections
 	}
 }
 
-// Duration returns the plan's length: the sum of its stages.
-func (p *Plan) Duration() time.Duration { return stagesDuration(p.Load.Stages) }
+// Duration returns the plan's length: the sum of its stages, or for a
+// search (load.search) its upper bound, SearchSlices slices; the search
+// usually ends before (runs.Control's EndSlice).
+func (p *Plan) Duration() time.Duration {
+	if p.Load.Search != nil {
+		return p.searchDuration()
+	}
+	return stagesDuration(p.Load.Stages)
+}
 
 // SliceDuration returns the slice length, the default if unset.
 func (p *Plan) SliceDuration() time.Duration {
@@ -222,8 +231,14 @@ func (p *Plan) NumSlices() int {
 	return int((d + s - 1) / s)
 }
 
-// Schedule returns the plan's load schedule.
-func (p *Plan) Schedule() *Schedule { return NewScheduleFrom(p.Load) }
+// Schedule returns the plan's load schedule; for a search, the rate table
+// it starts from (SearchRates), which the probes then change.
+func (p *Plan) Schedule() *Schedule {
+	if p.Load.Search != nil {
+		return NewSliceSchedule(p.SliceDuration(), p.SearchRates())
+	}
+	return NewScheduleFrom(p.Load)
+}
 
 // stagesDuration sums stage durations, saturating instead of overflowing so
 // that absurd input is rejected by validation rather than wrapping around.

@@ -74,18 +74,54 @@ func newSchedule(stages []Stage, startRate *float64, startUsers *int) *Schedule 
 		s.end += d
 		prevR, prevU = r, u
 	}
-	if n := len(s.segs); n > 0 {
-		// Start from the exact count, then let Arrival have the last word so
-		// Total agrees with it even where float rounding moved a request.
-		t := clampCount(math.Ceil(s.segs[n-1].cumEnd))
-		for t > 0 && s.arrival(t-1) >= s.end {
-			t--
-		}
-		for s.arrival(t) < s.end {
-			t++
-		}
-		s.total = t
+	s.total = s.countAll()
+	return s
+}
+
+// countAll returns the number of requests with an arrival before the end.
+func (s *Schedule) countAll() int64 {
+	n := len(s.segs)
+	if n == 0 {
+		return 0
 	}
+	// Start from the exact count, then let Arrival have the last word so
+	// Total agrees with it even where float rounding moved a request.
+	t := clampCount(math.Ceil(s.segs[n-1].cumEnd))
+	for t > 0 && s.arrival(t-1) >= s.end {
+		t--
+	}
+	for s.arrival(t) < s.end {
+		t++
+	}
+	return t
+}
+
+// NewSliceSchedule builds a schedule that is constant within each slice:
+// rates[k] req/s (whole plan) in slice k, for len(rates) slices. Each slice
+// is a segment of its own, so two tables that agree on their first slices
+// give those slices' requests the same numbers and the same arrivals to
+// the nanosecond, whatever the later slices hold: a search changes the
+// rate of slices not yet started without moving a request already sent.
+func NewSliceSchedule(slice time.Duration, rates []float64) *Schedule {
+	s := &Schedule{}
+	if slice <= 0 {
+		return s
+	}
+	s.segs = make([]segment, 0, len(rates))
+	for _, r := range rates {
+		if s.end > maxDuration-slice {
+			break
+		}
+		r = cleanRate(r)
+		g := segment{start: s.end, dur: slice, durSec: slice.Seconds(), r0: r, r1: r}
+		if n := len(s.segs); n > 0 {
+			g.cum = s.segs[n-1].cumEnd
+		}
+		g.cumEnd = g.cum + r*g.durSec
+		s.segs = append(s.segs, g)
+		s.end += slice
+	}
+	s.total = s.countAll()
 	return s
 }
 

@@ -102,6 +102,7 @@ func (p *Plan) problems() []Problem {
 	c.target(&q.Target)
 	c.data(&q.Data)
 	c.load(&q.Load)
+	c.search(&q)
 	durationRange(&c, "slice", q.Slice.D(), MinSlice, MaxSlice)
 	if q.Shards < 1 || q.Shards > MaxShards {
 		c.add("shards", "must be 1..%d, got %d", MaxShards, q.Shards)
@@ -407,7 +408,7 @@ func (c *checker) load(l *Load) {
 		c.add("load.model", "must be open or closed, got %q", l.Model)
 	}
 	switch n := len(l.Stages); {
-	case n == 0:
+	case n == 0 && l.Search == nil:
 		c.add("load.stages", "at least one stage is required")
 	case n > MaxStages:
 		c.add("load.stages", "at most %d stages, got %d", MaxStages, n)

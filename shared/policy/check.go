@@ -125,6 +125,21 @@ func (p *Policy) limits(pl *plan.Plan) []Problem {
 	}
 	r, l, t := p.rules, pl.Load, pl.Target
 	who := "this " + p.who + "'s limit"
+	if s := l.Search; s != nil && l.Model == plan.ModelOpen {
+		// Fit shrank what a search may shrink: what is still over is over.
+		if r.MaxRate > 0 && s.From > r.MaxRate {
+			over("load.search.from", "MAX_RATE", "%g req/s is over %s of %g req/s", s.From, who, r.MaxRate)
+		}
+		if r.MaxRate > 0 && s.To > r.MaxRate {
+			over("load.search.to", "MAX_RATE", "%g req/s is over %s of %g req/s", s.To, who, r.MaxRate)
+		}
+		if r.MaxRequests > 0 {
+			if n := s.RequestBound(s.MaxProbesOrDefault(), pl.SliceDuration()); n > float64(r.MaxRequests) {
+				over("load.search.max_probes", "MAX_REQUESTS", "%d probes may send up to %.0f requests, over %s of %d",
+					s.MaxProbesOrDefault(), n, who, r.MaxRequests)
+			}
+		}
+	}
 	if r.MaxRate > 0 && l.Model == plan.ModelOpen {
 		if l.StartRate != nil && *l.StartRate > r.MaxRate {
 			over("load.start_rate", "MAX_RATE", "%g req/s is over %s of %g req/s", *l.StartRate, who, r.MaxRate)
@@ -164,7 +179,11 @@ func (p *Policy) limits(pl *plan.Plan) []Problem {
 		}
 	}
 	if d := pl.Duration(); r.MaxDuration > 0 && d > r.MaxDuration {
-		over("load.stages", "MAX_DURATION", "total duration %v is over %s of %v", d, who, r.MaxDuration)
+		if l.Search != nil {
+			over("load.search.max_probes", "MAX_DURATION", "%d probes take up to %v, over %s of %v", l.Search.MaxProbesOrDefault(), d, who, r.MaxDuration)
+		} else {
+			over("load.stages", "MAX_DURATION", "total duration %v is over %s of %v", d, who, r.MaxDuration)
+		}
 	}
 	if r.MaxShards > 0 && pl.Shards > r.MaxShards {
 		over("shards", p.shards, "%d shards is over %s of %d", pl.Shards, who, r.MaxShards)
@@ -185,12 +204,56 @@ func (p *Policy) limits(pl *plan.Plan) []Problem {
 	if r.MaxStartDelay > 0 && pl.StartDelay.D() > r.MaxStartDelay {
 		over("start_delay", "MAX_START_DELAY", "%v is over %s of %v", pl.StartDelay, who, r.MaxStartDelay)
 	}
-	if r.MaxRequests > 0 && l.Model == plan.ModelOpen && ratesFinite(l) {
+	if r.MaxRequests > 0 && l.Model == plan.ModelOpen && l.Search == nil && ratesFinite(l) {
 		if n := pl.Schedule().Total(); n > r.MaxRequests {
 			over("load.stages", "MAX_REQUESTS", "the stages hold %d requests in all, over %s of %d", n, who, r.MaxRequests)
 		}
 	}
 	return probs
+}
+
+// Fit shrinks pl's search (load.search) to p's limits instead of refusing
+// it, and says so in Search.Capped, which the report shows: To is lowered
+// to the rate limit, and MaxProbes to the most probes whose bound fits the
+// duration and request limits. What cannot shrink (From over the rate
+// limit, not even one probe within the duration) is left for Check to
+// refuse. A plan without a search is left as it is. Call it on a valid
+// plan, with its defaults applied, before Check.
+func (p *Policy) Fit(pl *plan.Plan) {
+	s := pl.Load.Search
+	if s == nil || pl.Load.Model != plan.ModelOpen {
+		return
+	}
+	c := *s // the caller's plan may share the pointer with another copy
+	c.Capped = append([]string(nil), s.Capped...)
+	r, slice := p.rules, pl.SliceDuration()
+	who := "this " + p.who + "'s limit"
+	if r.MaxRate > 0 && c.To > r.MaxRate && c.From <= r.MaxRate {
+		c.Capped = append(c.Capped, fmt.Sprintf("to %g req/s capped at %s of %g req/s (%s)", c.To, who, r.MaxRate, p.Var("MAX_RATE")))
+		c.To = r.MaxRate
+	}
+	if r.MaxDuration > 0 {
+		if n := c.ProbesWithin(r.MaxDuration, slice); n >= 1 && n < c.MaxProbesOrDefault() {
+			c.Capped = append(c.Capped, fmt.Sprintf("max_probes %d capped at %d, the most whose %v each fit %s of %v (%s)",
+				c.MaxProbesOrDefault(), n, probeBound(&c, slice), who, r.MaxDuration, p.Var("MAX_DURATION")))
+			c.MaxProbes = n
+		}
+	}
+	if r.MaxRequests > 0 {
+		if n := c.ProbesUnderRequests(r.MaxRequests, slice); n >= 1 && n < c.MaxProbesOrDefault() {
+			c.Capped = append(c.Capped, fmt.Sprintf("max_probes %d capped at %d, the most whose requests fit %s of %d (%s)",
+				c.MaxProbesOrDefault(), n, who, r.MaxRequests, p.Var("MAX_REQUESTS")))
+			c.MaxProbes = n
+		}
+	}
+	pl.Load.Search = &c
+}
+
+// probeBound is the most time one probe of s takes: settle, hold and the
+// slices of its judgment.
+func probeBound(s *plan.Search, slice time.Duration) time.Duration {
+	settle, hold := s.ProbeSlices(slice)
+	return time.Duration(settle+hold+plan.SearchJudgeSlices) * slice
 }
 
 // ratesFinite reports whether the open model's rates can be scheduled

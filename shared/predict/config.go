@@ -30,6 +30,13 @@ type Config struct {
 	StallEvery time.Duration `envconfig:"STALL_EVERY" default:"0s" desc:"period of a simulated pause (like a GC), counted from the Unix epoch; 0 = off"`
 	// StallFor is the length of the stall at the start of each period.
 	StallFor time.Duration `envconfig:"STALL_FOR" default:"0s" desc:"length of the pause at the start of each period; requests arriving in it wait until it ends"`
+	// Concurrency and ServiceTime give the service a known capacity of
+	// Concurrency/ServiceTime req/s: at most Concurrency valid requests are
+	// in service at once, each for ServiceTime, the rest wait in one FIFO
+	// queue in order of arrival (see capacity). 0 is no limit.
+	Concurrency int `envconfig:"CONCURRENCY" default:"0" desc:"most valid requests in service at once, each for SERVICE_TIME, the rest queued in order of arrival: capacity CONCURRENCY/SERVICE_TIME req/s; 0 = no limit"`
+	// ServiceTime is how long each request is in service under Concurrency.
+	ServiceTime time.Duration `envconfig:"SERVICE_TIME" default:"0s" desc:"time each valid request spends in service when CONCURRENCY is set"`
 	// MaxBody bounds a REST request body and a gRPC request message, in bytes.
 	// The default leaves room for a batch of 1024 short texts.
 	MaxBody int64 `envconfig:"MAX_BODY" default:"1048576" desc:"largest REST body or gRPC message, bytes (413 / RESOURCE_EXHAUSTED beyond)"`
@@ -113,6 +120,15 @@ func (c Config) Validate() error {
 	}
 	if c.StallFor > 0 && c.StallFor >= c.StallEvery {
 		errs = append(errs, errors.New("STALL_FOR: must be shorter than STALL_EVERY"))
+	}
+	if c.Concurrency < 0 || c.Concurrency > maxConcurrency {
+		errs = append(errs, fmt.Errorf("CONCURRENCY: must be in 0..%d", maxConcurrency))
+	}
+	if c.ServiceTime < 0 {
+		errs = append(errs, errors.New("SERVICE_TIME: must be >= 0"))
+	}
+	if c.ServiceTime > 0 && c.Concurrency == 0 {
+		errs = append(errs, errors.New("SERVICE_TIME: needs CONCURRENCY (use LATENCY for a delay without a capacity)"))
 	}
 	if c.MaxBody <= 0 || c.MaxBody > 1<<30 {
 		errs = append(errs, errors.New("MAX_BODY: must be in 1..1GiB"))

@@ -58,7 +58,8 @@
 // [Config] (config.go) also holds knobs that make the service misbehave on
 // purpose, all off by default: added latency and jitter, a fraction of
 // requests answered 503 / UNAVAILABLE, and a periodic stall like a garbage
-// collector's pause (knobs.go). They apply only to valid predict requests,
+// collector's pause (knobs.go), and a capacity: N servers of a fixed
+// service time behind one FIFO queue, N/d req/s exactly (capacity.go). They apply only to valid predict requests,
 // after validation, and a shutdown releases requests they hold. With every
 // knob off the hot path skips them with one branch.
 //

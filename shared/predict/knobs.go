@@ -42,6 +42,11 @@ func (s *Server) applyKnobs(ctx context.Context, arrival time.Time) (fail bool, 
 	if s.cfg.Jitter > 0 {
 		wait += rand.N(s.cfg.Jitter + 1)
 	}
+	if s.capacity != nil {
+		// In service after the other delays, as a server's queue comes
+		// after the network: the wait ends when its service does.
+		wait = s.capacity.serve(s.now().Add(max(wait, 0))).Sub(s.now())
+	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		select {

@@ -44,6 +44,8 @@ type Stats struct {
 	ErrorsInjected int64 `json:"errors_injected"`
 	// Stalled counts requests held by the stall knob.
 	Stalled int64 `json:"stalled"`
+	// Queued counts requests that waited for a free server (Concurrency).
+	Queued int64 `json:"queued,omitempty"`
 	// Presets holds the counters of each serving protocol and transport
 	// that saw a request, by key ("oip_v2/grpc", ...; see KServeV1REST and
 	// the other keys). They are included in the totals above.
@@ -67,6 +69,8 @@ type Server struct {
 	served   atomic.Bool
 
 	httpRequests, grpcRequests, invalid, injected, stalled atomic.Int64
+
+	capacity *capacity // Concurrency and ServiceTime; nil without them
 
 	bufs      sync.Pool // *[]byte request body buffers
 	responses [][]byte  // pre-encoded 200 bodies, by category
@@ -101,9 +105,12 @@ func NewServer(cfg Config, log *zap.Logger) *Server {
 		log:    log,
 		model:  Default(),
 		health: health.NewServer(),
-		knobs:  cfg.Latency > 0 || cfg.Jitter > 0 || cfg.ErrorRatio > 0 || (cfg.StallEvery > 0 && cfg.StallFor > 0),
+		knobs:  cfg.Latency > 0 || cfg.Jitter > 0 || cfg.ErrorRatio > 0 || (cfg.StallEvery > 0 && cfg.StallFor > 0) || cfg.Concurrency > 0,
 		now:    time.Now,
 		stop:   make(chan struct{}),
+	}
+	if cfg.Concurrency > 0 {
+		s.capacity = newCapacity(cfg.Concurrency, cfg.ServiceTime)
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	for c, l := range s.model.labels {
@@ -143,7 +150,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Requests: h + g, HTTPRequests: h, GRPCRequests: g,
 		Invalid: s.invalid.Load(), ErrorsInjected: s.injected.Load(), Stalled: s.stalled.Load(),
-		Presets: s.presetStats(),
+		Queued: s.capacity.queuedCount(), Presets: s.presetStats(),
 	}
 }
 

@@ -310,8 +310,11 @@ const renderTimeout = 5 * time.Second
 // not verified (checkInsecureTLS, 403), literal credentials (checkSecrets,
 // 400), the policy's limits (422); last it renders p's template against
 // every text, within the policy's limits and renderTimeout, and refuses
-// the first text that fails (400, at data.texts[i]).
+// the first text that fails (400, at data.texts[i]). A search
+// (load.search) is first shrunk to the limits it can obey (policy.Fit),
+// which the stored plan then says.
 func (s *Service) check(p *plan.Plan) error {
+	s.pol.Fit(p)
 	byKind := map[policy.Kind][]plan.Problem{}
 	var forbidden string
 	for _, pr := range s.pol.Check(p) {

@@ -523,6 +523,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 			return finished // the plan cannot run here: retrying will not help
 		}
 		r.setEngine(e)
+		stopFollow := r.followSearch(bg, e)
 		w.track(r, true)
 		if ctx.Err() != nil {
 			// The stop came before this shard was tracked: handOverAll
@@ -530,6 +531,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 			r.handOver(w.now())
 		}
 		_ = e.Run(bg)
+		stopFollow()
 		stopGuard()
 		w.track(r, false)
 	}
