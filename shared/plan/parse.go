@@ -280,6 +280,7 @@ type decoder struct {
 var (
 	durationType = reflect.TypeFor[Duration]()
 	presetType   = reflect.TypeFor[Preset]()
+	percentType  = reflect.TypeFor[Percent]()
 )
 
 func (d *decoder) add(path, reason string) {
@@ -302,6 +303,24 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 			return
 		}
 		rv.SetInt(int64(dur))
+		return
+	}
+	if rv.Type() == percentType {
+		var pct Percent
+		var err error
+		switch v := v.(type) {
+		case string:
+			pct, err = parsePercent(v)
+		case json.Number:
+			pct, err = parsePercent(v.String())
+		default:
+			err = fmt.Errorf("want \"5%%\" or 0.05, got %s", kindOf(v))
+		}
+		if err != nil {
+			d.add(path, err.Error())
+			return
+		}
+		rv.SetFloat(float64(pct))
 		return
 	}
 	if rv.Type() == presetType {

@@ -149,6 +149,7 @@ type Load struct {
 	ThinkTime   Duration `json:"think_time,omitempty" yaml:"think_time,omitempty"`       // closed
 	StartRate   *float64 `json:"start_rate,omitempty" yaml:"start_rate,omitempty"`       // open: rate the first stage ramps from; unset = constant first stage
 	StartUsers  *int     `json:"start_users,omitempty" yaml:"start_users,omitempty"`     // closed: users the first stage ramps from; unset = constant first stage
+	Search      *Search  `json:"search,omitempty" yaml:"search,omitempty"`               // instead of stages; open model only
 }
 
 // Stage is one segment of the load: the rate (open) or users (closed) at its
@@ -203,7 +204,12 @@ func (p *Plan) ApplyDefaults() {
 }
 
 // Duration returns the plan's length: the sum of its stages.
-func (p *Plan) Duration() time.Duration { return stagesDuration(p.Load.Stages) }
+func (p *Plan) Duration() time.Duration {
+	if p.Load.Search != nil {
+		return time.Duration(p.SearchSlices()) * p.SliceDuration()
+	}
+	return stagesDuration(p.Load.Stages)
+}
 
 // SliceDuration returns the slice length, the default if unset.
 func (p *Plan) SliceDuration() time.Duration {

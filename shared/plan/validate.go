@@ -407,7 +407,7 @@ func (c *checker) load(l *Load) {
 		c.add("load.model", "must be open or closed, got %q", l.Model)
 	}
 	switch n := len(l.Stages); {
-	case n == 0:
+	case n == 0 && l.Search == nil:
 		c.add("load.stages", "at least one stage is required")
 	case n > MaxStages:
 		c.add("load.stages", "at most %d stages, got %d", MaxStages, n)
