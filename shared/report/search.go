@@ -1,5 +1,12 @@
 package report
 
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
 // Search is the capacity search of a run whose plan has load.search: every
 // probe as it was judged, the bracket around the capacity, and the answer.
 type Search struct {
@@ -67,3 +74,90 @@ const (
 	ProbeUnstableFail = "unstable-fail"
 	ProbeIncomplete   = "incomplete"
 )
+
+// FormatProbeLine formats a judged probe as one line of summary.txt and of
+// the CLI's live output, for example:
+//
+//	probe 3  rate 450/s  achieved 449/s  p50 12ms  p99 180ms  errors 0.10%  pass
+//
+// A held, unstable or incomplete probe adds its note.
+func FormatProbeLine(p SearchProbe) string {
+	line := fmt.Sprintf("probe %d  rate %s/s  achieved %s/s  p50 %sms  p99 %sms  errors %.2f%%  %s",
+		p.N, FormatRate(p.Rate), FormatRate(p.AchievedRate), FormatMS(p.P50MS), FormatMS(p.P99MS), 100*p.ErrorRate, p.Verdict)
+	if p.Verdict == ProbeHeld {
+		// Nothing was judged: the figures, if any, are not the probe's.
+		line = fmt.Sprintf("probe %d  rate %s/s  %s", p.N, FormatRate(p.Rate), p.Verdict)
+	}
+	if p.Note != "" {
+		line += "  (" + p.Note + ")"
+	}
+	return line
+}
+
+// FormatCapacity formats the search's answer as one line, for example:
+//
+//	capacity 512 req/s under SLO [p99 < 250ms, error_rate < 1%] (bracket 490..530, 7 probes)
+func FormatCapacity(s *Search) string {
+	slo := "[" + strings.Join(s.SLO, ", ") + "]"
+	n := len(s.Probes)
+	bracket := func() string {
+		var parts []string
+		if s.Low != nil && s.High != nil {
+			parts = append(parts, fmt.Sprintf("bracket %s..%s", FormatRate(*s.Low), FormatRate(*s.High)))
+		}
+		return strings.Join(append(parts, fmt.Sprintf("%d probes", n)), ", ")
+	}
+	switch s.Status {
+	case SearchFound:
+		return fmt.Sprintf("capacity %s req/s under SLO %s (%s)", FormatRate(deref(s.MaxRateUnderSLO)), slo, bracket())
+	case SearchAboveTo:
+		return fmt.Sprintf("capacity at least %s req/s under SLO %s: it held at `to` (%d probes)", FormatRate(deref(s.MaxRateUnderSLO)), slo, n)
+	case SearchBelowFrom:
+		return fmt.Sprintf("capacity below from under SLO %s: %s (%d probes)", slo, s.Reason, n)
+	case SearchStopped:
+		if s.MaxRateUnderSLO != nil {
+			return fmt.Sprintf("capacity at least %s req/s under SLO %s, search stopped: %s (%s)", FormatRate(*s.MaxRateUnderSLO), slo, s.Reason, bracket())
+		}
+		return fmt.Sprintf("capacity not found under SLO %s, search stopped: %s (%d probes)", slo, s.Reason, n)
+	case SearchIncomplete:
+		return fmt.Sprintf("capacity not measured under SLO %s, search incomplete: %s (%d probes)", slo, s.Reason, n)
+	}
+	return fmt.Sprintf("capacity search under SLO %s running (%s)", slo, bracket())
+}
+
+func deref(v *float64) float64 {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+// FormatRate formats a rate in req/s as the report shows it: whole from
+// 100 up, else up to two decimals.
+func FormatRate(r float64) string {
+	if r >= 100 {
+		return strconv.FormatFloat(math.Round(r), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(math.Round(r*100)/100, 'f', -1, 64)
+}
+
+// FormatMS formats milliseconds as the search's lines show them: whole
+// from 10 up, else one decimal.
+func FormatMS(v float64) string {
+	if v >= 10 {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
+}
+
+// formatSearch is summary.txt's search block: one line per probe as judged,
+// then the answer.
+func formatSearch(s *Search) string {
+	var b strings.Builder
+	b.WriteString("\ncapacity search\n")
+	for _, p := range s.Probes {
+		b.WriteString("  " + FormatProbeLine(p) + "\n")
+	}
+	b.WriteString(FormatCapacity(s) + "\n")
+	return b.String()
+}

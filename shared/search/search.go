@@ -45,7 +45,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
@@ -283,7 +282,7 @@ func (s *state) apply(c Config, cp runs.ControlProbe, j judgment, judged int) (n
 	if j.kind == kindPass || j.kind == kindFail {
 		switch {
 		case s.low == nil:
-			return 0, &ending{status: report.SearchBelowFrom, reason: fmt.Sprintf("the SLO fails at from (%s req/s)", Rate(c.From))}
+			return 0, &ending{status: report.SearchBelowFrom, reason: fmt.Sprintf("the SLO fails at from (%s req/s)", report.FormatRate(c.From))}
 		case s.high == nil && *s.low >= c.To:
 			return 0, &ending{status: report.SearchAboveTo}
 		case s.high == nil:
@@ -378,7 +377,7 @@ func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
 	}
 	if pass && p.AchievedRate < MinAchieved*cp.Rate {
 		p.Verdict = report.ProbeIncomplete
-		p.Note = fmt.Sprintf("generator fell short in probe %d: the fleet sent %s req/s of the %s offered while the target met the SLO", cp.N, Rate(p.AchievedRate), Rate(cp.Rate))
+		p.Note = fmt.Sprintf("generator fell short in probe %d: the fleet sent %s req/s of the %s offered while the target met the SLO", cp.N, report.FormatRate(p.AchievedRate), report.FormatRate(cp.Rate))
 		return judgment{kindIncomplete, p}
 	}
 
@@ -425,7 +424,7 @@ func partial(c Config, rate float64, sl []Slice, from, to int) string {
 		want := rate * c.Slice.Seconds()
 		got := float64(sl[k].Result.Intended)
 		if d := math.Abs(got - want); d > IntendedTolerance*want && d > 2*float64(c.Shards) {
-			return fmt.Sprintf("slice %d holds %d intended requests, not the %s of %s req/s: a shard ran part of it or another rate", k, sl[k].Result.Intended, num(math.Round(want)), Rate(rate))
+			return fmt.Sprintf("slice %d holds %d intended requests, not the %s of %s req/s: a shard ran part of it or another rate", k, sl[k].Result.Intended, num(math.Round(want)), report.FormatRate(rate))
 		}
 	}
 	return ""
@@ -480,10 +479,10 @@ func unstable(rate float64, rep *report.Report) string {
 	med := median(p99s)
 	for _, row := range rep.Slices {
 		if math.Abs(row.RPS-rate) > RateTolerance*rate {
-			return fmt.Sprintf("a slice achieved %s req/s of the %s offered", Rate(row.RPS), Rate(rate))
+			return fmt.Sprintf("a slice achieved %s req/s of the %s offered", report.FormatRate(row.RPS), report.FormatRate(rate))
 		}
 		if med > 0 && (row.LatencyMS.P99 > P99Spread*med || row.LatencyMS.P99 < med/P99Spread) {
-			return fmt.Sprintf("a slice's p99 %sms is not within %s× of the window's median %sms", MS(row.LatencyMS.P99), num(P99Spread), MS(med))
+			return fmt.Sprintf("a slice's p99 %sms is not within %s× of the window's median %sms", report.FormatMS(row.LatencyMS.P99), num(P99Spread), report.FormatMS(med))
 		}
 	}
 	return ""
@@ -500,24 +499,6 @@ func median(v []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// Rate formats a rate in req/s the way the report shows it: a whole number
-// from 100 up, else up to two decimals.
-func Rate(r float64) string {
-	if r >= 100 {
-		return strconv.FormatFloat(math.Round(r), 'f', -1, 64)
-	}
-	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(r, 'f', 2, 64), "0"), ".")
-}
-
-// MS formats milliseconds the way the report shows them: whole from 10 up,
-// else one decimal.
-func MS(v float64) string {
-	if v >= 10 {
-		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
-	}
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

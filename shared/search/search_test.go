@@ -454,12 +454,3 @@ func TestStepWritesProbeZero(t *testing.T) {
 		t.Errorf("Step while measuring = %+v", out)
 	}
 }
-
-func TestRate(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[float64]string{512.4: "512", 337.5: "338", 99.5: "99.5", 7: "7", 7.126: "7.13", 0.5: "0.5"} {
-		if got := Rate(in); got != want {
-			t.Errorf("Rate(%v) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
-	"github.com/cicadaload/cicada/shared/search"
 )
 
 // JudgeSearch judges a finished run of a plan with load.search, whose
@@ -47,7 +46,7 @@ func JudgeSearch(p *plan.Plan, rep *report.Report) {
 	case report.SearchStopped:
 		why := "search stopped: " + s.Reason
 		if s.MaxRateUnderSLO != nil {
-			why += fmt.Sprintf(" (at least %s req/s)", search.Rate(*s.MaxRateUnderSLO))
+			why += fmt.Sprintf(" (at least %s req/s)", report.FormatRate(*s.MaxRateUnderSLO))
 		}
 		incomplete = append(incomplete, why)
 	default:
