@@ -31,6 +31,12 @@ type Search struct {
 	Settle    Duration `json:"settle,omitempty" yaml:"settle,omitempty"`         // not judged, at the start of each probe; rounded up to whole slices
 	Precision Percent  `json:"precision,omitempty" yaml:"precision,omitempty"`   // "5%" or 0.05; default 5%
 	MaxProbes int      `json:"max_probes,omitempty" yaml:"max_probes,omitempty"` // default 20, at most 64
+
+	// Capped says how an operator's limits shrank the search (To lowered
+	// to the rate limit, MaxProbes to the duration or request limit), one
+	// sentence each, for the report. Written by the trigger and the worker
+	// (policy.Policy.Fit), not by a plan's author.
+	Capped []string `json:"capped,omitempty" yaml:"capped,omitempty"`
 }
 
 // ProbeSlices returns the settle and hold of one probe in whole slices of
