@@ -17,7 +17,10 @@ type Search struct {
 	// Reason says why a search is incomplete or stopped.
 	Reason string `json:"reason,omitempty"`
 	// SLO is load.search.slo, as written.
-	SLO    []string      `json:"slo"`
+	SLO []string `json:"slo"`
+	// Capped says how the operator's limits shrank the search (its `to`
+	// lowered to the rate limit, its probes to the duration limit).
+	Capped []string      `json:"capped,omitempty"`
 	Probes []SearchProbe `json:"probes"`
 	// Low is the highest rate that met the SLO, High the lowest that broke
 	// it (req/s, whole plan); absent until some probe found one.
@@ -159,5 +162,8 @@ func formatSearch(s *Search) string {
 		b.WriteString("  " + FormatProbeLine(p) + "\n")
 	}
 	b.WriteString(FormatCapacity(s) + "\n")
+	for _, c := range s.Capped {
+		b.WriteString("  limited: " + c + "\n")
+	}
 	return b.String()
 }

@@ -32,6 +32,7 @@ func searchReport() *Report {
 			probe(9, 537.890625, 537, 240, 1800, 0.03, ProbeFail, ""),
 		},
 		Low: f(506.25), High: f(522.0703125), MaxRateUnderSLO: f(506.25),
+		Capped: []string{"to lowered from 50000 to 10000 req/s, the operator's rate limit"},
 	}
 	return rep
 }
@@ -47,6 +48,7 @@ func TestFormatSearch(t *testing.T) {
 		"  probe 6  rate 759/s  achieved 700/s  p50 300ms  p99 2000ms  errors 5.00%  fail  (40 requests dropped at max_in_flight while the target broke the SLO)\n",
 		"  probe 7  rate 633/s  achieved 630/s  p50 300ms  p99 2000ms  errors 5.00%  unstable-fail  (unstable: ",
 		"capacity 506 req/s under SLO [p99 < 250ms, error_rate < 1%] (bracket 506..522, 10 probes)\n",
+		"  limited: to lowered from 50000 to 10000 req/s, the operator's rate limit\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
@@ -92,6 +94,7 @@ func TestSearchHTML(t *testing.T) {
 			`<tr><td>2</td><td>225/s</td><td>11..12</td><td></td><td></td><td></td><td></td><td class="running">held</td><td class="l">held: shard 2 missing in slice 12</td></tr>`,
 			`<tr><td>5</td><td>506/s</td><td>26..27</td><td>506/s</td><td>14</td><td>180</td><td>0.10%</td><td class="pass">pass</td><td class="l"></td></tr>`,
 			`<td class="fail">unstable-fail</td>`,
+			` · limited: to lowered from 50000 to 10000 req/s, the operator&#39;s rate limit</p>`,
 		} {
 			if !strings.Contains(page, want) {
 				t.Errorf("%s: page lacks %q", name, want)

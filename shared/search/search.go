@@ -77,6 +77,8 @@ type Config struct {
 	// SLO is load.search.slo parsed; SLOText as written.
 	SLO     []threshold.Threshold
 	SLOText []string
+	// Capped is load.search.capped: how the operator's limits shrank it.
+	Capped []string
 	// From, To: rates in req/s for the whole plan; Step > 1; Precision a
 	// fraction.
 	From, To, Step, Precision float64
@@ -100,7 +102,7 @@ func NewConfig(p *plan.Plan, maxLateness time.Duration) (Config, error) {
 		return Config{}, errors.New("search: the plan has no load.search")
 	}
 	c := Config{
-		SLOText: s.SLO, From: s.From, To: s.To, Step: s.StepOrDefault(), Precision: s.PrecisionOrDefault(),
+		SLOText: s.SLO, Capped: s.Capped, From: s.From, To: s.To, Step: s.StepOrDefault(), Precision: s.PrecisionOrDefault(),
 		MaxProbes: s.MaxProbesOrDefault(), MaxSlices: p.NumSlices(), Shards: max(p.Shards, 1),
 		Slice: p.SliceDuration(), MaxLateness: maxLateness,
 	}
@@ -186,7 +188,7 @@ func (c Config) window(p runs.ControlProbe) (from, to int) {
 func Step(in Input) Outcome {
 	c := in.Config
 	ctl := runs.Control{Probes: slices.Clone(in.Control.Probes), EndSlice: in.Control.EndSlice}
-	out := Outcome{Search: report.Search{Status: report.SearchRunning, SLO: c.SLOText, Probes: []report.SearchProbe{}}}
+	out := Outcome{Search: report.Search{Status: report.SearchRunning, SLO: c.SLOText, Probes: []report.SearchProbe{}, Capped: c.Capped}}
 	if len(ctl.Probes) == 0 {
 		ctl.Probes = []runs.ControlProbe{{N: 0, Rate: c.From, From: 0}}
 		out.Changed = true
