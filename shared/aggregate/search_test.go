@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ type searchFleet struct {
 	capacity float64
 	// missing (shard, slice) objects are never written.
 	missing map[[2]int]bool
+	// starvedAbove, when > 0, is the rate above which the fleet drops a
+	// fifth of its requests at max_in_flight while the target is fine.
+	starvedAbove float64
 }
 
 func seedSearchRun(t *testing.T, st store.Store, id string, shards int, capacity float64) *searchFleet {
@@ -88,7 +92,12 @@ func (f *searchFleet) write(k int) bool {
 		r := slice.NewResult(f.id, shard, k, s, s.Add(f.sd))
 		n := int64(math.Round(rate * f.sd.Seconds() / float64(f.shards)))
 		errs := int64(math.Round(float64(n) * errRate))
-		r.Intended, r.Sent, r.Completed, r.Errors = n, n, n, errs
+		var dropped int64
+		if f.starvedAbove > 0 && rate > f.starvedAbove {
+			dropped = n / 5
+		}
+		r.Intended, r.Sent, r.Completed, r.Errors, r.Dropped = n, n-dropped, n-dropped, errs, dropped
+		n -= dropped
 		r.Outcomes = map[string]int64{"http:200": n - errs, "http:503": errs}
 		tail := n / 50
 		if err := r.Latency.RecordValues(p50.Microseconds(), n-tail); err != nil {
@@ -247,5 +256,36 @@ func TestSearchHoldsMissingShard(t *testing.T) {
 	}
 	if !strings.Contains(string(summary.Data), "held: shard 2 missing in slice 7") {
 		t.Errorf("summary.txt does not say why probe 1 was held:\n%s", summary.Data)
+	}
+
+	// `cicada aggregate` rebuilds the same search from the raw objects.
+	st2, err := Load(context.Background(), st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := st2.Report(true)
+	if !reflect.DeepEqual(again.Search, rep.Search) || again.Verdict != rep.Verdict {
+		t.Errorf("rebuilt search differs:\n got %+v\nwant %+v", again.Search, rep.Search)
+	}
+}
+
+// TestSearchStarvedGenerator: a fleet that drops requests while the target
+// meets the SLO ends the search incomplete, with no capacity.
+func TestSearchStarvedGenerator(t *testing.T) {
+	t.Parallel()
+	st, err := store.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := seedSearchRun(t, st, "20261201-020000-starve", 2, 5000)
+	f.starvedAbove = 300
+	rep, ctl := f.drive(-1)
+	s := rep.Search
+	if s == nil || s.Status != report.SearchIncomplete || s.MaxRateUnderSLO != nil || ctl.EndSlice == nil {
+		t.Fatalf("search %+v, control %+v", s, ctl)
+	}
+	if rep.Verdict != report.VerdictIncomplete || len(rep.VerdictReasons) != 1 ||
+		!strings.HasPrefix(rep.VerdictReasons[0], "search incomplete: generator saturated in probe 3: ") {
+		t.Errorf("verdict %s %q", rep.Verdict, rep.VerdictReasons)
 	}
 }

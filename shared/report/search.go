@@ -62,7 +62,8 @@ type SearchProbe struct {
 	// the first time), unstable-pass, unstable-fail, or incomplete (the
 	// generator fell behind).
 	Verdict string `json:"verdict"`
-	// Stable is whether the window's slices agreed (see docs/reports.md).
+	// Stable is whether the window's slices agreed (the rule is in
+	// package search).
 	Stable bool `json:"stable"`
 	// Note says why a probe was held, unstable or incomplete.
 	Note string `json:"note,omitempty"`
