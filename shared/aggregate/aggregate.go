@@ -57,6 +57,9 @@ type State struct {
 	// Now, when set, limits a live report's coverage to the slices that
 	// are past: a slice still to come is not missing yet.
 	Now time.Time
+
+	// search is the capacity search of a plan with load.search.
+	search *searchRun
 }
 
 // Load reads a run's state from the bucket, from the raw slice objects.
@@ -142,6 +145,9 @@ func (t *Tracker) State(ctx context.Context) (*State, error) {
 		return nil, fmt.Errorf("look for the report of run %s: %w", id, err)
 	}
 	s.HasReport = slices.Contains(rep, runs.ReportPath(id, report.FileJSON))
+	if err := t.loadSearch(ctx, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -193,6 +199,9 @@ func (s *State) Final(now time.Time, grace time.Duration) bool {
 	case s.Cancelled:
 		return now.After(s.CancelledAt.Add(s.Plan.SliceDuration() + grace))
 	}
+	if final, ok := s.searchFinal(now, grace); ok {
+		return final
+	}
 	return now.After(s.Run.End.Add(grace))
 }
 
@@ -234,13 +243,16 @@ func (s *State) Report(final bool) *report.Report {
 		}
 		end = s.Run.StartAt.Add(min(time.Duration(last+1)*p.SliceDuration(), p.Duration()))
 	}
-	rep := report.Build(report.Input{
+	in := report.Input{
 		RunID: s.Run.ID, PlanName: p.Name, SubmittedBy: s.Run.SubmittedBy, Status: status,
 		Start: s.Run.StartAt, End: end,
 		SliceDuration: p.SliceDuration(), PlanDuration: p.Duration(),
 		Shards: p.Shards, NumSlices: n, PlannedIntended: planned,
 		Slices: s.Slices,
-	})
+	}
+	s.searchInput(&in, final)
+	rep := report.Build(in)
+	s.searchReport(rep, final)
 	cov.Unplaced = s.Unplaced
 	cov.Failed = s.Failed
 	rep.Coverage = &cov
@@ -260,6 +272,10 @@ func (s *State) Judge(rep *report.Report) {
 		verdict.JudgeAborted(s.Plan, rep, s.AbortReason)
 		return
 	}
+	if rep.Search != nil {
+		verdict.JudgeSearch(s.Plan, rep)
+		return
+	}
 	verdict.Judge(s.Plan, rep)
 }
 
@@ -270,6 +286,9 @@ func (s *State) Judge(rep *report.Report) {
 func (s *State) coverage(final bool) report.Coverage {
 	p := s.Plan
 	n := p.NumSlices()
+	if end, ok := s.searchEnd(); ok {
+		n = min(n, end)
+	}
 	if s.Cancelled && !s.CancelledAt.IsZero() {
 		n = min(n, max(int(s.CancelledAt.Sub(s.Run.StartAt)/p.SliceDuration())+1, 0))
 	}

@@ -287,6 +287,7 @@ func (s *Service) update(ctx context.Context, id string, hints []report.ShardSli
 	} else if n > 0 {
 		log.Debug("sealed slices", zap.Int("count", n))
 	}
+	s.steer(ctx, t, st, now, log)
 	if sweep {
 		if err := st.LoadLeases(ctx, s.st); err != nil {
 			log.Warn("read leases", zap.Error(err))

@@ -14,6 +14,7 @@ import (
 	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
+	"github.com/cicadaload/cicada/shared/search"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/store"
 )
@@ -58,6 +59,8 @@ type Tracker struct {
 	badNames map[string]string
 	// decoded counts the slice objects read and decoded, each once.
 	decoded int
+	// memo keeps a search run's judged probes (search.Memo).
+	memo *search.Memo
 }
 
 // NewTracker returns a Tracker of run id. With sealed, it starts from the

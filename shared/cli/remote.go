@@ -101,6 +101,12 @@ func (c *client) printSlices(ctx context.Context, id string, p *plan.Plan, print
 			fmt.Fprintln(out, report.FormatSliceLine(row))
 		}
 	}
+	for _, line := range searchLines(rep, printed) {
+		if tty {
+			fmt.Fprint(out, "\r\033[K")
+		}
+		fmt.Fprintln(out, line)
+	}
 }
 
 // finalPhases fill the progress bar.

@@ -12,4 +12,8 @@ func fillExtra(r *Row, rep *report.Report) {
 		a := *p.Accuracy
 		r.Accuracy = &a
 	}
+	if s := rep.Search; s != nil && s.MaxRateUnderSLO != nil {
+		v := *s.MaxRateUnderSLO
+		r.MaxRateUnderSLO = &v
+	}
 }

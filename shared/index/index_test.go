@@ -152,6 +152,7 @@ func TestRowAndSliceRows(t *testing.T) {
 		{"achieved", row.AchievedRate, 99.8},
 		{"verdict", row.Verdict, report.VerdictPass},
 		{"no accuracy without checks", row.Accuracy == nil, true},
+		{"no capacity without a search", row.MaxRateUnderSLO == nil, true},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -176,6 +177,29 @@ func TestRowAndSliceRows(t *testing.T) {
 	}
 	if n != len(rep.Slices) {
 		t.Errorf("%d slice rows, want %d", n, len(rep.Slices))
+	}
+}
+
+func TestRowCapacity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	rep := fakeReport("p", 1, report.VerdictPass)
+	answer := 512.5
+	rep.Search = &report.Search{Status: report.SearchFound, MaxRateUnderSLO: &answer}
+	if err := Write(ctx, st, rep, []byte(`{"name":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.Get(ctx, runs.IndexPath("p", rep.RunID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := decodeRow(obj.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.MaxRateUnderSLO == nil || *row.MaxRateUnderSLO != 512.5 {
+		t.Errorf("max_rate_under_slo = %v, want 512.5", row.MaxRateUnderSLO)
 	}
 }
 

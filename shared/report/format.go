@@ -61,6 +61,9 @@ func FormatSummary(r *Report) string {
 	if gaps := countGaps(r); gaps > 0 {
 		fmt.Fprintf(&b, "gaps      %d slice(s) reported by fewer than %d shard(s)\n", gaps, r.Shards)
 	}
+	if r.Search != nil {
+		b.WriteString(formatSearch(r.Search))
+	}
 
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

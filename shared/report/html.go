@@ -42,6 +42,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"fixed1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"pct":     func(v float64) string { return strconv.FormatFloat(100*v, 'f', 2, 64) + "%" },
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"sloList": sloList,
 	"accuracy": func(v *float64) string {
 		if v == nil {
 			return "n/a"
@@ -112,6 +113,8 @@ type htmlData struct {
 	// Predictions is the per-slice table of instances, accuracy and text
 	// lengths; nil for a run with none of them to show.
 	Predictions *predictionTable
+	// Search is the capacity search section; nil without load.search.
+	Search *searchView
 }
 
 // predictionTable is the per-slice table of the prediction figures; a
@@ -206,6 +209,11 @@ func buildHTMLData(rep *Report, planJSON []byte, success func(string) bool, opt 
 	}
 	d.Coverage = buildCoverage(rep)
 	d.Predictions = buildPredictions(rep)
+	search, err := buildSearch(rep)
+	if err != nil {
+		return nil, err
+	}
+	d.Search = search
 
 	builders := []func(*Report, func(string) bool) (chart, error){rateChart, latencyChart, errorsChart, percentileChart}
 	if hasAccuracy(rep) {

@@ -85,6 +85,8 @@ type Report struct {
 	VerdictReasons []string `json:"verdict_reasons,omitempty"`
 	// Comparison with the plan's baseline run, when it names one.
 	Comparison *Comparison `json:"comparison,omitempty"`
+	// Search is the capacity search of a plan with load.search.
+	Search *Search `json:"search,omitempty"`
 
 	// Total is every slice result of the run merged, for callers that need
 	// more than the summary (other percentiles, the histograms themselves).

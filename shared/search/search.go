@@ -1,0 +1,506 @@
+// Package search is the capacity search of a plan with load.search, as a
+// pure function of what the bucket holds: the control object (the probes
+// published so far) and the merged slices. Given them, Step judges each
+// probe on the merged slices of its window, and decides the next probe or
+// the end of the search. It keeps no state: an aggregator that restarts
+// calls it again with the same inputs and gets the same decisions.
+//
+// A probe runs at one rate from its control probe's From slice: Settle
+// slices not judged, then Hold slices judged together (its window). A
+// window is judged once every slice of it is complete (sealed: every shard
+// reported, or the stragglers' time is up), in this order:
+//
+//   - partial fleet: a window slice some shard did not report, or whose
+//     intended requests are not the offered rate's (a shard that ran part
+//     of it, resumed after a loss or at another rate): the probe is held
+//     (a new probe at the same rate is published) and judged on its new
+//     window, never on a partial fleet;
+//   - the generator: a window whose requests were sent later than the
+//     plan's max_lateness, that dropped requests at max_in_flight while the
+//     target met the SLO, or whose achieved rate is below MinAchieved of
+//     the offered rate while the target met the SLO ends the search
+//     incomplete, with that reason: the fleet measured itself there, not the
+//     target;
+//   - stability: the window's slices agree when each slice's achieved rate
+//     is within RateTolerance of the offered rate and each slice's p99 is
+//     within a factor P99Spread of the window's median p99. A window that
+//     does not agree, and whose slices judged alone do not all give the
+//     window's SLO verdict, is held once (one more probe at the same rate);
+//     the next window is judged whatever it shows, marked unstable. An
+//     unstable window whose slices all give the same verdict is judged at
+//     once, marked unstable: holding it could not change the verdict;
+//   - the SLO, judged by package threshold on a report built from the
+//     window's merged slices (report.Build).
+//
+// The search: the rate grows by Step from From while the SLO holds and the
+// rate is below To; after the first failure it bisects between the last
+// passing rate L and the lowest failing rate F until (F-L)/L <= Precision
+// (found, the answer L), the probes run out (stopped), or the run's time
+// does. From failing: below_from; To passing: above_to, the answer To.
+package search
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/report"
+	"github.com/cicadaload/cicada/shared/runs"
+	"github.com/cicadaload/cicada/shared/slice"
+	"github.com/cicadaload/cicada/shared/threshold"
+)
+
+// Bounds of the stability and generator rules.
+const (
+	// RateTolerance: a stable window's slices each achieve the offered
+	// rate within ±10 %.
+	RateTolerance = 0.10
+	// P99Spread: a stable window's slices each have a p99 within a factor
+	// 1.5 of the window's median p99.
+	P99Spread = 1.5
+	// MinAchieved: a window that achieves less than 90 % of the offered
+	// rate while the target meets the SLO shows a fleet that could not
+	// send.
+	MinAchieved = 0.90
+	// IntendedTolerance: a slice whose intended requests differ from the
+	// offered rate's by more than 2 % (and more than two per shard) was
+	// not run whole by every shard at the probe's rate.
+	IntendedTolerance = 0.02
+)
+
+// Config is a plan's load.search, in slices and req/s.
+type Config struct {
+	// SLO is load.search.slo parsed; SLOText as written.
+	SLO     []threshold.Threshold
+	SLOText []string
+	// Capped is load.search.capped: how the operator's limits shrank it.
+	Capped []string
+	// From, To: rates in req/s for the whole plan; Step > 1; Precision a
+	// fraction.
+	From, To, Step, Precision float64
+	// Settle and Hold are in slices; Hold >= 1.
+	Settle, Hold int
+	MaxProbes    int
+	// MaxSlices is the run's upper bound in slices: no probe starts whose
+	// window would not fit.
+	MaxSlices int
+	Shards    int
+	Slice     time.Duration
+	// MaxLateness is the plan's max_lateness (its default when unset).
+	MaxLateness time.Duration
+}
+
+// NewConfig reads p's load.search; maxLateness is the plan's bound on
+// how late a request may be sent (verdict.MaxLateness).
+func NewConfig(p *plan.Plan, maxLateness time.Duration) (Config, error) {
+	s := p.Load.Search
+	if s == nil {
+		return Config{}, errors.New("search: the plan has no load.search")
+	}
+	c := Config{
+		SLOText: s.SLO, Capped: s.Capped, From: s.From, To: s.To, Step: s.StepOrDefault(), Precision: s.PrecisionOrDefault(),
+		MaxProbes: s.MaxProbesOrDefault(), MaxSlices: p.NumSlices(), Shards: max(p.Shards, 1),
+		Slice: p.SliceDuration(), MaxLateness: maxLateness,
+	}
+	c.Settle, c.Hold = s.ProbeSlices(c.Slice)
+	for _, expr := range s.SLO {
+		t, err := threshold.Parse(expr)
+		if err != nil {
+			return Config{}, fmt.Errorf("search: load.search.slo: %w", err)
+		}
+		t.PerSlice, t.AbortOnFail = false, 0 // the SLO is judged on the window as a whole
+		c.SLO = append(c.SLO, t)
+	}
+	if !(c.From > 0) || !(c.To >= c.From) || !(c.Step > 1) || c.Hold < 1 {
+		return Config{}, fmt.Errorf("search: from %v, to %v, step %v, hold %d slices: want 0 < from <= to, step > 1, hold >= 1", c.From, c.To, c.Step, c.Hold)
+	}
+	return c, nil
+}
+
+// Slice is what the search knows of one slice index.
+type Slice struct {
+	// Result is every shard's result of the slice merged; nil when nobody
+	// reported.
+	Result *slice.Result
+	// Shards lists the shards that reported it.
+	Shards []int
+	// Complete says no more results of it will come (it is sealed).
+	Complete bool
+}
+
+// Input is everything a search decision rests on.
+type Input struct {
+	Config  Config
+	Control runs.Control
+	// Slices by index; an index past the end has nothing yet.
+	Slices []Slice
+	// Current is the slice index under way now: a new probe starts, and
+	// the search ends, no earlier than Current+2, so that every worker,
+	// reading the control object at each slice boundary, learns it a whole
+	// slice ahead.
+	Current int
+	// Final says the run is over: nothing more comes, so a search still
+	// running is stopped.
+	Final bool
+	// Memo, when set, keeps the judgments of probes whose window is
+	// complete across calls (they cannot change), so that a call costs
+	// the new window's judgment, not every probe's. Use one Memo per run
+	// and Config.
+	Memo *Memo
+}
+
+// Memo remembers judged probes across Steps of one run.
+type Memo struct {
+	judged map[memoKey]judgment
+}
+
+type memoKey struct {
+	probe   runs.ControlProbe
+	retried bool
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo { return &Memo{judged: map[memoKey]judgment{}} }
+
+// Outcome is a search's state, and the control object to publish.
+type Outcome struct {
+	Search report.Search
+	// Control is Input.Control with this step's decision: probe 0 when
+	// there was none, a next probe, or EndSlice. Changed says it differs
+	// from Input.Control and is to be written.
+	Control runs.Control
+	Changed bool
+}
+
+// window is a probe's judged slices [from, to).
+func (c Config) window(p runs.ControlProbe) (from, to int) {
+	return p.From + c.Settle, p.From + c.Settle + c.Hold
+}
+
+// Step replays the search from the first probe, judges the last probe once
+// its window is complete, and decides what comes next. Probes that already
+// have a successor are judged again from their (sealed, unchanging) slices
+// to rebuild the bracket; their successor is what the control object says.
+func Step(in Input) Outcome {
+	c := in.Config
+	ctl := runs.Control{Probes: slices.Clone(in.Control.Probes), EndSlice: in.Control.EndSlice}
+	out := Outcome{Search: report.Search{Status: report.SearchRunning, SLO: c.SLOText, Probes: []report.SearchProbe{}, Capped: c.Capped}}
+	if len(ctl.Probes) == 0 {
+		ctl.Probes = []runs.ControlProbe{{N: 0, Rate: c.From, From: 0}}
+		out.Changed = true
+	}
+	var s state
+	for i, cp := range ctl.Probes {
+		last := i == len(ctl.Probes)-1
+		from, to := c.window(cp)
+		if last && ctl.EndSlice == nil && !in.Final && !complete(in.Slices, from, to) {
+			break // still measuring
+		}
+		prevUnstableHold := i > 0 && s.lastHeldUnstable && ctl.Probes[i-1].Rate == cp.Rate
+		j := in.Memo.judge(c, cp, in.Slices, prevUnstableHold)
+		out.Search.Probes = append(out.Search.Probes, j.probe)
+		next, end := s.apply(c, cp, j, i+1)
+		if !last {
+			continue // decided already: the control object says what came next
+		}
+		if ctl.EndSlice != nil || in.Final {
+			// Decided already, or nothing more comes.
+			switch {
+			case end != nil:
+			case ctl.EndSlice != nil:
+				// The only end that follows a probe that decided nothing.
+				end = &ending{status: report.SearchStopped, reason: "the run's time allows no further probe"}
+			default:
+				end = &ending{status: report.SearchStopped, reason: "the run ended before the search did"}
+			}
+			s.end = end
+			break
+		}
+		at := max(to, in.Current+2)
+		if end == nil && at+c.Settle+c.Hold > c.MaxSlices {
+			end = &ending{status: report.SearchStopped, reason: "the run's time allows no further probe"}
+		}
+		if end != nil {
+			s.end = end
+			ctl.EndSlice = &at
+		} else {
+			ctl.Probes = append(ctl.Probes, runs.ControlProbe{N: i + 1, Rate: next, From: at})
+		}
+		out.Changed = true
+		break
+	}
+	if ctl.EndSlice != nil && s.end == nil {
+		// Ended, but its last probe was not judged here (its slices are
+		// gone): say so rather than guess.
+		s.end = &ending{status: report.SearchStopped, reason: "the search ended before its last probe was judged"}
+	}
+	out.Control = ctl
+	s.fill(&out.Search)
+	return out
+}
+
+// complete reports whether every slice in [from, to) is complete.
+func complete(sl []Slice, from, to int) bool {
+	for k := from; k < to; k++ {
+		if k >= len(sl) || !sl[k].Complete {
+			return false
+		}
+	}
+	return true
+}
+
+// ending is how a search ended.
+type ending struct{ status, reason string }
+
+// state is the search's bracket as the probes so far made it.
+type state struct {
+	low, high        *float64
+	lastHeldUnstable bool
+	end              *ending
+}
+
+// apply folds a judged probe into the bracket and returns the next rate,
+// or how the search ends. judged is how many probes have run.
+func (s *state) apply(c Config, cp runs.ControlProbe, j judgment, judged int) (next float64, end *ending) {
+	s.lastHeldUnstable = j.kind == kindUnstableHold
+	switch j.kind {
+	case kindIncomplete:
+		return 0, &ending{status: report.SearchIncomplete, reason: j.probe.Note}
+	case kindPartial, kindUnstableHold:
+		next = cp.Rate
+	case kindPass:
+		if s.low == nil || cp.Rate > *s.low {
+			s.low = ptr(cp.Rate)
+		}
+	case kindFail:
+		if s.high == nil || cp.Rate < *s.high {
+			s.high = ptr(cp.Rate)
+		}
+	}
+	if j.kind == kindPass || j.kind == kindFail {
+		switch {
+		case s.low == nil:
+			return 0, &ending{status: report.SearchBelowFrom, reason: fmt.Sprintf("the SLO fails at from (%s req/s)", report.FormatRate(c.From))}
+		case s.high == nil && *s.low >= c.To:
+			return 0, &ending{status: report.SearchAboveTo}
+		case s.high == nil:
+			next = min(*s.low*c.Step, c.To)
+		case (*s.high-*s.low) / *s.low <= c.Precision:
+			return 0, &ending{status: report.SearchFound}
+		default:
+			next = (*s.low + *s.high) / 2
+		}
+	}
+	if judged >= c.MaxProbes {
+		return 0, &ending{status: report.SearchStopped, reason: fmt.Sprintf("max_probes (%d) reached before the bracket was %s%% narrow", c.MaxProbes, num(c.Precision*100))}
+	}
+	return next, nil
+}
+
+// fill writes the search's bracket, status and answer into r.
+func (s *state) fill(r *report.Search) {
+	r.Low, r.High = s.low, s.high
+	if s.end == nil {
+		return
+	}
+	r.Status, r.Reason = s.end.status, s.end.reason
+	switch r.Status {
+	case report.SearchFound, report.SearchAboveTo, report.SearchStopped:
+		r.MaxRateUnderSLO = s.low
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// Kinds of judgment.
+const (
+	kindPass = iota
+	kindFail
+	kindPartial
+	kindUnstableHold
+	kindIncomplete
+)
+
+type judgment struct {
+	kind  int
+	probe report.SearchProbe
+}
+
+// judge is judge, remembered once the window is complete.
+func (m *Memo) judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
+	if m == nil {
+		return judge(c, cp, sl, retried)
+	}
+	key := memoKey{cp, retried}
+	if j, ok := m.judged[key]; ok {
+		return j
+	}
+	j := judge(c, cp, sl, retried)
+	if from, to := c.window(cp); complete(sl, from, to) {
+		m.judged[key] = j
+	}
+	return j
+}
+
+// judge judges probe cp on its window. retried says the probe before it
+// held this rate for instability: no second hold.
+func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
+	from, to := c.window(cp)
+	p := report.SearchProbe{N: cp.N, Rate: cp.Rate, FromSlice: from, ToSlice: to - 1}
+	if why := partial(c, cp.Rate, sl, from, to); why != "" {
+		p.Verdict, p.Note = report.ProbeHeld, "held: "+why
+		return judgment{kindPartial, p}
+	}
+	rep := c.windowReport(cp.Rate, sl, from, to)
+	p.AchievedRate = rep.Summary.RPS
+	p.P50MS, p.P99MS = rep.Summary.LatencyMS.P50, rep.Summary.LatencyMS.P99
+	p.ErrorRate = rep.Summary.ErrorRate
+	pass, failing := c.judgeSLO(rep)
+
+	// The generator first: its lag is no measure of the target.
+	if late := time.Duration(rep.Total.MaxLatenessUS) * time.Microsecond; late > c.MaxLateness {
+		p.Verdict = report.ProbeIncomplete
+		p.Note = fmt.Sprintf("generator fell behind in probe %d: requests sent up to %v after their intended time (max_lateness %v)", cp.N, late, c.MaxLateness)
+		return judgment{kindIncomplete, p}
+	}
+	if d := rep.Summary.Dropped; d > 0 {
+		if pass {
+			p.Verdict = report.ProbeIncomplete
+			p.Note = fmt.Sprintf("generator saturated in probe %d: %d requests dropped at max_in_flight while the target met the SLO", cp.N, d)
+			return judgment{kindIncomplete, p}
+		}
+		// The in-flight cap filled because the target answered slower
+		// than the SLO allows: the target's failure, not the fleet's.
+		p.Note = fmt.Sprintf("%d requests dropped at max_in_flight while the target broke the SLO", d)
+	}
+	if pass && p.AchievedRate < MinAchieved*cp.Rate {
+		p.Verdict = report.ProbeIncomplete
+		p.Note = fmt.Sprintf("generator fell short in probe %d: the fleet sent %s req/s of the %s offered while the target met the SLO", cp.N, report.FormatRate(p.AchievedRate), report.FormatRate(cp.Rate))
+		return judgment{kindIncomplete, p}
+	}
+
+	why := unstable(cp.Rate, rep)
+	p.Stable = why == ""
+	agree := (pass && len(failing) == 0) || (!pass && len(failing) == c.Hold)
+	if !p.Stable && !retried && !agree {
+		// The slices do not all give the window's verdict: one more
+		// period may settle it.
+		p.Verdict, p.Note = report.ProbeHeld, "held: unstable: "+why
+		return judgment{kindUnstableHold, p}
+	}
+	k := kindFail
+	p.Verdict = report.ProbeFail
+	if pass {
+		k, p.Verdict = kindPass, report.ProbePass
+	}
+	if !p.Stable {
+		p.Verdict = "unstable-" + p.Verdict
+		p.Note = join(p.Note, "unstable: "+why)
+	}
+	return judgment{k, p}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// partial says why the window [from, to) was not run by the whole fleet at
+// rate, "" when it was.
+func partial(c Config, rate float64, sl []Slice, from, to int) string {
+	for k := from; k < to; k++ {
+		if k >= len(sl) || sl[k].Result == nil {
+			return fmt.Sprintf("no shard reported slice %d", k)
+		}
+		for shard := range c.Shards {
+			if !slices.Contains(sl[k].Shards, shard) {
+				return fmt.Sprintf("shard %d missing in slice %d", shard, k)
+			}
+		}
+		want := rate * c.Slice.Seconds()
+		got := float64(sl[k].Result.Intended)
+		if d := math.Abs(got - want); d > IntendedTolerance*want && d > 2*float64(c.Shards) {
+			return fmt.Sprintf("slice %d holds %d intended requests, not the %s of %s req/s: a shard ran part of it or another rate", k, sl[k].Result.Intended, num(math.Round(want)), report.FormatRate(rate))
+		}
+	}
+	return ""
+}
+
+// windowReport builds a report of the window's merged slices alone, the
+// window's first slice as its slice 0, planned at rate.
+func (c Config) windowReport(rate float64, sl []Slice, from, to int) *report.Report {
+	results := make([]*slice.Result, 0, to-from)
+	planned := make([]int64, to-from)
+	for k := from; k < to; k++ {
+		r := *sl[k].Result // shallow: Build does not write to a lone result
+		r.Index = k - from
+		results = append(results, &r)
+		planned[k-from] = int64(math.Round(rate * c.Slice.Seconds()))
+	}
+	start := time.Unix(0, 0).UTC().Add(time.Duration(from) * c.Slice)
+	return report.Build(report.Input{
+		Start: start, End: start.Add(time.Duration(to-from) * c.Slice), SliceDuration: c.Slice,
+		Shards: c.Shards, NumSlices: to - from, PlannedIntended: planned, Slices: results,
+	})
+}
+
+// judgeSLO judges the SLO on the window's report: pass, and the window
+// slices (0-based) that fail it when judged alone.
+func (c Config) judgeSLO(rep *report.Report) (pass bool, failing []int) {
+	pass = true
+	bad := map[int]bool{}
+	for _, t := range c.SLO {
+		if !t.Evaluate(rep).Pass {
+			pass = false
+		}
+		each := t
+		each.PerSlice = true
+		for _, k := range each.Evaluate(rep).FailingSlices {
+			bad[k] = true
+		}
+	}
+	for k := range bad {
+		failing = append(failing, k)
+	}
+	slices.Sort(failing)
+	return pass, failing
+}
+
+// unstable says why the window's slices disagree, "" when they agree.
+func unstable(rate float64, rep *report.Report) string {
+	p99s := make([]float64, 0, len(rep.Slices))
+	for _, row := range rep.Slices {
+		p99s = append(p99s, row.LatencyMS.P99)
+	}
+	med := median(p99s)
+	for _, row := range rep.Slices {
+		if math.Abs(row.RPS-rate) > RateTolerance*rate {
+			return fmt.Sprintf("a slice achieved %s req/s of the %s offered", report.FormatRate(row.RPS), report.FormatRate(rate))
+		}
+		if med > 0 && (row.LatencyMS.P99 > P99Spread*med || row.LatencyMS.P99 < med/P99Spread) {
+			return fmt.Sprintf("a slice's p99 %sms is not within %s× of the window's median %sms", report.FormatMS(row.LatencyMS.P99), num(P99Spread), report.FormatMS(med))
+		}
+	}
+	return ""
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
