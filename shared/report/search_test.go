@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cicadaload/cicada/shared/browsertest"
 )
 
 // searchReport is a report whose search found 506.25 req/s: probes 0..7,
@@ -86,7 +88,7 @@ func TestSearchHTML(t *testing.T) {
 	rep := searchReport()
 	for name, r := range map[string]*Report{"built": rep, "decoded": decodedReport(t, rep)} {
 		page := writeHTML(t, r, nil, HTMLOptions{})
-		checkWellFormed(t, page)
+		browsertest.CheckWellFormed(t, page)
 		for _, want := range []string{
 			`<h2 id="search">Capacity search</h2>`,
 			`<p id="search-capacity"><strong>capacity 506 req/s under SLO [p99 &lt; 250ms, error_rate &lt; 1%] (bracket 506..522, 10 probes)</strong></p>`,
