@@ -188,11 +188,31 @@ func TestSearchThroughAggregator(t *testing.T) {
 				t.Errorf("capacity %v: bracket %v..%v", tt.capacity, low, high)
 			}
 			t.Logf("capacity %v: answer %v, bracket %v..%v, %d probes, end slice %v", tt.capacity, low, low, high, len(s.Probes), *ctl.EndSlice)
-			if len(ctl.Probes) != len(s.Probes) || ctl.EndSlice == nil {
-				t.Fatalf("control %+v for %d probes", ctl, len(s.Probes))
+			// Every judged probe is in the report; a rest follows each
+			// failing one and is not judged.
+			judged, fails := 0, 0
+			for _, p := range s.Probes {
+				if p.Verdict == report.ProbeFail {
+					fails++
+				}
+			}
+			for i, p := range ctl.Probes {
+				if !p.Rest {
+					judged++
+				} else if i == 0 || i+1 >= len(ctl.Probes) || ctl.Probes[i+1].Rest {
+					t.Errorf("rest %d is not between two probes", p.N)
+				}
+			}
+			if judged != len(s.Probes) || ctl.EndSlice == nil || len(ctl.Probes)-judged > fails {
+				t.Fatalf("control %+v for %d probes, %d failing", ctl, len(s.Probes), fails)
 			}
 			for i, p := range ctl.Probes[1:] {
-				if prev := ctl.Probes[i]; p.From < prev.From+4 { // settle 1 + hold 2 + at least one to decide
+				prev := ctl.Probes[i]
+				gap := 4 // settle 1 + hold 2 + at least one to decide
+				if prev.Rest {
+					gap = 3 // a rest is as long as a probe's settle and hold
+				}
+				if p.From < prev.From+gap {
 					t.Errorf("probe %d starts at slice %d, %d after probe %d", p.N, p.From, p.From-prev.From, prev.N)
 				}
 			}

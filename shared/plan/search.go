@@ -27,6 +27,11 @@ const (
 	SearchJudgeSlices = 2
 )
 
+// SearchRestShare is the rate of a rest after a failing probe, as a share
+// of from: low enough that a queue the overload left drains, not zero, so
+// that connections stay warm.
+const SearchRestShare = 0.5
+
 // Search is load.search: instead of fixed stages, the rate moves from From
 // towards To, growing by Step while the SLO holds, then bisecting between
 // the last passing and the first failing rate until the bracket is
@@ -84,9 +89,12 @@ const maxSearchSlices = 1 << 40
 
 // probeSpan is the slices one probe may take: settle, hold and the wait for
 // its judgment.
+//
+// A probe that fails is followed by a rest as long as a probe (see
+// package search), so the span allows one per probe.
 func (s *Search) probeSpan(slice time.Duration) int64 {
 	settle, hold := s.ProbeSlices(slice)
-	return int64(settle) + int64(hold) + SearchJudgeSlices
+	return 2*(int64(settle)+int64(hold)) + SearchJudgeSlices
 }
 
 // StepOrDefault is Step, or its default when unset.

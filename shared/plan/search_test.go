@@ -60,14 +60,14 @@ load:
 			if err := p.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			// Settle 5s, hold 2.5s → 3 slices; (5+3+2) slices per probe.
+			// Settle 5s, hold 2.5s → 3 slices; 2×(5+3)+2 slices per probe.
 			if settle, hold := s.ProbeSlices(p.SliceDuration()); settle != 5 || hold != 3 {
 				t.Errorf("ProbeSlices = %d, %d, want 5, 3", settle, hold)
 			}
-			if got, want := p.SearchSlices(), tt.probes*10; got != want {
+			if got, want := p.SearchSlices(), tt.probes*18; got != want {
 				t.Errorf("SearchSlices = %d, want %d", got, want)
 			}
-			if got, want := p.Duration(), time.Duration(tt.probes*10)*time.Second; got != want {
+			if got, want := p.Duration(), time.Duration(tt.probes*18)*time.Second; got != want {
 				t.Errorf("Duration = %v, want %v", got, want)
 			}
 			// JSON round trip: the precision as a fraction, read back the same.
@@ -210,17 +210,17 @@ func TestSearchBounds(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		// A probe spans 1+2+2 = 5 slices.
-		{"within 50s", float64(s.ProbesWithin(50*time.Second, slice)), 10},
-		{"within 49s", float64(s.ProbesWithin(49*time.Second, slice)), 9},
-		{"within 4s", float64(s.ProbesWithin(4*time.Second, slice)), 0},
+		// A probe spans 2×(1+2)+2 = 8 slices (a rest may follow it).
+		{"within 64s", float64(s.ProbesWithin(64*time.Second, slice)), 8},
+		{"within 63s", float64(s.ProbesWithin(63*time.Second, slice)), 7},
+		{"within 7s", float64(s.ProbesWithin(7*time.Second, slice)), 0},
 		{"within an hour, at most MaxProbes", float64(s.ProbesWithin(time.Hour, slice)), 10},
-		// 100, 200, 400, 800, 1600, then 2000 each, 5 s per probe.
-		{"requests of 1 probe", s.RequestBound(1, slice), 500},
-		{"requests of 5 probes", s.RequestBound(5, slice), 5 * 3100},
-		{"requests of 7 probes", s.RequestBound(7, slice), 5 * (3100 + 4000)},
-		{"probes under 15500 requests", float64(s.ProbesUnderRequests(15500, slice)), 5},
-		{"probes under 15499 requests", float64(s.ProbesUnderRequests(15499, slice)), 4},
+		// 100, 200, 400, 800, 1600, then 2000 each, 8 s per probe.
+		{"requests of 1 probe", s.RequestBound(1, slice), 800},
+		{"requests of 5 probes", s.RequestBound(5, slice), 8 * 3100},
+		{"requests of 7 probes", s.RequestBound(7, slice), 8 * (3100 + 4000)},
+		{"probes under 24800 requests", float64(s.ProbesUnderRequests(24800, slice)), 5},
+		{"probes under 24799 requests", float64(s.ProbesUnderRequests(24799, slice)), 4},
 		{"probes under 10 requests", float64(s.ProbesUnderRequests(10, slice)), 0},
 	} {
 		if tt.got != tt.want {
@@ -315,8 +315,8 @@ func TestSearchExample(t *testing.T) {
 	if s == nil || s.From != 100 || s.To != 2000 || s.MaxProbes != 12 || math.Abs(float64(s.Precision)-0.1) > 1e-12 {
 		t.Fatalf("search = %+v", s)
 	}
-	// 12 probes of 1+2+2 one-second slices: at most a minute.
-	if got := p.Duration(); got != time.Minute {
-		t.Errorf("Duration = %v, want 1m", got)
+	// 12 probes of 2×(1+2)+2 one-second slices (a rest may follow each).
+	if got := p.Duration(); got != 96*time.Second {
+		t.Errorf("Duration = %v, want 1m36s", got)
 	}
 }

@@ -24,11 +24,14 @@ type Control struct {
 }
 
 // ControlProbe is one probe of a search: Rate req/s for the whole plan,
-// from slice From on.
+// from slice From on. A Rest probe is never judged: it runs at a low rate
+// after a probe that overloaded the target, so that the queues the
+// overload left drain before the next probe is measured.
 type ControlProbe struct {
 	N    int     `json:"n"`
 	Rate float64 `json:"rate"`
 	From int     `json:"from"`
+	Rest bool    `json:"rest,omitempty"`
 }
 
 // RateAt returns the rate of slice k: the rate of the last probe with

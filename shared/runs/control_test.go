@@ -12,7 +12,7 @@ import (
 func TestControlRateAt(t *testing.T) {
 	t.Parallel()
 	end := 9
-	c := Control{Probes: []ControlProbe{{0, 100, 0}, {1, 150, 4}, {2, 125, 7}}, EndSlice: &end}
+	c := Control{Probes: []ControlProbe{{N: 0, Rate: 100, From: 0}, {N: 1, Rate: 150, From: 4}, {N: 2, Rate: 125, From: 7}}, EndSlice: &end}
 	tests := []struct {
 		k    int
 		rate float64
@@ -37,12 +37,12 @@ func TestControlCheck(t *testing.T) {
 		c    Control
 		want string
 	}{
-		{"fine", Control{Probes: []ControlProbe{{0, 100, 0}, {1, 150, 4}}, EndSlice: &six}, ""},
+		{"fine", Control{Probes: []ControlProbe{{N: 0, Rate: 100, From: 0}, {N: 1, Rate: 150, From: 4}}, EndSlice: &six}, ""},
 		{"empty", Control{}, ""},
-		{"numbering", Control{Probes: []ControlProbe{{1, 100, 0}}}, "numbered 1"},
-		{"rate", Control{Probes: []ControlProbe{{0, 0, 0}}}, "rate 0"},
-		{"order", Control{Probes: []ControlProbe{{0, 100, 4}, {1, 150, 4}}}, "not after probe 0"},
-		{"end", Control{Probes: []ControlProbe{{0, 100, 0}}, EndSlice: &zero}, "end_slice 0"},
+		{"numbering", Control{Probes: []ControlProbe{{N: 1, Rate: 100, From: 0}}}, "numbered 1"},
+		{"rate", Control{Probes: []ControlProbe{{N: 0, Rate: 0, From: 0}}}, "rate 0"},
+		{"order", Control{Probes: []ControlProbe{{N: 0, Rate: 100, From: 4}, {N: 1, Rate: 150, From: 4}}}, "not after probe 0"},
+		{"end", Control{Probes: []ControlProbe{{N: 0, Rate: 100, From: 0}}, EndSlice: &zero}, "end_slice 0"},
 	}
 	for _, tt := range tests {
 		err := tt.c.Check()
@@ -63,7 +63,7 @@ func TestControlReadWrite(t *testing.T) {
 	if _, _, err := ReadControl(ctx, st, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ReadControl of nothing = %v, want ErrNotFound", err)
 	}
-	first := Control{Probes: []ControlProbe{{0, 100, 0}}}
+	first := Control{Probes: []ControlProbe{{N: 0, Rate: 100, From: 0}}}
 	gen, err := WriteControl(ctx, st, id, 0, first)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestControlReadWrite(t *testing.T) {
 	if _, err := WriteControl(ctx, st, id, 0, first); !errors.Is(err, store.ErrExists) {
 		t.Errorf("second create = %v, want ErrExists", err)
 	}
-	next := Control{Probes: append(first.Probes, ControlProbe{1, 150, 6})}
+	next := Control{Probes: append(first.Probes, ControlProbe{N: 1, Rate: 150, From: 6})}
 	if _, err := WriteControl(ctx, st, id, gen, next); err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +82,10 @@ func TestControlReadWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Probes) != 2 || got.Probes[1] != (ControlProbe{1, 150, 6}) || got.EndSlice != nil {
+	if len(got.Probes) != 2 || got.Probes[1] != (ControlProbe{N: 1, Rate: 150, From: 6}) || got.EndSlice != nil {
 		t.Errorf("read back %+v", got)
 	}
-	if _, err := WriteControl(ctx, st, id, gen, Control{Probes: []ControlProbe{{0, -1, 0}}}); err == nil {
+	if _, err := WriteControl(ctx, st, id, gen, Control{Probes: []ControlProbe{{N: 0, Rate: -1, From: 0}}}); err == nil {
 		t.Error("a control with a negative rate was written")
 	}
 }

@@ -32,6 +32,11 @@
 //   - the SLO, judged by package threshold on a report built from the
 //     window's merged slices (report.Build).
 //
+// A probe that fails is followed by a rest: settle+hold slices at
+// plan.SearchRestShare × From, never judged, so that the queues the
+// overload filled drain before the next (lower) probe is measured; without
+// it a probe just under capacity inherits the backlog and fails wrongly.
+//
 // The search: the rate grows by Step from From while the SLO holds and the
 // rate is below To; after the first failure it bisects between the last
 // passing rate L and the lowest failing rate F until (F-L)/L <= Precision
@@ -194,7 +199,12 @@ func Step(in Input) Outcome {
 		out.Changed = true
 	}
 	var s state
+	judged := 0
 	for i, cp := range ctl.Probes {
+		if cp.Rest {
+			continue // published with the probe after it: never the last
+		}
+		judged++
 		last := i == len(ctl.Probes)-1
 		from, to := c.window(cp)
 		if last && ctl.EndSlice == nil && !in.Final && !complete(in.Slices, from, to) {
@@ -203,7 +213,7 @@ func Step(in Input) Outcome {
 		prevUnstableHold := i > 0 && s.lastHeldUnstable && ctl.Probes[i-1].Rate == cp.Rate
 		j := in.Memo.judge(c, cp, in.Slices, prevUnstableHold)
 		out.Search.Probes = append(out.Search.Probes, j.probe)
-		next, end := s.apply(c, cp, j, i+1)
+		next, end := s.apply(c, cp, j, judged)
 		if !last {
 			continue // decided already: the control object says what came next
 		}
@@ -221,6 +231,10 @@ func Step(in Input) Outcome {
 			break
 		}
 		at := max(to, in.Current+2)
+		rest := j.kind == kindFail && end == nil
+		if rest {
+			at += c.Settle + c.Hold
+		}
 		if end == nil && at+c.Settle+c.Hold > c.MaxSlices {
 			end = &ending{status: report.SearchStopped, reason: "the run's time allows no further probe"}
 		}
@@ -228,7 +242,12 @@ func Step(in Input) Outcome {
 			s.end = end
 			ctl.EndSlice = &at
 		} else {
-			ctl.Probes = append(ctl.Probes, runs.ControlProbe{N: i + 1, Rate: next, From: at})
+			n := i + 1
+			if rest {
+				ctl.Probes = append(ctl.Probes, runs.ControlProbe{N: n, Rate: c.From * plan.SearchRestShare, From: at - c.Settle - c.Hold, Rest: true})
+				n++
+			}
+			ctl.Probes = append(ctl.Probes, runs.ControlProbe{N: n, Rate: next, From: at})
 		}
 		out.Changed = true
 		break

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/report"
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
@@ -42,6 +43,20 @@ func queueing(sat float64) func(rate float64, k int) behaviour {
 		}
 		p99 := time.Duration(float64(20*time.Millisecond) / (1 - rate/sat))
 		return behaviour{p50: p99 / 4, p99: p99}
+	}
+}
+
+// backlogged is a target with a FIFO queue that outlives a slice, as a
+// model server's does: above capacity c the queue grows by the excess,
+// below it drains by the difference, and p99 is a base time plus the wait
+// behind the queue. A probe just under c that follows an overload sees the
+// overload's backlog unless the search lets it drain first.
+func backlogged(c float64, sliceSec float64) func(rate float64, k int) behaviour {
+	queue := 0.0
+	return func(rate float64, _ int) behaviour {
+		queue = max(0, queue+(rate-c)*sliceSec)
+		wait := time.Duration(queue / c * float64(time.Second))
+		return behaviour{p50: 10*time.Millisecond + wait, p99: 20*time.Millisecond + wait}
 	}
 }
 
@@ -136,9 +151,14 @@ func (s *sim) checkChange(current int, next runs.Control) {
 		if len(next.Probes) != 1 || next.Probes[0] != (runs.ControlProbe{N: 0, Rate: s.cfg.From, From: 0}) {
 			s.t.Fatalf("first control %+v", next)
 		}
-	case len(next.Probes) == len(old.Probes)+1:
-		if p := next.Probes[len(next.Probes)-1]; p.From < current+2 {
+	case len(next.Probes) == len(old.Probes)+1,
+		len(next.Probes) == len(old.Probes)+2 && next.Probes[len(old.Probes)].Rest:
+		// One more probe, after a rest when the last one failed.
+		if p := next.Probes[len(old.Probes)]; p.From < current+2 {
 			s.t.Fatalf("slice %d: probe %d starts at slice %d, less than two ahead", current, p.N, p.From)
+		}
+		if p := next.Probes[len(old.Probes)]; p.Rest && p.Rate != s.cfg.From*plan.SearchRestShare {
+			s.t.Fatalf("slice %d: rest at %v req/s, want %v", current, p.Rate, s.cfg.From*plan.SearchRestShare)
 		}
 	case next.EndSlice != nil && old.EndSlice == nil:
 		if *next.EndSlice < current+2 {
@@ -162,7 +182,7 @@ func config(t *testing.T, from, to, step, precision float64) Config {
 	}
 	c := Config{SLO: slo, SLOText: texts, From: from, To: to, Step: step, Precision: precision,
 		Settle: 1, Hold: 2, MaxProbes: 20, Shards: 4, Slice: 5 * time.Second, MaxLateness: 50 * time.Millisecond}
-	c.MaxSlices = c.MaxProbes * (c.Settle + c.Hold + 2)
+	c.MaxSlices = c.MaxProbes * (2*(c.Settle+c.Hold) + 2)
 	return c
 }
 
@@ -193,6 +213,10 @@ func TestSearchFindsCapacity(t *testing.T) {
 		{"sharp just above from", 100, 50000, 1.5, 0.05, 101, sharp(101)},
 		{"queueing 0.92×800", 100, 50000, 1.5, 0.05, 0.92 * 800, queueing(800)},
 		{"queueing 0.92×3000 step 1.25 precision 10%", 200, 10000, 1.25, 0.10, 0.92 * 3000, queueing(3000)},
+		// A queue of seconds after the first overload: only a rest lets the
+		// probes under capacity that follow see an empty queue.
+		{"backlogged 400 step 2 precision 10%", 100, 2000, 2, 0.10, 400, backlogged(400, 5)},
+		{"backlogged 450 step 2 precision 5%", 100, 2000, 2, 0.05, 450, backlogged(450, 5)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -342,7 +366,7 @@ func TestSearchUnstable(t *testing.T) {
 	t.Parallel()
 	c := config(t, 100, 50000, 1.5, 0.05)
 	c.Hold = 3
-	c.MaxSlices = c.MaxProbes * (c.Settle + c.Hold + 2)
+	c.MaxSlices = c.MaxProbes * (2*(c.Settle+c.Hold) + 2)
 	// At 150 req/s the first window's middle slice spikes over the SLO:
 	// the slices disagree, the probe is held once and judged again.
 	spiked := false
@@ -403,7 +427,7 @@ func TestSearchStops(t *testing.T) {
 	t.Parallel()
 	c := config(t, 100, 50000, 1.5, 0.05)
 	c.MaxProbes = 4
-	c.MaxSlices = c.MaxProbes * (c.Settle + c.Hold + 2)
+	c.MaxSlices = c.MaxProbes * (2*(c.Settle+c.Hold) + 2)
 	s := newSim(t, c, sharp(512))
 	s.run()
 	r := s.outcome.Search
