@@ -97,6 +97,15 @@ func (s *Search) probeSpan(slice time.Duration) int64 {
 	return 2*(int64(settle)+int64(hold)) + SearchJudgeSlices
 }
 
+// ProbeBound is the most time one probe takes in the plan's bound: its
+// settle, hold and judgment, and a rest after it.
+func (s *Search) ProbeBound(slice time.Duration) time.Duration {
+	if slice <= 0 {
+		slice = DefaultSlice
+	}
+	return time.Duration(s.probeSpan(slice)) * slice
+}
+
 // StepOrDefault is Step, or its default when unset.
 func (s *Search) StepOrDefault() float64 {
 	if s.Step <= 0 {

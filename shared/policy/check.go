@@ -235,7 +235,7 @@ func (p *Policy) Fit(pl *plan.Plan) {
 	if r.MaxDuration > 0 {
 		if n := c.ProbesWithin(r.MaxDuration, slice); n >= 1 && n < c.MaxProbesOrDefault() {
 			c.Capped = append(c.Capped, fmt.Sprintf("max_probes %d capped at %d, the most whose %v each fit %s of %v (%s)",
-				c.MaxProbesOrDefault(), n, probeBound(&c, slice), who, r.MaxDuration, p.Var("MAX_DURATION")))
+				c.MaxProbesOrDefault(), n, c.ProbeBound(slice), who, r.MaxDuration, p.Var("MAX_DURATION")))
 			c.MaxProbes = n
 		}
 	}
@@ -247,13 +247,6 @@ func (p *Policy) Fit(pl *plan.Plan) {
 		}
 	}
 	pl.Load.Search = &c
-}
-
-// probeBound is the most time one probe of s takes: settle, hold and the
-// slices of its judgment.
-func probeBound(s *plan.Search, slice time.Duration) time.Duration {
-	settle, hold := s.ProbeSlices(slice)
-	return time.Duration(settle+hold+plan.SearchJudgeSlices) * slice
 }
 
 // ratesFinite reports whether the open model's rates can be scheduled
