@@ -1,50 +1,71 @@
 package predict
 
 import (
-	"container/heap"
-	"sync"
+	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
 
-// maxConcurrency bounds Config.Concurrency: one heap entry per server.
+// maxConcurrency bounds Config.Concurrency.
 const maxConcurrency = 1 << 20
 
+// errStopping ends a wait for a server when the service shuts down.
+var errStopping = errors.New("shutting down")
+
 // capacity is a queue in front of n servers, each serving one request for
-// d: an M/D/n queue with FIFO order. It is computed rather than waited
-// out: a request arriving at t takes the server that frees up first, at f,
-// starts at max(t, f) and ends d later, and the caller sleeps until then.
-// So at most n requests are in service at any instant, in order of
-// arrival (the order requests take the mutex), and the capacity is n/d
-// exactly: a timer that wakes late delays that one answer, never the
-// servers. A request whose client gives up while queued still takes its
-// turn, as in a server that does not notice a cancelled request.
+// d. A server is a token in a buffered channel holding the time it is next
+// free; a request takes the first token handed out (a channel hands its
+// values to waiting receivers in the order they came, so the queue is
+// FIFO), starts at the later of its arrival and that time, and is served
+// until d after. The token goes back with that end, not with the time the
+// timer actually fired: a late timer delays one answer, never the next
+// request, so the capacity is n/d exactly. A request whose client gives up
+// while queued leaves the queue and costs nothing; one already in service
+// keeps its server until its service ends, as in a server that does not
+// notice a cancelled request.
 type capacity struct {
-	d      time.Duration
-	mu     sync.Mutex
-	free   timeHeap // when each server is next free
-	queued atomic.Int64
+	d       time.Duration
+	servers chan time.Time
+	queued  atomic.Int64
 }
 
 func newCapacity(n int, d time.Duration) *capacity {
-	c := &capacity{d: d, free: make(timeHeap, n)}
+	c := &capacity{d: d, servers: make(chan time.Time, n)}
+	for range n {
+		c.servers <- time.Time{}
+	}
 	return c
 }
 
-// serve queues a request arriving at t and returns when its service ends.
-func (c *capacity) serve(t time.Time) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	start := c.free[0] // the zero time for a server never used
-	if start.After(t) {
+// serve queues a request that arrived at arrival, serves it and returns
+// once its service ended; or returns at once with ctx's error if the
+// client gives up while it is queued, or errStopping when stop closes.
+func (c *capacity) serve(ctx context.Context, arrival time.Time, stop <-chan struct{}) error {
+	var free time.Time
+	select {
+	case free = <-c.servers:
+	default:
 		c.queued.Add(1)
-	} else {
-		start = t
+		select {
+		case free = <-c.servers:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return errStopping
+		}
 	}
-	end := start.Add(c.d)
-	c.free[0] = end
-	heap.Fix(&c.free, 0)
-	return end
+	end := later(arrival, free).Add(c.d)
+	defer func() { c.servers <- end }()
+	if wait := time.Until(end); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+		}
+	}
+	return nil
 }
 
 // queuedCount returns how many requests waited for a server; 0 for nil.
@@ -55,16 +76,10 @@ func (c *capacity) queuedCount() int64 {
 	return c.queued.Load()
 }
 
-// timeHeap is a min-heap of times.
-type timeHeap []time.Time
-
-func (h timeHeap) Len() int           { return len(h) }
-func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
-func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
-func (h *timeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

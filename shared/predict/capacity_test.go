@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,42 +10,76 @@ import (
 	"time"
 )
 
-// TestCapacityQueue: n servers of d each, FIFO: the computed end of each
-// request, whatever the timers do.
+// TestCapacityQueue: n servers of d each, FIFO; a request that gives up
+// while queued costs nothing; a late start does not lower the capacity.
 func TestCapacityQueue(t *testing.T) {
 	t.Parallel()
-	const d = 10 * time.Millisecond
-	t0 := time.Unix(1_800_000_000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const d = 40 * time.Millisecond
+	slop := 15 * time.Millisecond
+	type req struct {
+		at     time.Duration // when it arrives
+		cancel time.Duration // gives up this long after the start; 0: never
+		end    time.Duration // when it returns, about
+		err    bool
+	}
 	for _, tt := range []struct {
-		name     string
-		n        int
-		arrivals []int // ms
-		ends     []int // ms
-		queued   int64
+		name   string
+		n      int
+		reqs   []req
+		queued int64
 	}{
-		{"idle: each served at once", 2, []int{0, 20, 40}, []int{10, 30, 50}, 0},
-		{"two at once on two servers", 2, []int{0, 0}, []int{10, 10}, 0},
-		{"third waits for the first free", 2, []int{0, 0, 1}, []int{10, 10, 20}, 1},
-		{"one server, a burst queues in order", 1, []int{0, 0, 0, 0}, []int{10, 20, 30, 40}, 3},
-		// Twice the capacity (1 server, 100 req/s; arrivals every 5ms):
-		// the wait grows by 5ms a request.
-		{"twice the capacity", 1, []int{0, 5, 10, 15, 20}, []int{10, 20, 30, 40, 50}, 4},
-		// Half the capacity: never a wait.
-		{"half the capacity", 1, []int{0, 20, 40, 60}, []int{10, 30, 50, 70}, 0},
+		{"two at once on two servers", 2, []req{{at: 0, end: d}, {at: 0, end: d}}, 0},
+		{"the third waits for the first free", 2, []req{{at: 0, end: d}, {at: 0, end: d}, {at: 5 * time.Millisecond, end: 2 * d}}, 1},
+		{"one server, a burst in order", 1, []req{{at: 0, end: d}, {at: 5 * time.Millisecond, end: 2 * d}, {at: 10 * time.Millisecond, end: 3 * d}}, 2},
+		{"one that gives up costs nothing", 1, []req{{at: 0, end: d}, {at: 5 * time.Millisecond, cancel: 15 * time.Millisecond, end: 15 * time.Millisecond, err: true},
+			{at: 10 * time.Millisecond, end: 2 * d}}, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := newCapacity(tt.n, d)
-			for i, a := range tt.arrivals {
-				if got := c.serve(at(a)); !got.Equal(at(tt.ends[i])) {
-					t.Errorf("request %d arriving at %dms ends at %v, want %dms", i, a, got.Sub(t0), tt.ends[i])
+			start := time.Now()
+			type result struct {
+				end time.Duration
+				err error
+			}
+			out := make([]chan result, len(tt.reqs))
+			for i, r := range tt.reqs {
+				out[i] = make(chan result, 1)
+				time.Sleep(time.Until(start.Add(r.at)))
+				ctx, cancel := context.WithCancel(context.Background())
+				if r.cancel > 0 {
+					time.AfterFunc(time.Until(start.Add(r.cancel)), cancel)
+				}
+				go func() {
+					defer cancel()
+					err := c.serve(ctx, time.Now(), nil)
+					out[i] <- result{time.Since(start), err}
+				}()
+			}
+			for i, r := range tt.reqs {
+				got := <-out[i]
+				if (got.err != nil) != r.err || got.end < r.end-time.Millisecond || got.end > r.end+slop {
+					t.Errorf("request %d: ended at %v (err %v), want about %v (err %v)", i, got.end, got.err, r.end, r.err)
 				}
 			}
 			if got := c.queuedCount(); got != tt.queued {
 				t.Errorf("queued %d, want %d", got, tt.queued)
 			}
 		})
+	}
+	// A server's next request starts when the last one's service ended,
+	// not when its timer fired: a request that arrived long ago and took
+	// a server free since the past is served from then.
+	c := newCapacity(1, d)
+	past := time.Now().Add(-10 * d)
+	c.servers = make(chan time.Time, 1)
+	c.servers <- past
+	t0 := time.Now()
+	if err := c.serve(context.Background(), past, nil); err != nil || time.Since(t0) > slop {
+		t.Errorf("a request due in the past took %v (%v), want at once", time.Since(t0), err)
+	}
+	if end := <-c.servers; !end.Equal(past.Add(d)) {
+		t.Errorf("the server is free from %v, want %v", end.Sub(past), d)
 	}
 	if (*capacity)(nil).queuedCount() != 0 {
 		t.Error("nil capacity queued something")

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -42,11 +43,6 @@ func (s *Server) applyKnobs(ctx context.Context, arrival time.Time) (fail bool, 
 	if s.cfg.Jitter > 0 {
 		wait += rand.N(s.cfg.Jitter + 1)
 	}
-	if s.capacity != nil {
-		// In service after the other delays, as a server's queue comes
-		// after the network: the wait ends when its service does.
-		wait = s.capacity.serve(s.now().Add(max(wait, 0))).Sub(s.now())
-	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		select {
@@ -56,6 +52,13 @@ func (s *Server) applyKnobs(ctx context.Context, arrival time.Time) (fail bool, 
 		case <-ctx.Done():
 			t.Stop()
 			return false, ctx.Err()
+		}
+	}
+	if s.capacity != nil {
+		// The servers come after the other delays, as a server's queue
+		// comes after the network.
+		if err := s.capacity.serve(ctx, time.Now(), s.stop); errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return false, err
 		}
 	}
 	if s.cfg.ErrorRatio > 0 && rand.Float64() < s.cfg.ErrorRatio {
