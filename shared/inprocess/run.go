@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,6 +66,25 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 			return nil, fmt.Errorf("shard %d: %w", s, err)
 		}
 	}
+	// A capacity search is steered from here: each slice every shard has
+	// closed goes to the search, off the engines' goroutines.
+	var steer *steering
+	steerDone := make(chan struct{})
+	if p.Load.Search != nil {
+		if steer, err = newSteering(p, engines, o.Progress); err != nil {
+			return nil, err
+		}
+		c.closedSlices = make(chan int, p.NumSlices()+1)
+		go func() {
+			defer close(steerDone)
+			for k := range c.closedSlices {
+				merged, shards := c.merged(k)
+				steer.closed(k, merged, shards)
+			}
+		}()
+	} else {
+		close(steerDone)
+	}
 	var wg sync.WaitGroup
 	for _, e := range engines {
 		wg.Add(1)
@@ -74,13 +94,26 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		}()
 	}
 	wg.Wait()
+	if c.closedSlices != nil {
+		close(c.closedSlices)
+	}
+	<-steerDone
 
 	status := report.StatusCompleted
 	if ctx.Err() != nil {
 		status = report.StatusCancelled
 	}
-	rep := c.report(status, time.Now())
-	verdict.Judge(p, rep)
+	if steer == nil {
+		rep := c.report(status, time.Now(), nil)
+		verdict.Judge(p, rep)
+		return rep, nil
+	}
+	var found *report.Search
+	rep := c.report(status, time.Now(), func(in *report.Input) {
+		found = steer.finish(p, in, status == report.StatusCompleted)
+	})
+	rep.Search = found
+	verdict.JudgeSearch(p, rep)
 	return rep, nil
 }
 
@@ -93,6 +126,9 @@ type collector struct {
 	mu      sync.Mutex
 	all     []*slice.Result
 	bySlice map[int][]*slice.Result
+	// closedSlices receives each slice index every shard has closed, for
+	// a capacity search; nil otherwise.
+	closedSlices chan int
 }
 
 func (c *collector) add(r *slice.Result) {
@@ -100,7 +136,13 @@ func (c *collector) add(r *slice.Result) {
 	defer c.mu.Unlock()
 	c.all = append(c.all, r)
 	c.bySlice[r.Index] = append(c.bySlice[r.Index], r)
-	if len(c.bySlice[r.Index]) != c.p.Shards || c.o.Progress == nil {
+	if len(c.bySlice[r.Index]) != c.p.Shards {
+		return
+	}
+	if c.closedSlices != nil {
+		c.closedSlices <- r.Index // buffered for every slice of the plan
+	}
+	if c.o.Progress == nil {
 		return
 	}
 	rep := report.Build(c.input(report.StatusCompleted, time.Now(), c.bySlice[r.Index]))
@@ -137,7 +179,27 @@ func (c *collector) input(status string, end time.Time, slices []*slice.Result) 
 	}
 }
 
-func (c *collector) report(status string, end time.Time) *report.Report {
+// merged is slice k of every shard merged, and the shards that closed it.
+func (c *collector) merged(k int) (*slice.Result, []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var m *slice.Result
+	var shards []int
+	for _, r := range c.bySlice[k] {
+		if m == nil {
+			m = r.Clone()
+		} else {
+			m.Merge(r)
+		}
+		shards = append(shards, r.Shard)
+	}
+	slices.Sort(shards)
+	return m, shards
+}
+
+// report builds the run's report; adapt, if any, changes its input first
+// (a search's end).
+func (c *collector) report(status string, end time.Time, adapt func(*report.Input)) *report.Report {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// A run that ends on schedule ends when its plan does; the wait for
@@ -145,5 +207,9 @@ func (c *collector) report(status string, end time.Time) *report.Report {
 	if status == report.StatusCompleted {
 		end = c.start.Add(c.p.Duration())
 	}
-	return report.Build(c.input(status, end, c.all))
+	in := c.input(status, end, c.all)
+	if adapt != nil {
+		adapt(&in)
+	}
+	return report.Build(in)
 }
