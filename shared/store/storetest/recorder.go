@@ -1,6 +1,3 @@
-// Package storetest records what a reader asked of a real store, for tests
-// that prove which objects a component lists and reads (the runs index
-// must never list runs/, say).
 package storetest
 
 import (
@@ -12,7 +9,9 @@ import (
 )
 
 // Recorder is a store that records every List prefix and Get name before
-// passing the call on to the store it wraps. Safe for concurrent use.
+// passing the call on to the store it wraps, for tests that prove which
+// objects a component lists and reads (the runs index must never list
+// runs/, say). Safe for concurrent use.
 type Recorder struct {
 	store.Store
 	mu    sync.Mutex

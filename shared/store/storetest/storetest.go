@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite of store.Store: every
 // implementation, and every server an implementation talks to (Cloud
 // Storage, fake-gcs-server, the in-process fakestorage), must pass Run.
+// Its Recorder wraps a real store and records what a reader asked of it.
 package storetest
 
 import (
