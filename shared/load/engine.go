@@ -495,13 +495,18 @@ func (s *slot) runOpen(next *atomic.Int64) {
 	grace := int64(dropGrace)
 	for {
 		j := next.Add(1) - 1
+		// The claim, not the end of place, says whether every slot was
+		// busy: place may sleep until a search's next slice is fixed, and
+		// a late wake-up from that sleep is the generator's lateness, not
+		// a drop.
+		claimed := monoNow()
 		off, k, ok := s.place(j)
 		if !ok {
 			return
 		}
 		s.advance(k)
 		intended := e.startMono + int64(off)
-		if monoNow() > intended+grace {
+		if claimed > intended+grace {
 			s.lane.drop(k)
 			continue
 		}
