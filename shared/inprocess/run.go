@@ -38,6 +38,11 @@ type Options struct {
 // start (bad data, a target that cannot be set up).
 func Run(ctx context.Context, o Options) (*report.Report, error) {
 	p := o.Plan
+	if o.Progress != nil {
+		// The slice lines and a search's probe lines come from two
+		// goroutines.
+		o.Progress = &lockedWriter{w: o.Progress}
+	}
 	corpus, err := p.Corpus() // with its records: a check's expected values come from them
 	if err != nil {
 		return nil, fmt.Errorf("load data: %w", err)
@@ -212,4 +217,16 @@ func (c *collector) report(status string, end time.Time, adapt func(*report.Inpu
 		adapt(&in)
 	}
 	return report.Build(in)
+}
+
+// lockedWriter serializes the writes of several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
