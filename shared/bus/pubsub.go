@@ -34,9 +34,11 @@ const (
 	// few requests a second.
 	pullBackoffMin = 50 * time.Millisecond
 	pullBackoffMax = 200 * time.Millisecond
-	// pullRPCTimeout bounds one Pull or ModifyAckDeadline made on behalf of
-	// Pull, whatever the caller's context.
-	pullRPCTimeout = 10 * time.Second
+	// pullRPCTimeout bounds one Pull, ModifyAckDeadline or set-up made on
+	// behalf of Pull, whatever the caller's context: a Pull that returns at
+	// once needs milliseconds, and one stuck on a connection to a server
+	// that restarted must give way to a new one soon.
+	pullRPCTimeout = 5 * time.Second
 	// pullCancelGrace is how long a Pull request already sent may run on
 	// after the caller's context ends before it is cut off.
 	pullCancelGrace = time.Second
@@ -144,7 +146,11 @@ func (p *PubSub) setupAgain(ctx context.Context, seen uint64, err error) (bool, 
 	if p.setups.Load() != seen {
 		return true, nil
 	}
-	if err := Setup(ctx, p); err != nil {
+	// Bounded like the Pull it serves: a set-up stuck on a server that is
+	// coming back must not hold the puller (it tries again).
+	sctx, cancel := p.detached(ctx)
+	defer cancel()
+	if err := Setup(sctx, p); err != nil {
 		return false, err
 	}
 	p.setups.Add(1)
