@@ -803,12 +803,7 @@ resource "google_storage_bucket_iam_member" "worker_write" {
 		}
 		return s + "\n}\n"
 	}
-	tests := []struct {
-		name  string
-		check check
-		src   string
-		want  string // substring of a problem; empty: no problem
-	}{
+	tests := []snippetCase{
 		{"worker writes its own objects only", checkBucketGrants, workerWrite("roles/storage.objectUser", "local.write"), ""},
 		{"worker may write the plan (runs/ prefix)", checkBucketGrants, workerWrite("roles/storage.objectUser", "local.read"),
 			"google_service_account.worker may write runs/" + run + "/plan.json"},
@@ -942,23 +937,5 @@ resource "google_cloudfunctions2_function" "f" {
   }
 }`, "CICADA_TRIGGER_TRUST_PLATFORM_IDENTITY is not \"true\""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			m, err := parseFiles(map[string][]byte{"snippet.tf": []byte(tt.src)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			probs := tt.check(m)
-			if tt.want == "" {
-				if len(probs) > 0 {
-					t.Errorf("problems = %q, want none", probs)
-				}
-				return
-			}
-			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tt.want) }) {
-				t.Errorf("problems = %q, want one containing %q", probs, tt.want)
-			}
-		})
-	}
+	runSnippets(t, tests)
 }

@@ -695,12 +695,7 @@ func TestChecksFail(t *testing.T) {
 		env:        []string{"CICADA_TRIGGER_BUCKET", "CICADA_LOG_LEVEL"},
 		requireEnv: []string{"CICADA_TRIGGER_BUCKET"},
 	}
-	tests := []struct {
-		name  string
-		check check
-		src   string
-		want  string // substring of a problem; empty: no problem
-	}{
+	tests := []snippetCase{
 		{"subscription kept", checkSubscriptions, `
 resource "google_pubsub_topic" "dead" { name = "d" }
 resource "google_pubsub_subscription" "s" {
@@ -966,25 +961,7 @@ resource "google_cloudfunctions2_function" "f" {
   }
 }`, "CICADA_TRIGGER_BUCKET is not set"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			m, err := parseFiles(map[string][]byte{"snippet.tf": []byte(tt.src)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			probs := tt.check(m)
-			if tt.want == "" {
-				if len(probs) > 0 {
-					t.Errorf("problems = %q, want none", probs)
-				}
-				return
-			}
-			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tt.want) }) {
-				t.Errorf("problems = %q, want one containing %q", probs, tt.want)
-			}
-		})
-	}
+	runSnippets(t, tests)
 }
 
 // TestCicadaNames guards the list of the trigger's environment, taken
@@ -1035,5 +1012,39 @@ func TestTerraformFmt(t *testing.T) {
 		t.Errorf("terraform fmt -check: files need formatting (run terraform fmt -recursive deploy/terraform):\n%s", out.String())
 	case err != nil:
 		t.Fatalf("run terraform fmt: %v\n%s", err, out.String())
+	}
+}
+
+// snippetCase is an HCL snippet judged by one check: want is a substring
+// of one of its problems, "" for none.
+type snippetCase struct {
+	name  string
+	check check
+	src   string
+	want  string
+}
+
+// runSnippets parses each case's snippet on its own and asserts what its
+// check finds.
+func runSnippets(t *testing.T, tests []snippetCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := parseFiles(map[string][]byte{"snippet.tf": []byte(tt.src)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probs := tt.check(m)
+			if tt.want == "" {
+				if len(probs) > 0 {
+					t.Errorf("problems = %q, want none", probs)
+				}
+				return
+			}
+			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("problems = %q, want one containing %q", probs, tt.want)
+			}
+		})
 	}
 }

@@ -418,12 +418,7 @@ variable "allowed_targets" {
 }`
 	}
 	params := map[string]string{"ALLOWED_TARGETS": "ALLOWED_TARGETS", "MAX_RATE": "10000"}
-	tests := []struct {
-		name  string
-		check check
-		src   string
-		want  string // substring of a problem; "" = none
-	}{
+	tests := []snippetCase{
 		{"one policy", flow, cluster + policySrc + function, ""},
 		{"no local.policy", flow, cluster + function, "no local.policy"},
 		{"a rule missing", flow, cluster + strings.Replace(policySrc, "    MAX_RATE        = tostring(var.max_rate)\n", "", 1) + function,
@@ -461,25 +456,7 @@ variable "allowed_targets" {
 		{"params.env has every key", checkParamsKeys(params), policySrc, ""},
 		{"params.env lacks a key", checkParamsKeys(map[string]string{"ALLOWED_TARGETS": "x"}), policySrc, "deploy/k8s/params.env has no MAX_RATE"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			m, err := parseFiles(map[string][]byte{"snippet.tf": []byte(tt.src)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			probs := tt.check(m)
-			if tt.want == "" {
-				if len(probs) > 0 {
-					t.Errorf("problems = %q, want none", probs)
-				}
-				return
-			}
-			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tt.want) }) {
-				t.Errorf("problems = %q, want one containing %q", probs, tt.want)
-			}
-		})
-	}
+	runSnippets(t, tests)
 }
 
 // TestCloudBuildSubstitutions: output cloudbuild_substitutions gives
