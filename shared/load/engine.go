@@ -246,10 +246,11 @@ func (e *Engine) view(now int64) (*plan.ShardSchedule, int) {
 // the first slice that is not, or later, whatever the rates of the slices
 // to come: the slot promises the collector no slice below that one, and
 // looks again as that slice is about to start.
-func (s *slot) place(j int64) (off time.Duration, k int, ok bool) {
+// now is the clock when the slot claimed j, read once by the caller.
+func (s *slot) place(j, now int64) (off time.Duration, k int, ok bool) {
 	e := s.e
 	for {
-		sch, f := e.view(monoNow())
+		sch, f := e.view(now)
 		off = sch.Arrival(j)
 		k = e.nSlices
 		if off != plan.Never {
@@ -265,6 +266,7 @@ func (s *slot) place(j int64) (off time.Duration, k int, ok bool) {
 		if !s.sleepUntil(e.startMono+int64(time.Duration(f)*e.sliceDur-freezeAhead), f) {
 			return 0, 0, false
 		}
+		now = monoNow()
 	}
 }
 
@@ -500,7 +502,7 @@ func (s *slot) runOpen(next *atomic.Int64) {
 		// a late wake-up from that sleep is the generator's lateness, not
 		// a drop.
 		claimed := monoNow()
-		off, k, ok := s.place(j)
+		off, k, ok := s.place(j, claimed)
 		if !ok {
 			return
 		}
