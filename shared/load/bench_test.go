@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cicadaload/cicada/shared/plan"
+	"github.com/cicadaload/cicada/shared/slice"
 )
 
 // benchResponse is what the predict service answers, give or take headers.
@@ -246,6 +249,34 @@ func BenchmarkLaneRecord(b *testing.B) {
 				d := time.Duration(100+i%5000) * time.Microsecond
 				l.record(0, 0, &r, d, d/2, 3*time.Microsecond)
 				i++
+			}
+		})
+	}
+	// Batches: a request carries batch texts of varied lengths; a slice
+	// closes (and is folded into a result) every perSlice requests, so
+	// the cost of the length counts is measured wherever it is paid.
+	for _, batch := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("batch %d", batch), func(b *testing.B) {
+			const texts, perSlice = 100_000, 5_000
+			set := &requestSet{n: texts / batch, batch: batch, chars: make([]int32, texts)}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for j := range set.chars {
+				set.chars[j] = int32(10 + rng.IntN(2000))
+			}
+			for i := range set.n {
+				set.first = append(set.first, i*batch)
+			}
+			l := &lane{reqs: set}
+			r := result{outcome: "http:200", ok: true, sent: 120, recv: 90}
+			b.ReportAllocs()
+			i, k := 0, 0
+			for b.Loop() {
+				l.record(k, i%set.n, &r, time.Millisecond, time.Millisecond, 0)
+				i++
+				if i%perSlice == 0 {
+					l.take(k, slice.NewResult("bench", 0, k, time.Time{}, time.Time{}))
+					k++
+				}
 			}
 		})
 	}

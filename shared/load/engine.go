@@ -687,19 +687,73 @@ type requestSet struct {
 	chars []int32 // each corpus text's length in characters
 }
 
-// record counts request i's instances and the lengths of its texts.
-func (s *requestSet) record(rec *slice.Recorder, i int) {
+// record counts request i's instances and the lengths of its texts. A
+// request of one text counts its length at once; a batch only counts the
+// request in sent, and its texts' lengths are counted when the slice is
+// taken (expand): a batch of 1,024 texts would otherwise cost 1,024 map
+// increments per request, under the lane's lock.
+func (s *requestSet) record(rec *slice.Recorder, sent *sentCounts, i int) {
 	if s == nil {
 		return
 	}
 	rec.Instances(int64(s.batch))
-	if len(s.chars) == 0 {
+	switch {
+	case len(s.chars) == 0:
+	case s.batch == 1:
+		rec.TextChars(int(s.chars[s.first[i]%len(s.chars)]))
+	default:
+		sent.add(i, s.n)
+	}
+}
+
+// expand counts the lengths of the texts of the requests in sent into rec,
+// and empties sent. It costs the distinct requests sent times the batch,
+// however often each was sent.
+func (s *requestSet) expand(rec *slice.Recorder, sent *sentCounts) {
+	if s == nil || len(s.chars) == 0 {
 		return
 	}
-	f := s.first[i]
-	for j := range s.batch {
-		rec.TextChars(int(s.chars[(f+j)%len(s.chars)]))
+	count := func(i int, c int64) {
+		f := s.first[i]
+		for j := range s.batch {
+			rec.TextCharsN(int(s.chars[(f+j)%len(s.chars)]), c)
+		}
 	}
+	for i, c := range sent.dense {
+		if c > 0 {
+			count(i, c)
+		}
+	}
+	for i, c := range sent.sparse {
+		count(int(i), c)
+	}
+	clear(sent.dense)
+	clear(sent.sparse)
+}
+
+// maxDenseSent bounds the requests counted in an array (8 bytes each, per
+// lane and open slice); beyond it a map holds the requests actually sent.
+const maxDenseSent = 1 << 14
+
+// sentCounts counts how often each request of a batch target was sent
+// in one slice.
+type sentCounts struct {
+	dense  []int64
+	sparse map[int32]int64
+}
+
+func (c *sentCounts) add(i, n int) {
+	if n <= maxDenseSent {
+		if c.dense == nil {
+			c.dense = make([]int64, n)
+		}
+		c.dense[i]++
+		return
+	}
+	if c.sparse == nil {
+		c.sparse = map[int32]int64{}
+	}
+	c.sparse[int32(i)]++
 }
 
 // maxLanes bounds the recorders per shard: each holds two dense histograms
@@ -715,13 +769,14 @@ type lane struct {
 	recs  []laneRec
 	lastK int
 	last  *laneRec
-	spare []*slice.Recorder
+	spare []laneRec // taken recorders, reset, for the next slices
 	_     [64]byte // keep lanes on separate cache lines
 }
 
 type laneRec struct {
 	k       int
 	rec     *slice.Recorder
+	sent    *sentCounts // requests of a batch target sent (requestSet.record)
 	samples int
 }
 
@@ -736,13 +791,14 @@ func (l *lane) get(k int) *laneRec {
 			return l.last
 		}
 	}
-	var rec *slice.Recorder
+	var lr laneRec
 	if n := len(l.spare); n > 0 {
-		rec, l.spare = l.spare[n-1], l.spare[:n-1]
+		lr, l.spare = l.spare[n-1], l.spare[:n-1]
 	} else {
-		rec = slice.NewRecorder()
+		lr = laneRec{rec: slice.NewRecorder(), sent: &sentCounts{}}
 	}
-	l.recs = append(l.recs, laneRec{k: k, rec: rec})
+	lr.k, lr.samples = k, 0
+	l.recs = append(l.recs, lr)
 	l.last, l.lastK = &l.recs[len(l.recs)-1], k
 	return l.last
 }
@@ -772,7 +828,7 @@ func (l *lane) record(k, i int, r *result, latency, service, lateness time.Durat
 	if r.checked > 0 {
 		lr.rec.Checked(int64(r.checked), int64(r.correct))
 	}
-	l.reqs.record(lr.rec, i)
+	l.reqs.record(lr.rec, lr.sent, i)
 	if r.err != nil && lr.samples < maxLaneSamples {
 		if msg := r.err.Error(); msg != "" {
 			lr.samples++
@@ -791,17 +847,25 @@ func (l *lane) sampleErr(k int, msg string) {
 // take moves slice k's recorder into r and keeps the recorder for reuse.
 func (l *lane) take(k int, r *slice.Result) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	var lr laneRec
+	found := false
 	for i := range l.recs {
-		if l.recs[i].k != k {
-			continue
+		if l.recs[i].k == k {
+			lr, found = l.recs[i], true
+			l.recs = append(l.recs[:i], l.recs[i+1:]...)
+			l.last = nil
+			break
 		}
-		rec := l.recs[i].rec
-		r.AddRecorder(rec)
-		rec.Reset()
-		l.spare = append(l.spare, rec)
-		l.recs = append(l.recs[:i], l.recs[i+1:]...)
-		l.last = nil
+	}
+	l.mu.Unlock()
+	if !found {
 		return
 	}
+	// Out of the lock: the lane's slots go on recording later slices.
+	l.reqs.expand(lr.rec, lr.sent)
+	r.AddRecorder(lr.rec)
+	lr.rec.Reset()
+	l.mu.Lock()
+	l.spare = append(l.spare, lr)
+	l.mu.Unlock()
 }

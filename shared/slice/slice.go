@@ -166,6 +166,9 @@ func (r *Recorder) Checked(checked, correct int64) {
 // once a length has been seen (Reset keeps the keys).
 func (r *Recorder) TextChars(n int) { r.textChars[int64(n)]++ }
 
+// TextCharsN counts count texts sent of n characters each.
+func (r *Recorder) TextCharsN(n int, count int64) { r.textChars[int64(n)] += count }
+
 // RecordFailedSend counts a request that failed before or during its send (a
 // connect error, say) as sent, completed and an error, under outcome (like
 // "error:connect"), keeps errMsg as a sample error, and records latency as both
