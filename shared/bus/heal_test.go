@@ -124,6 +124,18 @@ func TestSetupOnNotFound(t *testing.T) {
 			setup: true,
 		},
 		{
+			// After an emulator restart, another component's Setup may
+			// have made the topic and not yet its subscription: a message
+			// published then would reach nobody.
+			name:    "topic without its subscription: Publish sets it up first, nothing lost",
+			breakIt: func(ctx context.Context, t *testing.T, p *bus.PubSub) { deleteSub(ctx, t, p, bus.ShardsSub) },
+			use: func(ctx context.Context, t *testing.T, p *bus.PubSub) {
+				roundTrip(ctx, t, p, "published before any Pull", 10*time.Second)
+				checkComplete(ctx, t, p)
+			},
+			setup: true,
+		},
+		{
 			name:    "topic deleted: Publish sets it up again, its subscription reattached",
 			breakIt: func(ctx context.Context, t *testing.T, p *bus.PubSub) { deleteTopic(ctx, t, p, bus.ShardsTopic) },
 			use: func(ctx context.Context, t *testing.T, p *bus.PubSub) {

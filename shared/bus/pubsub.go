@@ -194,6 +194,9 @@ func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, attrs m
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
 	seen := p.setups.Load()
+	if err := p.ensureSubscribed(ctx, topic, seen); err != nil {
+		return "", fmt.Errorf("publish to %s: %w", topic, err)
+	}
 	// A Message is the library's once published: each attempt has its own.
 	id, err := pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: attrs}).Get(ctx)
 	if err != nil {
@@ -209,6 +212,29 @@ func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, attrs m
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
 	return id, nil
+}
+
+// ensureSubscribed makes sure, for a bus with set-up rights, that topic's
+// subscriptions exist before a message is published to it. After an
+// emulator restart another component's Setup may have created the topic
+// and not yet its subscription: a message published then succeeds and
+// reaches nobody (a run's shard would never be driven). On Google Cloud,
+// where Terraform owns the topology, nothing is checked.
+func (p *PubSub) ensureSubscribed(ctx context.Context, topic string, seen uint64) error {
+	if !p.setupOnNotFound.Load() {
+		return nil
+	}
+	sctx, cancel := p.detached(ctx)
+	defer cancel()
+	ok, err := p.subscribed(sctx, topic)
+	if err != nil || ok {
+		// A server that cannot answer now is the publish's to find out.
+		return nil
+	}
+	if _, err := p.setupAgain(ctx, seen, status.Error(codes.NotFound, "subscription missing")); err != nil {
+		return fmt.Errorf("set up the topology: %w", err)
+	}
+	return nil
 }
 
 // Pull takes one message from sub (an id such as ShardsSub), waiting until

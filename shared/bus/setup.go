@@ -42,31 +42,60 @@ const (
 // publisher on DeadTopic and a subscriber on ShardsSub and EventsSub;
 // granting that is Terraform's job, not Setup's. The emulator and pstest
 // check no IAM.
+//
+// Each topic's subscriptions are created right after it: a message
+// published to a topic that has no subscription yet is lost, so the time
+// a topic stands alone is kept as short as the server allows (and
+// publishers with set-up rights check before they publish, see
+// PubSub.Publish).
 func Setup(ctx context.Context, p *PubSub) error {
-	created := map[string]bool{} // full topic names created now
+	subs := p.subscriptions()
 	for _, id := range topics {
-		_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: p.topicName(id)})
-		switch {
-		case err == nil:
-			created[p.topicName(id)] = true
-		case status.Code(err) != codes.AlreadyExists:
+		topic := p.topicName(id)
+		_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
+		created := err == nil
+		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("set up topic %s in project %s: %w", id, p.project, err)
 		}
-	}
-	for _, s := range p.subscriptions() {
-		err := p.createSubscription(ctx, s)
-		if status.Code(err) == codes.AlreadyExists && created[s.GetTopic()] {
-			err = p.reattach(ctx, s)
-		}
-		if err != nil && status.Code(err) != codes.AlreadyExists {
-			return fmt.Errorf("set up subscription %s in project %s: %w", s.GetName(), p.project, err)
+		for _, s := range subs {
+			if s.GetTopic() != topic {
+				continue
+			}
+			err := p.createSubscription(ctx, s)
+			if status.Code(err) == codes.AlreadyExists && created {
+				err = p.reattach(ctx, s)
+			}
+			if err != nil && status.Code(err) != codes.AlreadyExists {
+				return fmt.Errorf("set up subscription %s in project %s: %w", s.GetName(), p.project, err)
+			}
 		}
 	}
 	return nil
 }
 
+// subscribed reports whether every subscription Setup makes on topic (an
+// id) exists and is attached to it.
+func (p *PubSub) subscribed(ctx context.Context, topic string) (bool, error) {
+	name := p.topicName(topic)
+	for _, s := range p.subscriptions() {
+		if s.GetTopic() != name {
+			continue
+		}
+		got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("look up subscription %s: %w", s.GetName(), err)
+		case got.GetTopic() != name:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // topics are the topic ids Setup creates, the dead letter topic first
-// (the others' subscriptions name it).
+// (the others' subscriptions name it as their dead letter topic).
 var topics = []string{DeadTopic, ShardsTopic, EventsTopic}
 
 // subscriptions are the subscriptions Setup creates, in p's project.

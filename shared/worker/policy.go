@@ -115,5 +115,5 @@ func (w *Worker) failShard(ctx context.Context, id string, shard int, reason str
 		log.Error("write failed-shard marker", zap.Error(err))
 		return
 	}
-	w.publish(ctx, runs.Event{Type: runs.EventFailed, RunID: id, Shard: shard}, log)
+	w.publish(runs.Event{Type: runs.EventFailed, RunID: id, Shard: shard}, log)
 }

@@ -68,7 +68,7 @@ func (r *shardRun) write(res *slice.Result) {
 		}
 		return
 	}
-	r.w.publish(ctx, runs.Event{Type: runs.EventSlice, RunID: r.id, Shard: r.shard, Slice: res.Index}, r.log)
+	r.w.publish(runs.Event{Type: runs.EventSlice, RunID: r.id, Shard: r.shard, Slice: res.Index}, r.log)
 }
 
 // guard renews the lease and watches for a cancel until the returned stop

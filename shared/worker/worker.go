@@ -109,6 +109,7 @@ type Worker struct {
 	freed    chan struct{}        // a place was freed
 	active   map[string]*shardRun // by run/shard, for a graceful stop
 	attempts atomic.Int64         // lease attempts, to name each holder
+	events   *eventSender
 }
 
 // New returns a worker. now may be nil for time.Now. Every log line of
@@ -121,6 +122,7 @@ func New(cfg Config, st store.Store, b bus.Bus, log *zap.Logger, now func() time
 	w := &Worker{cfg: cfg, st: st, b: b, log: log.With(zap.String("worker", cfg.ID)), now: now,
 		cpu: newCPUMeter(), freed: make(chan struct{}, 1), active: map[string]*shardRun{}}
 	w.cpuUse = w.cpu.use
+	w.events = newEventSender(b, w.log)
 	return w
 }
 
@@ -237,6 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.handOverAll()
 	wg.Wait()
+	w.events.close()
 	return nil
 }
 
@@ -476,7 +479,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 		log.Error("acquire lease", zap.Error(err))
 		return handedBack
 	}
-	w.publish(bg, runs.Event{Type: runs.EventLeased, RunID: id, Shard: shard}, log)
+	w.publish(runs.Event{Type: runs.EventLeased, RunID: id, Shard: shard}, log)
 
 	// Before the start point: the time it takes must not eat into the
 	// warm-up of a shard resumed in mid-run.
@@ -538,7 +541,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	switch {
 	case r.lost.Load():
 		log.Warn("lease lost: stopped sending")
-		w.publish(bg, runs.Event{Type: runs.EventLost, RunID: id, Shard: shard}, log)
+		w.publish(runs.Event{Type: runs.EventLost, RunID: id, Shard: shard}, log)
 		return finished
 	case r.handing.Load():
 		r.finishHandOver(bg)
@@ -547,7 +550,7 @@ func (w *Worker) drive(ctx context.Context, work runs.ShardWork, log *zap.Logger
 	if _, err := w.st.Create(bg, runs.DonePath(id, shard), runs.Encode(map[string]any{"worker": w.cfg.ID, "time": w.now()}), "application/json"); err != nil && !errors.Is(err, store.ErrExists) {
 		log.Error("write done marker", zap.Error(err))
 	}
-	w.publish(bg, runs.Event{Type: runs.EventDone, RunID: id, Shard: shard}, log)
+	w.publish(runs.Event{Type: runs.EventDone, RunID: id, Shard: shard}, log)
 	if err := l.Release(bg); err != nil {
 		log.Warn("release lease", zap.Error(err))
 	}
@@ -607,12 +610,10 @@ func (w *Worker) exists(ctx context.Context, name string) bool {
 	return err == nil
 }
 
-func (w *Worker) publish(ctx context.Context, ev runs.Event, log *zap.Logger) {
+// publish queues ev for the bus (see eventSender): it never blocks.
+func (w *Worker) publish(ev runs.Event, log *zap.Logger) {
 	ev.Worker, ev.Time = w.cfg.ID, w.now()
-	if _, err := w.b.Publish(ctx, bus.EventsTopic, runs.Encode(ev), map[string]string{"run_id": ev.RunID, "type": ev.Type}); err != nil {
-		// Events only hurry the aggregator along; it sweeps the bucket anyway.
-		log.Warn("publish event", zap.String("type", ev.Type), zap.Error(err))
-	}
+	w.events.send(ev, log)
 }
 
 func (w *Worker) track(r *shardRun, on bool) {
