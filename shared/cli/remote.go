@@ -39,7 +39,7 @@ func submitBody(ctx context.Context, path, protoset string, put corpusPutter) ([
 		if err != nil {
 			return nil, nil, fmt.Errorf("plan %s: data: %w", path, err)
 		}
-		if c.Records != nil {
+		if c.HasRecords() {
 			uri, err := put(ctx, p.Data.Path)
 			if err != nil {
 				return nil, nil, fmt.Errorf("plan %s: data.file: %w", path, err)

@@ -79,7 +79,7 @@ load: {model: open, stages: [{duration: 1s, rate: 1}]}
 				t.Fatal(err)
 			}
 			c, err := plan.ReadCorpus(strings.NewReader(string(obj.Data)), object, 1<<20)
-			if err != nil || len(c.Records) != 2 || c.Records[1]["label"] != "technology" {
+			if err != nil || c.Len() != 2 || !c.HasRecords() || c.Record(1)["label"] != "technology" {
 				t.Errorf("stored corpus = %+v, %v; want both records", c, err)
 			}
 		})

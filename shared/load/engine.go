@@ -770,7 +770,7 @@ type lane struct {
 	lastK int
 	last  *laneRec
 	spare []laneRec // taken recorders, reset, for the next slices
-	_     [64]byte // keep lanes on separate cache lines
+	_     [64]byte  // keep lanes on separate cache lines
 }
 
 type laneRec struct {

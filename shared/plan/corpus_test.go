@@ -65,8 +65,14 @@ func TestReadCorpus(t *testing.T) {
 			if !reflect.DeepEqual(c.Texts, tt.texts) {
 				t.Errorf("texts = %q, want %q", c.Texts, tt.texts)
 			}
-			if !reflect.DeepEqual(c.Records, tt.records) {
-				t.Errorf("records = %v, want %v", c.Records, tt.records)
+			var records []map[string]any
+			if c.HasRecords() {
+				for k := range c.Len() {
+					records = append(records, c.Record(k))
+				}
+			}
+			if !reflect.DeepEqual(records, tt.records) {
+				t.Errorf("records = %v, want %v", records, tt.records)
 			}
 		})
 	}
@@ -85,7 +91,7 @@ func TestPlanCorpus(t *testing.T) {
 	t.Parallel()
 	p := &Plan{Data: Data{Texts: []string{"a", "b"}}}
 	c, err := p.Corpus()
-	if err != nil || !reflect.DeepEqual(c.Texts, []string{"a", "b"}) || c.Records != nil {
+	if err != nil || !reflect.DeepEqual(c.Texts, []string{"a", "b"}) || c.HasRecords() {
 		t.Fatalf("Corpus() = %+v, %v; want the inline texts without records", c, err)
 	}
 	c.Texts[0] = "changed"

@@ -31,14 +31,50 @@ const SampleText = `a "sample" text`
 // from.
 type Corpus struct {
 	Texts []string
-	// Records is nil for plain text lines; else len(Records) ==
+	// Records are records built in memory: nil, or len(Records) ==
 	// len(Texts) and Records[i]["text"] == Texts[i]. Numbers are
 	// json.Number, so that a label renders as it was written.
 	Records []map[string]any
+	// lines are the JSONL lines ReadCorpus read, each decoded into its
+	// record only when a request is rendered (Record): a decoded record
+	// costs about four times its line, and a shard holds the whole corpus.
+	// A text without escapes shares its line's memory.
+	lines []string
 }
 
 // Len is the number of texts.
 func (c *Corpus) Len() int { return len(c.Texts) }
+
+// HasRecords reports whether the texts came with JSONL records.
+func (c *Corpus) HasRecords() bool { return c.Records != nil || c.lines != nil }
+
+// Record returns text k's JSONL record, or nil for a corpus of plain
+// texts. A record read by ReadCorpus is decoded anew at each call.
+func (c *Corpus) Record(k int) map[string]any {
+	switch {
+	case c.Records != nil:
+		return c.Records[k]
+	case c.lines != nil:
+		rec, err := decodeRecord(c.lines[k])
+		if err != nil {
+			// ReadCorpus decoded the line once already.
+			return map[string]any{"text": c.Texts[k]}
+		}
+		return rec
+	}
+	return nil
+}
+
+// decodeRecord decodes a JSONL line, its numbers as json.Number.
+func decodeRecord(line string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
 
 // Texts returns the corpus's texts: the inline texts, or those of the data
 // file (see [Plan.Corpus]).
@@ -161,26 +197,30 @@ func readLine(br *bufio.Reader, buf []byte, read *int64, maxBytes int64) ([]byte
 	}
 }
 
-// addRecord decodes one JSONL line into a record and its text.
+// addRecord checks one JSONL line and keeps it, with its text. Only the
+// text is decoded now (see Corpus.lines).
 func (c *Corpus) addRecord(line []byte) error {
 	if line[0] != '{' {
 		return fmt.Errorf("invalid JSONL line: not a JSON object (the corpus's first line made it JSONL): %q", truncate(string(line), 40))
 	}
+	var rec map[string]json.RawMessage // keys exactly, values left undecoded
 	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var rec map[string]any
 	if err := dec.Decode(&rec); err != nil {
 		return fmt.Errorf("invalid JSONL line: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("invalid JSONL line: more than one JSON value")
 	}
-	text, ok := rec["text"].(string)
-	if !ok || text == "" {
+	var text string
+	if raw, ok := rec["text"]; !ok || json.Unmarshal(raw, &text) != nil || text == "" {
 		return errors.New(`JSONL object needs a non-empty string field "text"`)
 	}
+	l := string(line)
+	if i := strings.Index(l, text); i >= 0 {
+		text = l[i : i+len(text)] // the same bytes: keep one copy
+	}
 	c.Texts = append(c.Texts, text)
-	c.Records = append(c.Records, rec)
+	c.lines = append(c.lines, l)
 	return nil
 }
 

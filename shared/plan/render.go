@@ -136,8 +136,8 @@ func (t *Target) RenderBodies(texts []string) ([][]byte, error) {
 
 // record returns text k's record: its JSONL record, else {"text": text}.
 func (c *Corpus) record(k int) map[string]any {
-	if c.Records != nil {
-		return c.Records[k]
+	if rec := c.Record(k); rec != nil {
+		return rec
 	}
 	return map[string]any{"text": c.Texts[k]}
 }
