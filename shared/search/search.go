@@ -29,6 +29,11 @@
 //     the next window is judged whatever it shows, marked unstable. An
 //     unstable window whose slices all give the same verdict is judged at
 //     once, marked unstable: holding it could not change the verdict;
+//   - the trend: a window of three slices or more whose p50 rises in every
+//     slice, by TrendRise or more in all, shows a queue that grows at the
+//     offered rate. Passing, it is held once, whatever its slices say; if
+//     the next window still rises it is judged a failure (unstable-fail):
+//     such a rate passes a short window and breaks a longer one;
 //   - the SLO, judged by package threshold on a report built from the
 //     window's merged slices (report.Build).
 //
@@ -75,7 +80,14 @@ const (
 	// offered rate's by more than 2 % (and more than two per shard) was
 	// not run whole by every shard at the probe's rate.
 	IntendedTolerance = 0.02
+	// TrendRise: a window whose p50 rises in every slice, by this factor
+	// or more from its first slice to its last, shows a queue that grows
+	// at the offered rate (windows of at least minTrendSlices slices).
+	TrendRise = 1.25
 )
+
+// minTrendSlices: fewer slices cannot tell a rising queue from noise.
+const minTrendSlices = 3
 
 // Config is a plan's load.search, in slices and req/s.
 type Config struct {
@@ -403,13 +415,23 @@ func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
 	}
 
 	why := unstable(cp.Rate, rep)
+	rise := rising(rep)
+	if why == "" {
+		why = rise
+	}
 	p.Stable = why == ""
 	agree := (pass && len(failing) == 0) || (!pass && len(failing) == c.Hold)
-	if !p.Stable && !retried && !agree {
-		// The slices do not all give the window's verdict: one more
-		// period may settle it.
+	if !p.Stable && !retried && (!agree || (pass && rise != "")) {
+		// The slices do not all give the window's verdict, or its latency
+		// climbs while it passes: one more period may settle it.
 		p.Verdict, p.Note = report.ProbeHeld, "held: unstable: "+why
 		return judgment{kindUnstableHold, p}
+	}
+	if pass && rise != "" && retried {
+		// Still climbing after a hold: a queue that grows at this rate
+		// breaks any SLO given time. The rate is beyond the capacity.
+		pass = false
+		p.Note = join(p.Note, "latency still rising after a hold: the target's queue grows at this rate")
 	}
 	k := kindFail
 	p.Verdict = report.ProbeFail
@@ -507,6 +529,27 @@ func unstable(rate float64, rep *report.Report) string {
 		}
 	}
 	return ""
+}
+
+// rising says how the window's p50 rose in every slice, by TrendRise or
+// more, "" when it did not: the sign of a queue that grows at the offered
+// rate, which passes a short window and breaks a longer one. A stable
+// target's p50 wanders; it does not climb slice after slice.
+func rising(rep *report.Report) string {
+	n := len(rep.Slices)
+	if n < minTrendSlices {
+		return ""
+	}
+	for i := 1; i < n; i++ {
+		if rep.Slices[i].LatencyMS.P50 <= rep.Slices[i-1].LatencyMS.P50 {
+			return ""
+		}
+	}
+	first, last := rep.Slices[0].LatencyMS.P50, rep.Slices[n-1].LatencyMS.P50
+	if last < TrendRise*first {
+		return ""
+	}
+	return fmt.Sprintf("p50 rose in every slice of the window, %sms to %sms", report.FormatMS(first), report.FormatMS(last))
 }
 
 func median(v []float64) float64 {

@@ -423,6 +423,96 @@ func TestSearchUnstable(t *testing.T) {
 	}
 }
 
+// TestSearchRisingQueue searches a target whose queue grows by the excess
+// above its capacity: a rate a few percent above it keeps p99 under the
+// SLO through a short window, while p50 climbs slice after slice. The
+// trend holds the probe, and the queue it keeps growing breaks the SLO:
+// the answer is within a hair of the capacity, not a step above it.
+func TestSearchRisingQueue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		hold      int
+		capacity  float64
+		wantTrend bool // whether some probe must be held for its rising p50
+	}{
+		{"hold 4: a slow queue, held for its trend, breaks the SLO", 4, 400, true},
+		{"hold 6", 6, 1000, false},
+		{"hold 2: too short for a trend, the SLO alone", 2, 400, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := config(t, 100, 50000, 1.5, 0.05)
+			c.Slice, c.Hold = time.Second, tt.hold
+			c.MaxSlices = c.MaxProbes * (2*(c.Settle+c.Hold) + 2)
+			s := newSim(t, c, backlogged(tt.capacity, 1))
+			s.run()
+			r := s.outcome.Search
+			if r.Status != report.SearchFound || r.MaxRateUnderSLO == nil {
+				t.Fatalf("status %s (%s), probes %+v", r.Status, r.Reason, r.Probes)
+			}
+			trend := false
+			for _, p := range r.Probes {
+				if p.Verdict == report.ProbeHeld && strings.Contains(p.Note, "p50 rose in every slice") {
+					trend = true
+				}
+			}
+			if tt.wantTrend && !trend {
+				t.Errorf("no probe held for a rising p50: %+v", r.Probes)
+			}
+			answer := *r.MaxRateUnderSLO
+			t.Logf("capacity %v: answer %v after %d probes", tt.capacity, answer, len(r.Probes))
+			// A rate a hair above the capacity grows its queue too slowly
+			// to show within a window: 1 % over is as close as it tells.
+			if tt.hold >= minTrendSlices && (answer > 1.01*tt.capacity || answer < tt.capacity/1.05) {
+				t.Errorf("answer %v, want within 5%% under the capacity %v (1%% over at most)", answer, tt.capacity)
+			}
+			if tt.hold < minTrendSlices && trend {
+				t.Errorf("a window of %d slices judged on a trend", tt.hold)
+			}
+		})
+	}
+}
+
+// TestSearchCreepingLatency searches a target whose latency at 150 req/s
+// climbs by 10 % a slice from the probe's start and stays under the SLO
+// for longer than two windows: held once for the trend, then failed on
+// it, the answer below 150.
+func TestSearchCreepingLatency(t *testing.T) {
+	t.Parallel()
+	c := config(t, 100, 50000, 1.5, 0.05)
+	c.Slice, c.Hold = time.Second, 4
+	c.MaxSlices = c.MaxProbes * (2*(c.Settle+c.Hold) + 2)
+	k0 := -1
+	target := func(rate float64, k int) behaviour {
+		if rate != 150 {
+			return sharp(512)(rate, k)
+		}
+		if k0 < 0 {
+			k0 = k
+		}
+		p50 := time.Duration(float64(10*time.Millisecond) * math.Pow(1.1, float64(k-k0)))
+		return behaviour{p50: p50, p99: 2 * p50}
+	}
+	s := newSim(t, c, target)
+	s.run()
+	r := s.outcome.Search
+	if r.Status != report.SearchFound || r.MaxRateUnderSLO == nil || *r.MaxRateUnderSLO >= 150 {
+		t.Fatalf("status %s (%s), answer %v, want found under 150; probes %+v", r.Status, r.Reason, r.MaxRateUnderSLO, r.Probes)
+	}
+	var at150 []report.SearchProbe
+	for _, p := range r.Probes {
+		if p.Rate == 150 {
+			at150 = append(at150, p)
+		}
+	}
+	if len(at150) != 2 || at150[0].Verdict != report.ProbeHeld || at150[1].Verdict != report.ProbeUnstableFail ||
+		!strings.Contains(at150[1].Note, "latency still rising after a hold") || at150[1].P99MS >= 250 {
+		t.Errorf("probes at 150 req/s %+v, want held then unstable-fail on the trend with p99 under the SLO", at150)
+	}
+}
+
 func TestSearchStops(t *testing.T) {
 	t.Parallel()
 	c := config(t, 100, 50000, 1.5, 0.05)
