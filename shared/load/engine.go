@@ -632,7 +632,7 @@ func (e *Engine) setupLanes(slots int) {
 	n := min(slots, maxLanes)
 	e.lanes = make([]*lane, n)
 	for i := range e.lanes {
-		e.lanes[i] = &lane{reqs: e.reqs}
+		e.lanes[i] = &lane{reqs: e.reqs, lateBound: e.o.Plan.LateBound()}
 	}
 	e.progress = make([]atomic.Int64, slots)
 	for i := range e.progress {
@@ -764,13 +764,14 @@ const maxLanes = 16
 // Its mutex is uncontended in the common case (a lane per slot up to
 // maxLanes), and taken only briefly by the collector.
 type lane struct {
-	reqs  *requestSet
-	mu    sync.Mutex
-	recs  []laneRec
-	lastK int
-	last  *laneRec
-	spare []laneRec // taken recorders, reset, for the next slices
-	_     [64]byte  // keep lanes on separate cache lines
+	reqs      *requestSet
+	lateBound time.Duration // the plan's max_lateness, for each recorder
+	mu        sync.Mutex
+	recs      []laneRec
+	lastK     int
+	last      *laneRec
+	spare     []laneRec // taken recorders, reset, for the next slices
+	_         [64]byte  // keep lanes on separate cache lines
 }
 
 type laneRec struct {
@@ -796,6 +797,7 @@ func (l *lane) get(k int) *laneRec {
 		lr, l.spare = l.spare[n-1], l.spare[:n-1]
 	} else {
 		lr = laneRec{rec: slice.NewRecorder(), sent: &sentCounts{}}
+		lr.rec.SetLateBound(l.lateBound)
 	}
 	lr.k, lr.samples = k, 0
 	l.recs = append(l.recs, lr)

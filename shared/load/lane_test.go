@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cicadaload/cicada/shared/plan"
 	"github.com/cicadaload/cicada/shared/slice"
 )
 
@@ -72,4 +73,44 @@ func trim(m map[int64]int64) string {
 		return fmt.Sprint(m)
 	}
 	return fmt.Sprintf("%d lengths", len(m))
+}
+
+// TestLateCount checks that the plan's max_lateness reaches every
+// recorder of an engine's lanes: with a bound of 1 µs some requests of a
+// shard at 200 req/s are late (a timer wakes microseconds late at best),
+// with 10 s none is, and late never exceeds sent. The lane's own count is
+// checked exactly.
+func TestLateCount(t *testing.T) {
+	t.Parallel()
+	l := &lane{lateBound: 50 * time.Millisecond}
+	for _, late := range []time.Duration{0, 50 * time.Millisecond, 51 * time.Millisecond, time.Second} {
+		l.record(0, 0, &result{outcome: "http:200", ok: true}, time.Millisecond, time.Millisecond, late)
+	}
+	res := slice.NewResult("lane", 0, 0, time.Time{}, time.Time{})
+	l.take(0, res)
+	if res.Late != 2 || res.Sent != 4 {
+		t.Errorf("lane: %d of %d requests late, want 2 of 4 (beyond 50ms)", res.Late, res.Sent)
+	}
+
+	tg := startTarget(t, okHandler)
+	tests := []struct {
+		name     string
+		bound    time.Duration
+		someLate bool
+	}{
+		{"bound 1µs: some requests late", time.Microsecond, true},
+		{"bound 10s: none late", 10 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := testPlan(tg.url, 200, time.Second, 500*time.Millisecond, 2, 0)
+			p.MaxLateness = plan.Duration(tt.bound)
+			all := merged(run(t, p, time.Now().Add(100*time.Millisecond)))
+			t.Logf("%d of %d requests late (max lateness %d µs)", all.Late, all.Sent, all.MaxLatenessUS)
+			if all.Sent == 0 || all.Late > all.Sent || (all.Late > 0) != tt.someLate {
+				t.Errorf("%d of %d requests late, want some late: %v", all.Late, all.Sent, tt.someLate)
+			}
+		})
+	}
 }

@@ -98,8 +98,8 @@ type Plan struct {
 	// for a verdict other than incomplete (default 100).
 	MinCoverage float64 `json:"min_coverage,omitempty" yaml:"min_coverage,omitempty"`
 	// MaxLateness bounds how late the generator may send a request before
-	// the run counts as incomplete (a saturated generator, not a slow
-	// target); default 50ms.
+	// it counts as late; more than 1 % of the requests late makes the run
+	// incomplete (a saturated generator, not a slow target); default 50ms.
 	MaxLateness Duration `json:"max_lateness,omitempty" yaml:"max_lateness,omitempty"`
 	// Baseline names a run to compare with: a run id, or "last-pass" for
 	// the last passing run of this plan's name.
@@ -212,6 +212,19 @@ func (p *Plan) Duration() time.Duration {
 		return p.searchDuration()
 	}
 	return stagesDuration(p.Load.Stages)
+}
+
+// DefaultMaxLateness is max_lateness when the plan leaves it at zero.
+const DefaultMaxLateness = 50 * time.Millisecond
+
+// LateBound returns max_lateness, the default if unset: a request sent
+// later than this after its intended time counts as late. A nil plan has
+// the default.
+func (p *Plan) LateBound() time.Duration {
+	if p == nil || p.MaxLateness <= 0 {
+		return DefaultMaxLateness
+	}
+	return p.MaxLateness.D()
 }
 
 // SliceDuration returns the slice length, the default if unset.

@@ -46,8 +46,12 @@ func FormatSummary(r *Report) string {
 		r.Start.Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Millisecond), len(r.Slices), r.SliceSeconds, r.Shards)
 	fmt.Fprintf(&b, "requests  intended %d  sent %d  completed %d  dropped %d  errors %d (%.2f%%)\n",
 		s.Intended, s.Sent, s.Completed, s.Dropped, s.Errors, 100*s.ErrorRate)
-	fmt.Fprintf(&b, "rate      achieved %.1f/s  planned %.1f/s  max send lateness %.2fms\n",
+	fmt.Fprintf(&b, "rate      achieved %.1f/s  planned %.1f/s  max send lateness %.2fms",
 		s.RPS, s.PlannedRPS, s.MaxLatenessMS)
+	if s.Late > 0 {
+		fmt.Fprintf(&b, "  late %d (%.2f%%)", s.Late, 100*float64(s.Late)/float64(max(s.Sent, 1)))
+	}
+	b.WriteString("\n")
 	if s.ShowInstances(s.Completed) {
 		fmt.Fprintf(&b, "instances %d  rate %.1f/s  %.2f per request\n",
 			s.Instances, s.InstanceRate, float64(s.Instances)/float64(max(s.Completed, 1)))

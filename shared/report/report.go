@@ -209,8 +209,11 @@ type Summary struct {
 	PlannedRPS float64 `json:"planned_rps"`
 	// MaxLatenessMS is how late, at worst, a request was sent after its
 	// intended time: a large value means the generator, not the target, lagged.
-	MaxLatenessMS float64  `json:"max_lateness_ms"`
-	SampleErrors  []string `json:"sample_errors"`
+	MaxLatenessMS float64 `json:"max_lateness_ms"`
+	// Late is how many requests were sent later than max_lateness after
+	// their intended time: a few are a stall, most a saturated generator.
+	Late         int64    `json:"late,omitempty"`
+	SampleErrors []string `json:"sample_errors"`
 	Predictions
 }
 
@@ -411,6 +414,7 @@ func Build(in Input) *Report {
 			Outcomes:      outcomes,
 			PlannedRPS:    perSecond(plannedTotal, planDuration),
 			MaxLatenessMS: float64(total.MaxLatenessUS) / 1000,
+			Late:          total.Late,
 			SampleErrors:  samples,
 			Predictions:   predictionsOf(total, in.End.Sub(in.Start)),
 		},

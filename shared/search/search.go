@@ -15,8 +15,8 @@
 //     of it, resumed after a loss or at another rate): the probe is held
 //     (a new probe at the same rate is published) and judged on its new
 //     window, never on a partial fleet;
-//   - the generator: a window whose requests were sent later than the
-//     plan's max_lateness, that dropped requests at max_in_flight while the
+//   - the generator: a window where more than verdict.MaxLateShare of the
+//     requests were sent later than the plan's max_lateness, that dropped requests at max_in_flight while the
 //     target met the SLO, or whose achieved rate is below MinAchieved of
 //     the offered rate while the target met the SLO ends the search
 //     incomplete, with that reason: the fleet measured itself there, not the
@@ -62,6 +62,7 @@ import (
 	"github.com/cicadaload/cicada/shared/runs"
 	"github.com/cicadaload/cicada/shared/slice"
 	"github.com/cicadaload/cicada/shared/threshold"
+	"github.com/cicadaload/cicada/shared/verdict"
 )
 
 // Bounds of the stability and generator rules.
@@ -393,9 +394,10 @@ func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
 	pass, failing := c.judgeSLO(rep)
 
 	// The generator first: its lag is no measure of the target.
-	if late := time.Duration(rep.Total.MaxLatenessUS) * time.Microsecond; late > c.MaxLateness {
+	if tot := rep.Total; verdict.Saturated(tot.Late, tot.Sent) {
 		p.Verdict = report.ProbeIncomplete
-		p.Note = fmt.Sprintf("generator fell behind in probe %d: requests sent up to %v after their intended time (max_lateness %v)", cp.N, late, c.MaxLateness)
+		p.Note = fmt.Sprintf("generator fell behind in probe %d: %d of %d requests sent more than max_lateness %v after their intended time, up to %v",
+			cp.N, tot.Late, tot.Sent, c.MaxLateness, time.Duration(tot.MaxLatenessUS)*time.Microsecond)
 		return judgment{kindIncomplete, p}
 	}
 	if d := rep.Summary.Dropped; d > 0 {

@@ -101,6 +101,9 @@ func (s *sim) result(k int, rate float64) Slice {
 	r.Errors = int64(math.Round(float64(completed) * b.errorRate))
 	r.ShardsReporting = len(shards)
 	r.MaxLatenessUS = b.lateness.Microseconds()
+	if b.lateness > s.cfg.MaxLateness {
+		r.Late = completed
+	}
 	tail := completed / 50 // 2 %: p99 falls in it, p50 does not
 	if err := r.Latency.RecordValues(b.p50.Microseconds(), completed-tail); err != nil {
 		s.t.Fatal(err)
@@ -278,7 +281,7 @@ func TestSearchEnds(t *testing.T) {
 				b.lateness = 400 * time.Millisecond
 			}
 			return b
-		}, report.SearchIncomplete, 0, "generator fell behind in probe 3: requests sent up to 400ms after their intended time (max_lateness 50ms)"},
+		}, report.SearchIncomplete, 0, "generator fell behind in probe 3: 3376 of 3376 requests sent more than max_lateness 50ms after their intended time, up to 400ms"},
 		{"generator short of the rate", 100, 50000, func(rate float64, k int) behaviour {
 			b := sharp(5000)(rate, k)
 			if rate > 300 {

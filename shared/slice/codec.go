@@ -57,6 +57,7 @@ func Marshal(r *Result) ([]byte, error) {
 		Writer:          r.Writer,
 		MaxLatenessUs:   r.MaxLatenessUS,
 		SumLatenessUs:   r.SumLatenessUS,
+		Late:            r.Late,
 		Instances:       r.Instances,
 		Checked:         r.Checked,
 		Correct:         r.Correct,

@@ -24,7 +24,8 @@ func TestRecorderRecord(t *testing.T) {
 		records []record
 		intend  int64
 		drop    int64
-		want    Result // histograms checked separately through wantLatUS
+		bound   time.Duration // SetLateBound; zero counts no request late
+		want    Result        // histograms checked separately through wantLatUS
 		// wantLatUS and wantSvcUS are the clamped microsecond values recorded.
 		wantLatUS, wantSvcUS []int64
 	}{
@@ -86,6 +87,21 @@ func TestRecorderRecord(t *testing.T) {
 			wantLatUS: []int64{1000, 1000, 1000}, wantSvcUS: []int64{1000, 1000, 1000},
 		},
 		{
+			name: "late: sent more than the bound after the intended time",
+			records: []record{
+				{"http:200", true, time.Millisecond, time.Millisecond, 0, 0, 50 * time.Millisecond},
+				{"http:200", true, time.Millisecond, time.Millisecond, 0, 0, 50*time.Millisecond + time.Microsecond},
+				{"http:200", true, time.Millisecond, time.Millisecond, 0, 0, time.Second},
+				{"http:200", true, time.Millisecond, time.Millisecond, 0, 0, -time.Second},
+			},
+			bound: 50 * time.Millisecond,
+			want: Result{
+				Sent: 4, Completed: 4, Outcomes: map[string]int64{"http:200": 4},
+				MaxLatenessUS: 1_000_000, SumLatenessUS: 1_100_001, Late: 2,
+			},
+			wantLatUS: []int64{1000, 1000, 1000, 1000}, wantSvcUS: []int64{1000, 1000, 1000, 1000},
+		},
+		{
 			name: "empty outcome key is stored as unknown",
 			records: []record{
 				{"", false, time.Millisecond, time.Millisecond, 0, 0, 0},
@@ -100,6 +116,7 @@ func TestRecorderRecord(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := NewRecorder()
+			rec.SetLateBound(tt.bound)
 			rec.Intend(tt.intend)
 			rec.Drop(tt.drop)
 			for _, c := range tt.records {

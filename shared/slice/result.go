@@ -40,6 +40,8 @@ type Result struct {
 	// MaxLatenessUS and SumLatenessUS are the maximum and sum of how late
 	// requests were sent after their intended time, in microseconds.
 	MaxLatenessUS, SumLatenessUS int64
+	// Late counts the requests sent later than the plan's max_lateness.
+	Late int64
 
 	// Instances is the sum of the batch sizes of the completed requests.
 	Instances int64
@@ -78,6 +80,7 @@ func (r *Result) AddRecorder(rec *Recorder) {
 	r.BytesReceived += rec.bytesRecv
 	r.MaxLatenessUS = max(r.MaxLatenessUS, rec.maxLatenessUS)
 	r.SumLatenessUS += rec.sumLatenessUS
+	r.Late += rec.late
 	r.Instances += rec.instances
 	r.Checked += rec.checked
 	r.Correct += rec.correct
@@ -128,6 +131,7 @@ func (r *Result) Merge(o *Result) {
 	r.ShardsReporting += o.ShardsReporting
 	r.MaxLatenessUS = max(r.MaxLatenessUS, o.MaxLatenessUS)
 	r.SumLatenessUS += o.SumLatenessUS
+	r.Late += o.Late
 	r.Instances += o.Instances
 	r.Checked += o.Checked
 	r.Correct += o.Correct
@@ -173,7 +177,7 @@ func (r *Result) Equal(o *Result) bool {
 		slices.Equal(r.SampleErrors, o.SampleErrors) &&
 		histEqual(r.Latency, o.Latency) && histEqual(r.Service, o.Service) &&
 		r.ShardsReporting == o.ShardsReporting && r.Writer == o.Writer &&
-		r.MaxLatenessUS == o.MaxLatenessUS && r.SumLatenessUS == o.SumLatenessUS &&
+		r.MaxLatenessUS == o.MaxLatenessUS && r.SumLatenessUS == o.SumLatenessUS && r.Late == o.Late &&
 		r.Instances == o.Instances && r.Checked == o.Checked && r.Correct == o.Correct &&
 		len(r.TextChars) == len(o.TextChars) && maps.Equal(r.TextChars, o.TextChars)
 }
@@ -204,7 +208,7 @@ func (r *Result) validateCounters() error {
 		{"intended", r.Intended}, {"sent", r.Sent}, {"completed", r.Completed},
 		{"dropped", r.Dropped}, {"errors", r.Errors}, {"bytes_sent", r.BytesSent},
 		{"bytes_received", r.BytesReceived}, {"shards_reporting", int64(r.ShardsReporting)},
-		{"max_lateness_us", r.MaxLatenessUS}, {"sum_lateness_us", r.SumLatenessUS},
+		{"max_lateness_us", r.MaxLatenessUS}, {"sum_lateness_us", r.SumLatenessUS}, {"late", r.Late},
 		{"shard", int64(r.Shard)}, {"index", int64(r.Index)},
 		{"instances", r.Instances}, {"checked", r.Checked}, {"correct", r.Correct},
 	} {
@@ -214,6 +218,9 @@ func (r *Result) validateCounters() error {
 	}
 	if r.Errors > r.Completed {
 		return fmt.Errorf("errors %d exceed completed %d", r.Errors, r.Completed)
+	}
+	if r.Late > r.Sent {
+		return fmt.Errorf("late %d exceeds sent %d", r.Late, r.Sent)
 	}
 	if r.Correct > r.Checked {
 		return fmt.Errorf("correct %d exceeds checked %d", r.Correct, r.Checked)

@@ -96,6 +96,7 @@ type Recorder struct {
 	intended, sent, completed, dropped, errors int64
 	bytesSent, bytesRecv                       int64
 	maxLatenessUS, sumLatenessUS               int64
+	late, lateBoundUS                          int64 // lateBoundUS: see SetLateBound
 	instances, checked, correct                int64
 	textChars                                  map[int64]int64
 
@@ -115,6 +116,10 @@ func NewRecorder() *Recorder {
 		service:   NewHistogram(),
 	}
 }
+
+// SetLateBound sets the lateness beyond which a request counts as late
+// (the plan's max_lateness); zero counts none. Reset keeps it.
+func (r *Recorder) SetLateBound(d time.Duration) { r.lateBoundUS = int64(d / time.Microsecond) }
 
 // Intend counts n requests whose intended send time fell in this slice,
 // whatever then happens to them (sent or dropped).
@@ -147,6 +152,9 @@ func (r *Recorder) Record(outcome string, ok bool, latency, service time.Duratio
 		r.sumLatenessUS += l
 		if l > r.maxLatenessUS {
 			r.maxLatenessUS = l
+		}
+		if r.lateBoundUS > 0 && l > r.lateBoundUS {
+			r.late++
 		}
 	}
 }
@@ -205,7 +213,7 @@ func (r *Recorder) SampleError(msg string) {
 func (r *Recorder) Reset() {
 	r.intended, r.sent, r.completed, r.dropped, r.errors = 0, 0, 0, 0, 0
 	r.bytesSent, r.bytesRecv = 0, 0
-	r.maxLatenessUS, r.sumLatenessUS = 0, 0
+	r.maxLatenessUS, r.sumLatenessUS, r.late = 0, 0, 0
 	r.instances, r.checked, r.correct = 0, 0, 0
 	for n := range r.textChars {
 		r.textChars[n] = 0

@@ -14,6 +14,7 @@ package verdict
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ import (
 // Defaults of the plan fields the verdict reads, when left at zero.
 const (
 	DefaultMinCoverage = 100.0 // percent of shard slices
-	DefaultMaxLateness = 50 * time.Millisecond
+	DefaultMaxLateness = plan.DefaultMaxLateness
 )
 
 // MinCoverage returns the plan's min_coverage in percent, the default if
@@ -39,13 +40,22 @@ func MinCoverage(p *plan.Plan) float64 {
 	return p.MinCoverage
 }
 
-// MaxLateness returns the plan's max_lateness, the default if unset.
-func MaxLateness(p *plan.Plan) time.Duration {
-	if p == nil || p.MaxLateness <= 0 {
-		return DefaultMaxLateness
-	}
-	return p.MaxLateness.D()
+// MaxLateShare is the share of the requests sent that may be late (sent
+// more than max_lateness after their intended time) before the generator
+// counts as saturated. A moment's stall (a pause of the machine, one slow
+// connect) makes a few requests late and is measured in their latency,
+// which counts from the intended time; a generator that cannot keep up
+// makes most of them late.
+const MaxLateShare = 0.01
+
+// Saturated reports whether late of sent requests is more than
+// MaxLateShare.
+func Saturated(late, sent int64) bool {
+	return sent > 0 && float64(late) > MaxLateShare*float64(sent)
 }
+
+// MaxLateness returns the plan's max_lateness, the default if unset.
+func MaxLateness(p *plan.Plan) time.Duration { return p.LateBound() }
 
 // Evaluate fills rep.Thresholds with the plan's thresholds judged on rep,
 // and leaves the verdict alone: what a live status shows while the run
@@ -140,10 +150,9 @@ func incompleteReasons(p *plan.Plan, rep *report.Report) []string {
 	if d := rep.Summary.Dropped; d > 0 {
 		why = append(why, fmt.Sprintf("generator saturated: %d requests dropped at max_in_flight, so the planned load was not applied (a limit of the load generator, not a measure of the target)", d))
 	}
-	bound := MaxLateness(p)
-	if late := rep.Summary.MaxLatenessMS; late > float64(bound)/float64(time.Millisecond) {
-		why = append(why, fmt.Sprintf("generator saturated: requests sent up to %sms after their intended time (max_lateness %v), so the planned load was not applied (a limit of the load generator, not a measure of the target)",
-			num(late), bound))
+	if s := rep.Summary; Saturated(s.Late, s.Sent) {
+		why = append(why, fmt.Sprintf("generator saturated: %d of %d requests (%s%%) sent more than max_lateness %v after their intended time, up to %sms, so the planned load was not applied (a limit of the load generator, not a measure of the target)",
+			s.Late, s.Sent, num(roundTo(100*float64(s.Late)/float64(s.Sent), 2)), MaxLateness(p), num(s.MaxLatenessMS)))
 	}
 	return why
 }
@@ -264,6 +273,12 @@ func withUnit(v float64, unit string) string {
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// roundTo rounds v to digits decimals.
+func roundTo(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
 
 func joinInts(xs []int) string {
 	s := make([]string, len(xs))

@@ -1,6 +1,7 @@
 package verdict_test
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"testing"
@@ -25,6 +26,10 @@ type run struct {
 	// dropped requests in shard 0's slice 1, lateness of its requests.
 	dropped  int64
 	lateness time.Duration
+	// lateOnce: only shard 0's first request of slice 0 is late; the
+	// recorders count late requests beyond lateBound (default 50ms).
+	lateOnce  bool
+	lateBound time.Duration
 	// coverage set as the aggregator does, from missing.
 	coverage bool
 	// batch, when > 0, is the instances each request carries; check has
@@ -45,13 +50,18 @@ func (r run) build(t *testing.T) *report.Report {
 			start := t0.Add(time.Duration(k) * time.Second)
 			res := slice.NewResult("r", shard, k, start, start.Add(time.Second))
 			rec := slice.NewRecorder()
+			rec.SetLateBound(cmp.Or(r.lateBound, 50*time.Millisecond))
 			lat := 10 * time.Millisecond
 			if slices.Contains(r.slow, k) {
 				lat = 500 * time.Millisecond
 			}
 			rec.Intend(20)
-			for range 20 {
-				rec.Record("http:200", true, lat, lat, 10, 10, r.lateness)
+			for i := range 20 {
+				late := r.lateness
+				if r.lateOnce && (shard != 0 || k != 0 || i != 0) {
+					late = 0
+				}
+				rec.Record("http:200", true, lat, lat, 10, 10, late)
 				rec.Instances(max(r.batch, 1))
 			}
 			if r.check {
@@ -138,11 +148,15 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "incomplete from a saturated generator: lateness", plan: planWith(), run: run{lateness: 60 * time.Millisecond},
-			want: report.VerdictIncomplete, reasons: []string{"generator saturated: requests sent up to 60ms after their intended time (max_lateness 50ms)"},
+			want: report.VerdictIncomplete, reasons: []string{"generator saturated: 160 of 160 requests (100%) sent more than max_lateness 50ms after their intended time, up to 60ms"},
 		},
 		{
 			name: "lateness within the plan's bound", plan: func() *plan.Plan { p := planWith(); p.MaxLateness = plan.Duration(100 * time.Millisecond); return p }(),
-			run: run{lateness: 60 * time.Millisecond}, want: report.VerdictPass,
+			run: run{lateness: 60 * time.Millisecond, lateBound: 100 * time.Millisecond}, want: report.VerdictPass,
+		},
+		{
+			name: "one late request is a stall, not a saturated generator", plan: planWith(),
+			run: run{lateness: 2 * time.Second, lateOnce: true}, want: report.VerdictPass, noReason: "generator",
 		},
 		{
 			name: "cancelled", plan: planWith(), run: run{status: report.StatusCancelled, missing: [][2]int{{0, 3}, {1, 3}}, coverage: true},

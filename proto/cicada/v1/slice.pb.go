@@ -71,7 +71,11 @@ type SliceResult struct {
 	Correct int64 `protobuf:"varint,23,opt,name=correct,proto3" json:"correct,omitempty"`
 	// Texts sent, counted by their length in characters (Unicode code
 	// points): the length distribution of what the target was asked.
-	TextChars     map[int64]int64 `protobuf:"bytes,24,rep,name=text_chars,json=textChars,proto3" json:"text_chars,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	TextChars map[int64]int64 `protobuf:"bytes,24,rep,name=text_chars,json=textChars,proto3" json:"text_chars,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Requests sent later than the plan's max_lateness after their intended
+	// time: a generator that fell behind for a moment shows a few, one that
+	// could not keep up shows most.
+	Late          int64 `protobuf:"varint,25,opt,name=late,proto3" json:"late,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +278,13 @@ func (x *SliceResult) GetTextChars() map[int64]int64 {
 	return nil
 }
 
+func (x *SliceResult) GetLate() int64 {
+	if x != nil {
+		return x.Late
+	}
+	return 0
+}
+
 // SealedSlice is one slice index of a run merged across every shard that
 // reported it. The aggregator writes it once the slice is complete (every
 // shard reported, or the rest are declared missing), so that a restarted
@@ -408,7 +419,7 @@ var File_cicada_v1_slice_proto protoreflect.FileDescriptor
 
 const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\n" +
-	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xb1\a\n" +
+	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xc5\a\n" +
 	"\vSliceResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\x05R\x05shard\x12\x14\n" +
@@ -438,7 +449,8 @@ const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\achecked\x18\x16 \x01(\x03R\achecked\x12\x18\n" +
 	"\acorrect\x18\x17 \x01(\x03R\acorrect\x12D\n" +
 	"\n" +
-	"text_chars\x18\x18 \x03(\v2%.cicada.v1.SliceResult.TextCharsEntryR\ttextChars\x1a;\n" +
+	"text_chars\x18\x18 \x03(\v2%.cicada.v1.SliceResult.TextCharsEntryR\ttextChars\x12\x12\n" +
+	"\x04late\x18\x19 \x01(\x03R\x04late\x1a;\n" +
 	"\rOutcomesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a<\n" +
