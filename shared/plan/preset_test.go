@@ -159,6 +159,16 @@ func TestPresets(t *testing.T) {
 				if err != nil {
 					t.Fatalf("RenderRequests: %v", err)
 				}
+				// Every preset renders without text/template's reflection.
+				src := tg.Body
+				if tg.Protocol == ProtocolGRPC {
+					src = tg.Request
+				}
+				if tmpl, err := parseTemplate(src); err != nil {
+					t.Fatal(err)
+				} else if _, fast := compileFast(tmpl); !fast {
+					t.Errorf("preset body %s is not rendered fast", src)
+				}
 				if want := (len(presetTexts) + batch - 1) / batch; r.NumRequests() != want || r.Batch != batch {
 					t.Fatalf("%d requests of batch %d, want %d of %d", r.NumRequests(), r.Batch, want, batch)
 				}

@@ -188,6 +188,7 @@ func (t *Target) renderRequests(c *Corpus, lim RenderLimits, out *Rendered) erro
 			return -1
 		}
 		records := usesRecords(body)
+		fast, isFast := compileFast(body)
 		texts := make([]string, batch)
 		var recs []map[string]any
 		if records {
@@ -206,7 +207,13 @@ func (t *Target) renderRequests(c *Corpus, lim RenderLimits, out *Rendered) erro
 			if records {
 				d.Record = recs[0]
 			}
-			b, err := w.render(body, d)
+			var b []byte
+			var err error
+			if isFast {
+				b, err = w.renderFast(fast, &d)
+			} else {
+				b, err = w.render(body, d)
+			}
 			if err != nil {
 				return &RenderError{Field: field, Index: first, Request: request(i), Err: err}
 			}
@@ -267,6 +274,7 @@ func (t *Target) renderRequests(c *Corpus, lim RenderLimits, out *Rendered) erro
 // template costs more than its limits, whatever it holds.
 type boundedWriter struct {
 	buf      bytes.Buffer
+	scratch  []byte // renderFast's output, reused
 	max      int64
 	deadline time.Time
 }
@@ -282,6 +290,18 @@ func (w *boundedWriter) render(t *template.Template, d TemplateData) ([]byte, er
 		return nil, err
 	}
 	return w.buf.Bytes(), nil
+}
+
+// renderFast is render for a fastTemplate: the same bytes and bounds.
+func (w *boundedWriter) renderFast(f fastTemplate, d *TemplateData) ([]byte, error) {
+	if err := w.late(); err != nil {
+		return nil, err
+	}
+	w.scratch = f.render(w.scratch[:0], d)
+	if int64(len(w.scratch)) > w.max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, w.max)
+	}
+	return w.scratch, nil
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
