@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -122,6 +123,73 @@ func BenchmarkRenderBody(b *testing.B) {
 			if _, err := w.render(tmpl, d); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// referenceText is what decoding a JSONL line into a map gives as its
+// text, the rule addRecord's scan must match.
+func referenceText(line string) (string, bool) {
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		return "", false
+	}
+	s, ok := rec["text"].(string)
+	return s, ok && s != ""
+}
+
+// TestJSONLText checks the text addRecord takes from a line, scanned
+// without decoding, against decoding the line into a map: members before
+// and after, nested "text" members, escaped keys and values, duplicates
+// (the last wins), whitespace, non-string and empty texts, invalid UTF-8.
+func TestJSONLText(t *testing.T) {
+	t.Parallel()
+	lines := []string{
+		`{"text": "plain"}`,
+		`{"label": "x", "text": "after", "n": 1}`,
+		`{"meta": {"text": "nested"}, "text": "top"}`,
+		`{"meta": {"text": "only nested"}}`,
+		`{"list": [{"text": "in a list"}, "]}"], "text": "top"}`,
+		`{"\u0074ext": "escaped key"}`,
+		`{"text": "esc \"quoted\" \\ \n \u00e9 \ud83d\ude80"}`,
+		`{"text": "first", "text": "second"}`,
+		"{ \"text\" :\t\"spaced\" , \"z\" : null }",
+		`{"text": 42}`,
+		`{"text": ""}`,
+		`{"text": null}`,
+		`{"Text": "wrong case"}`,
+		`{}`,
+		"{\"text\": \"bad \xff utf8\"}",
+		`{"a": true, "b": false, "c": -1.5e3, "text": "after literals"}`,
+	}
+	for _, line := range lines {
+		want, ok := referenceText(line)
+		var c Corpus
+		err := c.addRecord([]byte(line))
+		switch {
+		case ok && err != nil:
+			t.Errorf("%s: %v, want text %q", line, err, want)
+		case !ok && err == nil:
+			t.Errorf("%s: text %q, want an error", line, c.Texts[0])
+		case ok && c.Texts[0] != want:
+			t.Errorf("%s: text %q, want %q", line, c.Texts[0], want)
+		}
+	}
+}
+
+func FuzzJSONLText(f *testing.F) {
+	for _, s := range []string{`{"text": "a"}`, `{"x": {"text": "b"}, "text": "c\n"}`, `{"text": 1}`, `{"\u0074ext": "d"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if line == "" || line[0] != '{' {
+			return
+		}
+		want, ok := referenceText(line)
+		var c Corpus
+		err := c.addRecord([]byte(line))
+		if ok != (err == nil) || (ok && c.Texts[0] != want) {
+			t.Errorf("%q: texts %q, error %v; want %q (ok %v)", line, c.Texts, err, want, ok)
 		}
 	})
 }
