@@ -283,6 +283,10 @@ func (e *Engine) SliceAt(t time.Time) int {
 // Start returns the common start of slice 0, known once Run has begun.
 func (e *Engine) Start() time.Time { return e.o.Start }
 
+// Discard releases what New set up for an engine that will not run (its
+// gRPC channels); Run releases it for one that does.
+func (e *Engine) Discard() { _ = e.proto.close() }
+
 // Run sends the shard's load and emits its slices to the sink. It returns
 // when the schedule is over (or StopAt's slice is reached) and every slice
 // has been emitted, or when ctx ends: then no new request is sent, requests

@@ -17,8 +17,8 @@ import (
 // Bounds on what a target's template renders, whoever runs it. An
 // operator's tighter bounds come in RenderLimits (shared/policy).
 const (
-	MaxRenderedBody  = 16 << 20  // one text's body or gRPC request JSON
-	MaxRenderedTotal = 256 << 20 // the bodies of all the texts together
+	MaxRenderedBody  = 16 << 20 // one text's body or gRPC request JSON
+	MaxRenderedTotal = 4 << 30  // the bodies of all the texts together (a worker's memory budget stops it sooner)
 )
 
 // Errors of rendering, wrapped in a *RenderError.
@@ -34,7 +34,14 @@ type RenderLimits struct {
 	MaxBody  int64     // bytes of one text's body
 	MaxTotal int64     // bytes of all the bodies
 	Deadline time.Time // rendering stops with ErrRenderDeadline past it
+	// Check, if set, is called every checkEvery requests rendered; its
+	// error stops the rendering (a worker's memory budget).
+	Check func() error
 }
+
+// checkEvery is how many requests are rendered between RenderLimits.Check
+// calls.
+const checkEvery = 4096
 
 func (l RenderLimits) withDefaults() RenderLimits {
 	if l.MaxBody <= 0 || l.MaxBody > MaxRenderedBody {
@@ -196,6 +203,11 @@ func (t *Target) renderRequests(c *Corpus, lim RenderLimits, out *Rendered) erro
 		}
 		for i := range nreq {
 			first := i * batch
+			if lim.Check != nil && i%checkEvery == checkEvery-1 {
+				if err := lim.Check(); err != nil {
+					return &RenderError{Field: field, Index: first, Request: request(i), Err: err}
+				}
+			}
 			for j := range batch {
 				k := (first + j) % n
 				texts[j] = c.Texts[k]

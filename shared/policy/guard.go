@@ -58,6 +58,14 @@ func (g *Guard) WithResolver(r *net.Resolver) *Guard {
 	return &c
 }
 
+// WithCheck returns a copy of g whose rendering calls check every few
+// thousand requests and stops at its error (plan.RenderLimits.Check).
+func (g *Guard) WithCheck(check func() error) *Guard {
+	c := *g
+	c.render.Check = check
+	return &c
+}
+
 // RenderLimits are the limits of rendering the plan's templates; the
 // plan package's bounds for a nil Guard.
 func (g *Guard) RenderLimits() plan.RenderLimits {

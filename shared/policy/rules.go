@@ -40,7 +40,7 @@ type Rules struct {
 	// MaxRenderedBody and MaxRenderedTotal bound what a plan's templates
 	// make of its texts, which every worker holds in memory.
 	MaxRenderedBody  int64 `envconfig:"MAX_RENDERED_BODY" default:"1048576" desc:"largest body (or gRPC request JSON) a template may render for one text, in bytes; 0 = the plan package's bound (16 MiB)"`
-	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"16777216" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (256 MiB)"`
+	MaxRenderedTotal int64 `envconfig:"MAX_RENDERED_TOTAL" default:"16777216" desc:"largest sum of the bodies a template renders for all the texts, in bytes; 0 = the plan package's bound (4 GiB)"`
 	// MaxCorpusBytes bounds a data.uri object, which every worker reads
 	// whole and holds as texts.
 	MaxCorpusBytes int64 `envconfig:"MAX_CORPUS_BYTES" default:"268435456" desc:"largest corpus object (data.uri) in bytes, checked by the trigger at its size and by the worker as it reads it; 0 = no operator limit"`

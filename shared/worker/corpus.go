@@ -64,7 +64,7 @@ func (w *Worker) readCorpus(ctx context.Context, p *plan.Plan, run runs.Run) (*p
 		return nil, fmt.Errorf("corpus %s generation %d: %w", uri, pin.Generation, err)
 	}
 	defer r.Close()
-	c, err := plan.ReadCorpus(r, uri, lim)
+	c, err := plan.ReadCorpus(&guardedReader{r: r, g: w.memGuard(), name: uri}, uri, lim)
 	if errors.Is(err, plan.ErrCorpusTooLarge) {
 		return nil, fmt.Errorf("refused by the worker's policy: data.uri: %s generation %d is larger than its pin of %d bytes says, over this worker's limit (%s): %w",
 			uri, pin.Generation, pin.Bytes, policy.Worker.Prefix+"MAX_CORPUS_BYTES", err)

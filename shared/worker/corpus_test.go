@@ -37,6 +37,7 @@ func TestShardCorpus(t *testing.T) {
 		overwrite bool   // write second over the object after the pin
 		pin       func(gen int64, uri string) *runs.Corpus
 		limit     int64 // the worker's MAX_CORPUS_BYTES; 0 keeps the default
+		memory    int64 // the worker's MEMORY_LIMIT; 0 keeps the default
 		wantTexts []string
 		reason    string // in the failed marker; "" when the shard runs
 	}{
@@ -67,15 +68,22 @@ func TestShardCorpus(t *testing.T) {
 		{name: "larger than its pin says", limit: 4,
 			pin:    func(gen int64, uri string) *runs.Corpus { return &runs.Corpus{URI: uri, Generation: gen, Bytes: 3} },
 			reason: "larger than its pin of 3 bytes says, over this worker's limit (CICADA_WORKER_MAX_CORPUS_BYTES)"},
+		{name: "over the worker's memory budget", memory: 1,
+			pin: func(gen int64, uri string) *runs.Corpus {
+				return &runs.Corpus{URI: uri, Generation: gen, Bytes: int64(len(first))}
+			},
+			reason: "this shard does not fit the worker's memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			if tt.limit > 0 {
+			if tt.limit > 0 || tt.memory != 0 {
 				r := policy.DefaultRules()
-				r.MaxCorpusBytes = tt.limit
+				if tt.limit > 0 {
+					r.MaxCorpusBytes = tt.limit
+				}
 				cfg := testConfig()
-				cfg.Rules = &r
+				cfg.Rules, cfg.MemoryLimit = &r, tt.memory
 				e.w = New(cfg, e.st, e.b, testLog(t), nil)
 			}
 			var (

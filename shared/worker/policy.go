@@ -93,10 +93,21 @@ func (w *Worker) prepare(r *shardRun, o load.Options) (*load.Engine, error) {
 	if w.cfg.Resolver != nil {
 		g = g.WithResolver(w.cfg.Resolver)
 	}
+	mem := w.memGuard()
+	g = g.WithCheck(func() error { return mem.check("rendering the requests") })
 	o.Guard = g
 	e, err := load.New(o)
 	if err == nil {
+		// The requests are encoded after rendering: one more look.
+		if err := mem.check("preparing the engine"); err != nil {
+			e.Discard()
+			return nil, err
+		}
 		return e, nil
+	}
+	var me *memoryError
+	if errors.As(err, &me) {
+		return nil, me
 	}
 	var re *plan.RenderError
 	if errors.As(err, &re) {

@@ -59,6 +59,8 @@ type Config struct {
 	StopGrace    time.Duration `envconfig:"STOP_GRACE" default:"15s" desc:"time between SIGTERM and SIGKILL (15 s for a Spot VM's pods on GKE); a hand-over boundary beyond it is not waited for: the shard is then handed over inside the slice"`
 	Warmup       time.Duration `envconfig:"WARMUP" default:"500ms" desc:"a shard resumed in mid-run starts sending this long after its lease is taken, inside the current slice when that slice is not written"`
 	AckExtend    time.Duration `envconfig:"ACK_EXTEND" default:"60s" desc:"ack deadline kept on the shard message while it is driven"`
+	// MemoryLimit bounds the heap while a shard is prepared (memory.go).
+	MemoryLimit int64 `envconfig:"MEMORY_LIMIT" default:"0" desc:"bytes the heap may reach while a shard reads its corpus and renders its requests, beyond which the shard fails with the reason instead of the worker being OOM-killed; 0 = 85% of the container's memory limit (none without one), negative = no check"`
 	// Rules are the worker's own policy (CICADA_WORKER_ALLOWED_TARGETS,
 	// CICADA_WORKER_MAX_*, CICADA_WORKER_LITERAL_SECRETS,
 	// CICADA_WORKER_ALLOW_INSECURE_TLS), which every plan is held to
@@ -208,6 +210,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		zap.Float64("cpu_bound", w.cfg.CPUBound))
 	stopCPU := w.cpu.run(ctx)
 	defer stopCPU()
+	softLimit(w.cfg, w.log)
 	var wg sync.WaitGroup
 	for w.waitRoom(ctx) {
 		msg, err := w.b.Pull(ctx, bus.ShardsSub, w.cfg.AckExtend)
