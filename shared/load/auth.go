@@ -30,12 +30,24 @@ func newProtocol(t *plan.Target, corpus *plan.Corpus, conns int, readSecret func
 		return nil, nil, errors.New("target.auth: no credential given to the engine (credential.Open)")
 	}
 	pr, reqs, err := openProtocol(t, corpus, conns, readSecret, g, auth)
-	if err != nil || auth == nil {
+	if err != nil {
 		return pr, reqs, err
+	}
+	if auth == nil {
+		if h, ok := pr.(*http1); ok {
+			// Serialized once and for all: the bodies are in h.reqs.
+			h.bodies = nil
+		}
+		return pr, reqs, nil
 	}
 	if err := authorize(pr, t, auth); err != nil {
 		pr.close()
 		return nil, nil, fmt.Errorf("target.auth: %w", err)
+	}
+	if h, ok := pr.(*http1); ok {
+		// Subscribe serialized them with the credential: the requests
+		// without it are never sent (the bodies stay, for the next value).
+		h.reqs = nil
 	}
 	return pr, reqs, nil
 }
