@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/cicadaload/cicada/shared/credential"
@@ -116,15 +118,9 @@ func dialProtocol(t *plan.Target, bodies [][]byte, check *checker, conns int, re
 		if err != nil {
 			return nil, fmt.Errorf("target.method %s: %w", method, err)
 		}
-		reqs := make([][]byte, len(bodies))
-		for i, b := range bodies {
-			m := dynamicpb.NewMessage(md.Input())
-			if err := protojson.Unmarshal(b, m); err != nil {
-				return nil, fmt.Errorf("target.request for request %d: %w", i, err)
-			}
-			if reqs[i], err = proto.Marshal(m); err != nil {
-				return nil, fmt.Errorf("encode request %d: %w", i, err)
-			}
+		reqs, err := encodeRequests(md.Input(), bodies, g.RenderLimits().Check)
+		if err != nil {
+			return nil, err
 		}
 		if check != nil {
 			check.out = md.Output()
@@ -138,3 +134,36 @@ func dialProtocol(t *plan.Target, bodies [][]byte, check *checker, conns int, re
 	}
 	return nil, fmt.Errorf("target.protocol: unknown %q", t.Protocol)
 }
+
+// encodeRequests encodes each rendered request (protojson) as the binary
+// message in, dropping the JSON as it goes so that a large corpus is not
+// held twice. A message type compiled in (the presets') decodes about
+// 1.5 times faster than a dynamic one. check, if set, is called every
+// few thousand requests (the worker's memory budget).
+func encodeRequests(in protoreflect.MessageDescriptor, bodies [][]byte, check func() error) ([][]byte, error) {
+	newMsg := func() proto.Message { return dynamicpb.NewMessage(in) }
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(in.FullName()); err == nil && mt.Descriptor() == in {
+		newMsg = func() proto.Message { return mt.New().Interface() }
+	}
+	reqs := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		if check != nil && i%encodeCheckEvery == encodeCheckEvery-1 {
+			if err := check(); err != nil {
+				return nil, fmt.Errorf("encode the requests: %w", err)
+			}
+		}
+		m := newMsg()
+		if err := protojson.Unmarshal(b, m); err != nil {
+			return nil, fmt.Errorf("target.request for request %d: %w", i, err)
+		}
+		var err error
+		if reqs[i], err = proto.Marshal(m); err != nil {
+			return nil, fmt.Errorf("encode request %d: %w", i, err)
+		}
+		bodies[i] = nil
+	}
+	return reqs, nil
+}
+
+// encodeCheckEvery is how many requests are encoded between checks.
+const encodeCheckEvery = 4096
