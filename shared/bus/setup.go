@@ -33,8 +33,8 @@ const (
 // It is idempotent: what exists already is kept as it is, even if its
 // settings differ (Setup does not update). The one exception is a
 // subscription left detached by the deletion of its topic (Pub/Sub then
-// names its topic "_deleted-topic_" and it receives nothing): when Setup
-// had to create the topic, such a subscription is deleted and created
+// names its topic "_deleted-topic_" and it receives nothing): such a
+// subscription is deleted and created again, whoever created the topic
 // again.
 //
 // On Google Cloud, dead lettering also needs the Pub/Sub service account
@@ -53,7 +53,6 @@ func Setup(ctx context.Context, p *PubSub) error {
 	for _, id := range topics {
 		topic := p.topicName(id)
 		_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
-		created := err == nil
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("set up topic %s in project %s: %w", id, p.project, err)
 		}
@@ -62,7 +61,7 @@ func Setup(ctx context.Context, p *PubSub) error {
 				continue
 			}
 			err := p.createSubscription(ctx, s)
-			if status.Code(err) == codes.AlreadyExists && created {
+			if status.Code(err) == codes.AlreadyExists {
 				err = p.reattach(ctx, s)
 			}
 			if err != nil && status.Code(err) != codes.AlreadyExists {

@@ -47,14 +47,17 @@ func newEventSender(b bus.Bus, log *zap.Logger) *eventSender {
 	return &eventSender{b: b, log: log, q: make(chan queued, eventQueue), done: make(chan struct{})}
 }
 
-// send queues ev; a full queue drops it, with a warning.
+// send queues ev; a full queue drops it, with a warning. After close (a
+// worker used again once its Run returned), ev is published at once.
 func (s *eventSender) send(ev runs.Event, log *zap.Logger) {
 	s.once.Do(func() { go s.loop() })
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
+		s.publish(queued{ev, log})
 		return
 	}
+	defer s.mu.Unlock()
 	select {
 	case s.q <- queued{ev, log}:
 	default:
@@ -66,13 +69,16 @@ func (s *eventSender) send(ev runs.Event, log *zap.Logger) {
 func (s *eventSender) loop() {
 	defer close(s.done)
 	for e := range s.q {
-		ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
-		_, err := s.b.Publish(ctx, bus.EventsTopic, runs.Encode(e.ev), map[string]string{"run_id": e.ev.RunID, "type": e.ev.Type})
-		cancel()
-		if err != nil {
-			// Events only hurry the aggregator along; it sweeps the bucket anyway.
-			e.log.Warn("publish event", zap.String("type", e.ev.Type), zap.Error(err))
-		}
+		s.publish(e)
+	}
+}
+
+func (s *eventSender) publish(e queued) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if _, err := s.b.Publish(ctx, bus.EventsTopic, runs.Encode(e.ev), map[string]string{"run_id": e.ev.RunID, "type": e.ev.Type}); err != nil {
+		// Events only hurry the aggregator along; it sweeps the bucket anyway.
+		e.log.Warn("publish event", zap.String("type", e.ev.Type), zap.Error(err))
 	}
 }
 
