@@ -112,6 +112,7 @@ type Engine struct {
 	lanes     []*lane
 	progress  []atomic.Int64 // per slot: the slot will never record below this slice
 	notify    chan struct{}
+	cpu       cpuGauge // the process's CPU use between emitted slices
 }
 
 // dropGrace is how late a claimed request may be before it counts as
@@ -298,6 +299,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.startWall = e.o.Start
 	e.startMono = monoNow() + int64(time.Until(e.o.Start))
+	e.cpu.start()
 	if e.table != nil {
 		// The slices before the first one sent, and the first one when
 		// the shard starts inside it, number its requests: fixed now.
@@ -674,6 +676,7 @@ func (e *Engine) emit(k int) {
 	r := slice.NewResult(e.o.RunID, e.o.Shard, k, start, end)
 	r.Writer = e.o.Writer
 	r.ShardsReporting = 1
+	r.GeneratorCPU = e.cpu.read()
 	for _, l := range e.lanes {
 		l.take(k, r)
 	}

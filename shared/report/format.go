@@ -51,6 +51,9 @@ func FormatSummary(r *Report) string {
 	if s.Late > 0 {
 		fmt.Fprintf(&b, "  late %d (%.2f%%)", s.Late, 100*float64(s.Late)/float64(max(s.Sent, 1)))
 	}
+	if s.GeneratorCPU > 0 {
+		fmt.Fprintf(&b, "  generator CPU up to %.0f%%", 100*s.GeneratorCPU)
+	}
 	b.WriteString("\n")
 	if s.ShowInstances(s.Completed) {
 		fmt.Fprintf(&b, "instances %d  rate %.1f/s  %.2f per request\n",

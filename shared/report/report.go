@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -212,7 +213,10 @@ type Summary struct {
 	MaxLatenessMS float64 `json:"max_lateness_ms"`
 	// Late is how many requests were sent later than max_lateness after
 	// their intended time: a few are a stall, most a saturated generator.
-	Late         int64    `json:"late,omitempty"`
+	Late int64 `json:"late,omitempty"`
+	// GeneratorCPU is the busiest generator's CPU share in any slice (0 to
+	// 1): near 1, the generator's own queueing is in the latencies.
+	GeneratorCPU float64  `json:"generator_cpu,omitempty"`
 	SampleErrors []string `json:"sample_errors"`
 	Predictions
 }
@@ -233,6 +237,8 @@ type SliceRow struct {
 	ShardsReporting int `json:"shards_reporting"`
 	// PlannedRPS is the schedule's intended requests per second of the slice.
 	PlannedRPS float64 `json:"planned_rps"`
+	// GeneratorCPU is the busiest generator's CPU share in the slice.
+	GeneratorCPU float64 `json:"generator_cpu,omitempty"`
 	Predictions
 }
 
@@ -367,6 +373,7 @@ func Build(in Input) *Report {
 			row.Intended, row.Completed, row.Dropped, row.Errors = m.Intended, m.Completed, m.Dropped, m.Errors
 			row.RPS = perSecond(m.Completed, length)
 			row.LatencyMS = slice.PercentilesOf(m.Latency)
+			row.GeneratorCPU = roundShare(m.GeneratorCPU)
 			row.Predictions = predictionsOf(m, length)
 			planned = m.Intended
 		}
@@ -415,6 +422,7 @@ func Build(in Input) *Report {
 			PlannedRPS:    perSecond(plannedTotal, planDuration),
 			MaxLatenessMS: float64(total.MaxLatenessUS) / 1000,
 			Late:          total.Late,
+			GeneratorCPU:  roundShare(total.GeneratorCPU),
 			SampleErrors:  samples,
 			Predictions:   predictionsOf(total, in.End.Sub(in.Start)),
 		},
@@ -460,6 +468,10 @@ func sliceLength(in Input, k int) time.Duration {
 	}
 	return length
 }
+
+// roundShare keeps a CPU share to three decimals: the gauge is no finer,
+// and report.json stays readable.
+func roundShare(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 func perSecond(n int64, d time.Duration) float64 {
 	if d <= 0 {

@@ -192,12 +192,13 @@ func TestBuildMergesAcrossShards(t *testing.T) {
 		}
 		return r
 	}
+	busy := func(r *slice.Result, cpu float64) *slice.Result { r.GeneratorCPU = cpu; return r }
 	in := Input{
 		RunID: "run", Start: t0, End: t0.Add(2 * time.Second), SliceDuration: time.Second, Shards: 2,
 		Slices: []*slice.Result{
-			mk(0, 0, 100, 0, 1000),
-			mk(1, 0, 100, 10, 3000),
-			mk(1, 1, 50, 0, 2000),
+			busy(mk(0, 0, 100, 0, 1000), 0.5),
+			busy(mk(1, 0, 100, 10, 3000), 0.91234),
+			busy(mk(1, 1, 50, 0, 2000), 0.25),
 			mk(1, 1, 40, 0, 2000), // duplicate (shard, index): counted once
 			nil,
 		},
@@ -224,6 +225,10 @@ func TestBuildMergesAcrossShards(t *testing.T) {
 		{"summary rps", r.Summary.RPS, 125.0},
 		{"summary error rate", r.Summary.ErrorRate, 10.0 / 250},
 		{"summary outcomes", fmt.Sprint(r.Summary.Outcomes), "map[http:200:240 http:500:10]"},
+		{"slice 0 generator CPU (the busiest shard's)", r.Slices[0].GeneratorCPU, 0.912},
+		{"slice 1 generator CPU", r.Slices[1].GeneratorCPU, 0.25},
+		{"summary generator CPU (the busiest slice's)", r.Summary.GeneratorCPU, 0.912},
+		{"summary.txt names the generator CPU", strings.Contains(FormatSummary(r), "generator CPU up to 91%"), true},
 		{"total histogram count", r.Total.Latency.TotalCount(), int64(250)},
 	}
 	for _, tt := range tests {

@@ -16,11 +16,14 @@
 //     (a new probe at the same rate is published) and judged on its new
 //     window, never on a partial fleet;
 //   - the generator: a window where more than verdict.MaxLateShare of the
-//     requests were sent later than the plan's max_lateness, that dropped requests at max_in_flight while the
-//     target met the SLO, or whose achieved rate is below MinAchieved of
-//     the offered rate while the target met the SLO ends the search
-//     incomplete, with that reason: the fleet measured itself there, not the
-//     target;
+//     requests were sent later than the plan's max_lateness, that dropped
+//     requests at max_in_flight while the target met the SLO (or while it
+//     failed, when the cap is below what the rate needs in flight at the
+//     SLO's latency), or whose achieved rate is below MinAchieved of
+//     the offered rate while the target met the SLO, or that failed the SLO
+//     while its busiest generator used CPUSaturated of its CPUs, ends the
+//     search incomplete, with that reason: the fleet measured itself there,
+//     not the target;
 //   - stability: the window's slices agree when each slice's achieved rate
 //     is within RateTolerance of the offered rate and each slice's p99 is
 //     within a factor P99Spread of the window's median p99. A window that
@@ -85,6 +88,10 @@ const (
 	// or more from its first slice to its last, shows a queue that grows
 	// at the offered rate (windows of at least minTrendSlices slices).
 	TrendRise = 1.25
+	// CPUSaturated: a window whose busiest generator used this share of
+	// its CPUs or more, on average over the window's slices, measured the
+	// generator's own queueing along with the target's latency.
+	CPUSaturated = 0.90
 )
 
 // minTrendSlices: fewer slices cannot tell a rising queue from noise.
@@ -110,6 +117,10 @@ type Config struct {
 	Slice     time.Duration
 	// MaxLateness is the plan's max_lateness (its default when unset).
 	MaxLateness time.Duration
+	// MaxInFlight is the plan's load.max_in_flight per shard, 0 for none;
+	// Timeout is its target.timeout.
+	MaxInFlight int
+	Timeout     time.Duration
 }
 
 // NewConfig reads p's load.search; maxLateness is the plan's bound on
@@ -123,6 +134,7 @@ func NewConfig(p *plan.Plan, maxLateness time.Duration) (Config, error) {
 		SLOText: s.SLO, Capped: s.Capped, From: s.From, To: s.To, Step: s.StepOrDefault(), Precision: s.PrecisionOrDefault(),
 		MaxProbes: s.MaxProbesOrDefault(), MaxSlices: p.NumSlices(), Shards: max(p.Shards, 1),
 		Slice: p.SliceDuration(), MaxLateness: maxLateness,
+		MaxInFlight: p.Load.MaxInFlight, Timeout: p.Target.Timeout.D(),
 	}
 	c.Settle, c.Hold = s.ProbeSlices(c.Slice)
 	for _, expr := range s.SLO {
@@ -400,10 +412,26 @@ func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
 			cp.N, tot.Late, tot.Sent, c.MaxLateness, time.Duration(tot.MaxLatenessUS)*time.Microsecond)
 		return judgment{kindIncomplete, p}
 	}
+	if cpu := windowCPU(rep); !pass && cpu >= CPUSaturated {
+		// A generator this busy reads the answers late: the latencies
+		// that broke the SLO may be its own. (A pass stands: its
+		// latencies can only be overstated.)
+		p.Verdict = report.ProbeIncomplete
+		p.Note = fmt.Sprintf("generator saturated in probe %d: its busiest process used %.0f%% of its CPUs over the window while the SLO failed, so the latencies may be the generator's own; add workers or CPUs", cp.N, 100*cpu)
+		return judgment{kindIncomplete, p}
+	}
 	if d := rep.Summary.Dropped; d > 0 {
 		if pass {
 			p.Verdict = report.ProbeIncomplete
 			p.Note = fmt.Sprintf("generator saturated in probe %d: %d requests dropped at max_in_flight while the target met the SLO", cp.N, d)
+			return judgment{kindIncomplete, p}
+		}
+		if need, bound := c.inFlightNeeded(cp.Rate); float64(c.MaxInFlight*c.Shards) < need {
+			// Even a target within the SLO would have filled the cap:
+			// the drops, and the latency they come with, are the plan's.
+			p.Verdict = report.ProbeIncomplete
+			p.Note = fmt.Sprintf("generator saturated in probe %d: %d requests dropped at max_in_flight; %d in flight (%d per shard) cannot carry %s req/s at the %v latency the SLO allows, which takes about %.0f: raise load.max_in_flight",
+				cp.N, d, c.MaxInFlight*c.Shards, c.MaxInFlight, report.FormatRate(cp.Rate), bound, math.Ceil(need))
 			return judgment{kindIncomplete, p}
 		}
 		// The in-flight cap filled because the target answered slower
@@ -552,6 +580,39 @@ func rising(rep *report.Report) string {
 		return ""
 	}
 	return fmt.Sprintf("p50 rose in every slice of the window, %sms to %sms", report.FormatMS(first), report.FormatMS(last))
+}
+
+// inFlightNeeded is how many requests are in flight, by Little's law, at
+// rate when each takes the longest latency the SLO allows (its loosest
+// latency bound, or the target's timeout when the SLO bounds no latency);
+// 0 when the plan caps nothing.
+func (c Config) inFlightNeeded(rate float64) (need float64, bound time.Duration) {
+	if c.MaxInFlight <= 0 {
+		return 0, 0
+	}
+	for _, t := range c.SLO {
+		if t.Unit == threshold.UnitMS && (t.Op == "<" || t.Op == "<=") {
+			bound = max(bound, time.Duration(t.Value*float64(time.Millisecond)))
+		}
+	}
+	if bound == 0 {
+		bound = c.Timeout
+	}
+	return rate * bound.Seconds(), bound
+}
+
+// windowCPU is the busiest generator's CPU share averaged over the
+// window's slices: a moment's burst (a collection, a slice's upload) is
+// not a saturated generator.
+func windowCPU(rep *report.Report) float64 {
+	if len(rep.Slices) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, s := range rep.Slices {
+		sum += s.GeneratorCPU
+	}
+	return sum / float64(len(rep.Slices))
 }
 
 func median(v []float64) float64 {

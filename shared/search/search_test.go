@@ -21,6 +21,7 @@ type behaviour struct {
 	dropped   float64 // fraction of intended requests dropped at max_in_flight
 	lateness  time.Duration
 	sentShare float64 // fraction of the intended requests completed (0 means all not dropped)
+	cpu       float64 // the busiest generator's CPU share
 }
 
 // sharp is a target that meets p99 < 250ms up to capacity c and breaks
@@ -101,6 +102,7 @@ func (s *sim) result(k int, rate float64) Slice {
 	r.Errors = int64(math.Round(float64(completed) * b.errorRate))
 	r.ShardsReporting = len(shards)
 	r.MaxLatenessUS = b.lateness.Microseconds()
+	r.GeneratorCPU = b.cpu
 	if b.lateness > s.cfg.MaxLateness {
 		r.Late = completed
 	}
@@ -289,6 +291,21 @@ func TestSearchEnds(t *testing.T) {
 			}
 			return b
 		}, report.SearchIncomplete, 0, "generator fell short in probe 3: the fleet sent 169 req/s of the 338 offered while the target met the SLO"},
+		{"generator CPU saturated while the SLO fails", 100, 50000, func(rate float64, k int) behaviour {
+			b := sharp(512)(rate, k)
+			if rate > 300 {
+				b.cpu = 0.95
+			}
+			return b
+		}, report.SearchIncomplete, 0, "generator saturated in probe 5: its busiest process used 95% of its CPUs over the window while the SLO failed"},
+		{"a busy generator's passes stand", 100, 50000, func(rate float64, k int) behaviour {
+			b := sharp(512)(rate, k)
+			b.cpu = 0.5
+			if rate <= 512 {
+				b.cpu = 0.95
+			}
+			return b
+		}, report.SearchFound, 0, ""},
 		{"drops while the target breaks the SLO are the target's", 100, 50000, func(rate float64, k int) behaviour {
 			b := sharp(512)(rate, k)
 			if rate > 512 {
@@ -569,5 +586,50 @@ func TestStepWritesProbeZero(t *testing.T) {
 	out = Step(Input{Config: c, Control: want, Slices: newSim(t, c, sharp(512)).window(0, 100, 2), Current: 2})
 	if out.Changed || len(out.Search.Probes) != 0 {
 		t.Errorf("Step while measuring = %+v", out)
+	}
+}
+
+// TestSearchInFlightCap: a probe that fails the SLO with requests dropped
+// at max_in_flight is the target's failure only when the cap could carry
+// the rate at the latency the SLO allows (Little's law); otherwise the
+// plan starved its own generator and the search ends incomplete.
+func TestSearchInFlightCap(t *testing.T) {
+	t.Parallel()
+	// Above 512 req/s the target breaks the SLO and the cap fills.
+	target := func(rate float64, k int) behaviour {
+		b := sharp(512)(rate, k)
+		if rate > 512 {
+			b.dropped = 0.3
+		}
+		return b
+	}
+	tests := []struct {
+		name     string
+		inFlight int // per shard, 4 shards; the SLO allows p99 250ms
+		status   string
+		reason   string
+	}{
+		// 759 req/s × 250ms = 190 in flight; 4 × 100 carry it.
+		{"a cap that carries the rate: the target's failure", 100, report.SearchFound, ""},
+		{"no cap", 0, report.SearchFound, ""},
+		// 4 × 40 = 160 < 190.
+		{"a cap below the rate at the SLO's latency", 40, report.SearchIncomplete,
+			"generator saturated in probe 5: 2278 requests dropped at max_in_flight; 160 in flight (40 per shard) cannot carry 759 req/s at the 250ms latency the SLO allows, which takes about 190: raise load.max_in_flight"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := config(t, 100, 50000, 1.5, 0.05)
+			c.MaxInFlight = tt.inFlight
+			s := newSim(t, c, target)
+			s.run()
+			r := s.outcome.Search
+			if r.Status != tt.status || !strings.HasPrefix(r.Reason, tt.reason) {
+				t.Fatalf("status %s (%s), want %s (%s)", r.Status, r.Reason, tt.status, tt.reason)
+			}
+			if tt.status == report.SearchIncomplete && r.MaxRateUnderSLO != nil {
+				t.Errorf("incomplete search answered %v, want no capacity", *r.MaxRateUnderSLO)
+			}
+		})
 	}
 }

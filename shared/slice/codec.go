@@ -58,6 +58,7 @@ func Marshal(r *Result) ([]byte, error) {
 		MaxLatenessUs:   r.MaxLatenessUS,
 		SumLatenessUs:   r.SumLatenessUS,
 		Late:            r.Late,
+		GeneratorCpu:    r.GeneratorCPU,
 		Instances:       r.Instances,
 		Checked:         r.Checked,
 		Correct:         r.Correct,

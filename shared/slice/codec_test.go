@@ -2,6 +2,7 @@ package slice
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func sampleResult() *Result {
 	rec.RecordFailedSend("error:connect", "dial tcp 127.0.0.1:9: connect: connection refused", 3*time.Millisecond)
 	r := NewResult("run-1", 2, 7, t0.Add(70*time.Second), t0.Add(80*time.Second))
 	r.Writer = "worker-a"
+	r.GeneratorCPU = 0.375
 	r.AddRecorder(rec)
 	return r
 }
@@ -78,6 +80,9 @@ func TestMarshalRejectsInvalid(t *testing.T) {
 		{"completed over sent", func(r *Result) { r.Sent-- }, "exceeds sent"},
 		{"outcomes do not sum", func(r *Result) { r.Outcomes["http:200"]-- }, "outcome counts sum"},
 		{"histogram total", func(r *Result) { _ = r.Latency.RecordValue(5) }, "latency histogram: total count"},
+		{"generator CPU over 1", func(r *Result) { r.GeneratorCPU = 1.5 }, "generator_cpu 1.5 is not a share"},
+		{"generator CPU negative", func(r *Result) { r.GeneratorCPU = -0.1 }, "generator_cpu -0.1 is not a share"},
+		{"generator CPU NaN", func(r *Result) { r.GeneratorCPU = math.NaN() }, "generator_cpu NaN is not a share"},
 		{"other geometry", func(r *Result) { r.Service = hdrhistogram.New(1, 1000, 2) }, "service histogram: histogram geometry"},
 		{"invalid UTF-8 outcome", func(r *Result) {
 			r.Outcomes["\xff"] = r.Outcomes["http:200"]

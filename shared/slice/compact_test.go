@@ -27,6 +27,7 @@ func shardResult(rng *rand.Rand, runID string, shard, index, n int) *Result {
 		r.SampleErrors = []string{"status 503 from shard " + string(rune('a'+shard%26))}
 	}
 	r.MaxLatenessUS, r.SumLatenessUS, r.Late = int64(rng.IntN(900)), int64(n), int64(n/7)
+	r.GeneratorCPU = float64(shard%8) / 8
 	return r
 }
 

@@ -42,6 +42,9 @@ type Result struct {
 	MaxLatenessUS, SumLatenessUS int64
 	// Late counts the requests sent later than the plan's max_lateness.
 	Late int64
+	// GeneratorCPU is the share of its CPUs (0 to 1) the generating process
+	// used while the slice was taken; merged, the busiest shard's.
+	GeneratorCPU float64
 
 	// Instances is the sum of the batch sizes of the completed requests.
 	Instances int64
@@ -101,9 +104,9 @@ func (r *Result) AddRecorder(rec *Recorder) {
 }
 
 // Merge adds o into r: histogram merge, sums of counters, outcomes,
-// ShardsReporting and SumLatenessUS, the maximum of MaxLatenessUS, the sorted
-// union of sample errors cut to MaxSampleErrors, the earliest Start and the
-// latest End. All of these are exact, associative and order-independent.
+// ShardsReporting and SumLatenessUS, the maximum of MaxLatenessUS and
+// GeneratorCPU, the sorted union of sample errors cut to MaxSampleErrors,
+// the earliest Start and the latest End. All of these are exact, associative and order-independent.
 // Identity fields (RunID, Shard, Index, Writer) stay the receiver's, except
 // that an empty RunID is taken from o. o is not modified; a nil o is a no-op.
 func (r *Result) Merge(o *Result) {
@@ -132,6 +135,7 @@ func (r *Result) Merge(o *Result) {
 	r.MaxLatenessUS = max(r.MaxLatenessUS, o.MaxLatenessUS)
 	r.SumLatenessUS += o.SumLatenessUS
 	r.Late += o.Late
+	r.GeneratorCPU = max(r.GeneratorCPU, o.GeneratorCPU)
 	r.Instances += o.Instances
 	r.Checked += o.Checked
 	r.Correct += o.Correct
@@ -178,6 +182,7 @@ func (r *Result) Equal(o *Result) bool {
 		histEqual(r.Latency, o.Latency) && histEqual(r.Service, o.Service) &&
 		r.ShardsReporting == o.ShardsReporting && r.Writer == o.Writer &&
 		r.MaxLatenessUS == o.MaxLatenessUS && r.SumLatenessUS == o.SumLatenessUS && r.Late == o.Late &&
+		r.GeneratorCPU == o.GeneratorCPU &&
 		r.Instances == o.Instances && r.Checked == o.Checked && r.Correct == o.Correct &&
 		len(r.TextChars) == len(o.TextChars) && maps.Equal(r.TextChars, o.TextChars)
 }
@@ -221,6 +226,9 @@ func (r *Result) validateCounters() error {
 	}
 	if r.Late > r.Sent {
 		return fmt.Errorf("late %d exceeds sent %d", r.Late, r.Sent)
+	}
+	if !(r.GeneratorCPU >= 0 && r.GeneratorCPU <= 1) { // NaN fails too
+		return fmt.Errorf("generator_cpu %v is not a share between 0 and 1", r.GeneratorCPU)
 	}
 	if r.Correct > r.Checked {
 		return fmt.Errorf("correct %d exceeds checked %d", r.Correct, r.Checked)

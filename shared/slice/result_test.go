@@ -15,6 +15,7 @@ func TestMerge(t *testing.T) {
 	a.SampleErrors = []string{"e1", "e3", "e5", "e7", "e9"}
 	a.Latency, a.Service = histOf(seqN(9, 1000)), histOf(seqN(9, 900))
 	a.MaxLatenessUS, a.SumLatenessUS, a.Late = 50, 100, 3
+	a.GeneratorCPU = 0.25
 	a.BytesSent, a.BytesReceived = 1, 2
 
 	b := NewResult("run", 1, 3, t0.Add(29*time.Second), t0.Add(41*time.Second))
@@ -23,6 +24,7 @@ func TestMerge(t *testing.T) {
 	b.SampleErrors = []string{"e0", "e2", "e9"}
 	b.Latency, b.Service = histOf(seqN(5, 2000)), histOf(seqN(5, 1900))
 	b.MaxLatenessUS, b.SumLatenessUS, b.Late = 80, 90, 4
+	b.GeneratorCPU = 0.75
 	b.BytesSent, b.BytesReceived = 10, 20
 	bBefore := b.Clone()
 
@@ -36,7 +38,7 @@ func TestMerge(t *testing.T) {
 		SampleErrors:    []string{"e0", "e1", "e2", "e3", "e5"},
 		Latency:         histOf(append(seqN(9, 1000), seqN(5, 2000)...)),
 		Service:         histOf(append(seqN(9, 900), seqN(5, 1900)...)),
-		ShardsReporting: 2, MaxLatenessUS: 80, SumLatenessUS: 190, Late: 7,
+		ShardsReporting: 2, MaxLatenessUS: 80, SumLatenessUS: 190, Late: 7, GeneratorCPU: 0.75,
 	}
 	if !got.Equal(want) {
 		t.Errorf("Merge = %+v, want %+v", *got, *want)

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/cicadaload/cicada/shared/load"
 )
 
 // cpuWindow is how far back the CPU use is measured: long enough to smooth
@@ -29,7 +31,7 @@ type cpuSample struct {
 }
 
 func newCPUMeter() *cpuMeter {
-	m := &cpuMeter{read: processCPU, now: time.Now, procs: func() int { return runtime.GOMAXPROCS(0) }}
+	m := &cpuMeter{read: load.ProcessCPU, now: time.Now, procs: func() int { return runtime.GOMAXPROCS(0) }}
 	m.sample()
 	return m
 }

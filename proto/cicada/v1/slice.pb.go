@@ -75,7 +75,13 @@ type SliceResult struct {
 	// Requests sent later than the plan's max_lateness after their intended
 	// time: a generator that fell behind for a moment shows a few, one that
 	// could not keep up shows most.
-	Late          int64 `protobuf:"varint,25,opt,name=late,proto3" json:"late,omitempty"`
+	Late int64 `protobuf:"varint,25,opt,name=late,proto3" json:"late,omitempty"`
+	// The share of its CPUs (CPU time / wall time / GOMAXPROCS, 0 to 1) that
+	// the process generating the shard used while the slice was taken; merged
+	// across shards, the busiest one's. A generator near 1 delays its own
+	// reading of the answers, so the latencies it measures include its own
+	// queueing.
+	GeneratorCpu  float64 `protobuf:"fixed64,26,opt,name=generator_cpu,json=generatorCpu,proto3" json:"generator_cpu,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +291,13 @@ func (x *SliceResult) GetLate() int64 {
 	return 0
 }
 
+func (x *SliceResult) GetGeneratorCpu() float64 {
+	if x != nil {
+		return x.GeneratorCpu
+	}
+	return 0
+}
+
 // SealedSlice is one slice index of a run merged across every shard that
 // reported it. The aggregator writes it once the slice is complete (every
 // shard reported, or the rest are declared missing), so that a restarted
@@ -419,7 +432,7 @@ var File_cicada_v1_slice_proto protoreflect.FileDescriptor
 
 const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\n" +
-	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xc5\a\n" +
+	"\x15cicada/v1/slice.proto\x12\tcicada.v1\"\xea\a\n" +
 	"\vSliceResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\x05R\x05shard\x12\x14\n" +
@@ -450,7 +463,8 @@ const file_cicada_v1_slice_proto_rawDesc = "" +
 	"\acorrect\x18\x17 \x01(\x03R\acorrect\x12D\n" +
 	"\n" +
 	"text_chars\x18\x18 \x03(\v2%.cicada.v1.SliceResult.TextCharsEntryR\ttextChars\x12\x12\n" +
-	"\x04late\x18\x19 \x01(\x03R\x04late\x1a;\n" +
+	"\x04late\x18\x19 \x01(\x03R\x04late\x12#\n" +
+	"\rgenerator_cpu\x18\x1a \x01(\x01R\fgeneratorCpu\x1a;\n" +
 	"\rOutcomesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a<\n" +

@@ -1,14 +1,14 @@
 //go:build unix
 
-package worker
+package load
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the user and system CPU time of the process so far.
-func processCPU() (time.Duration, bool) {
+// ProcessCPU is the user and system CPU time of the process so far.
+func ProcessCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
