@@ -56,7 +56,7 @@ func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 	if t.Stage > 0 && t.Window.To <= 0 {
 		return res
 	}
-	judged := t.judged(rep)
+	judged := t.Judged(rep)
 	if !t.PerSlice {
 		f := t.merged(rep, judged)
 		if res.Reason = t.judgeable(f); res.Reason != "" {
@@ -98,8 +98,9 @@ func (t Threshold) Evaluate(rep *report.Report) report.ThresholdResult {
 	return res
 }
 
-// judged returns the indices into rep.Slices of the slices t judges.
-func (t Threshold) judged(rep *report.Report) []int {
+// Judged returns the indices into rep.Slices of the reported slices t
+// judges.
+func (t Threshold) Judged(rep *report.Report) []int {
 	var out []int
 	for i, row := range rep.Slices {
 		if i >= len(rep.SliceResults) || rep.SliceResults[i] == nil {

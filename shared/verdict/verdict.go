@@ -153,6 +153,46 @@ func incompleteReasons(p *plan.Plan, rep *report.Report) []string {
 	if s := rep.Summary; Saturated(s.Late, s.Sent) {
 		why = append(why, fmt.Sprintf("generator saturated: %d of %d requests (%s%%) sent more than max_lateness %v after their intended time, up to %sms, so the planned load was not applied (a limit of the load generator, not a measure of the target)",
 			s.Late, s.Sent, num(roundTo(100*float64(s.Late)/float64(s.Sent), 2)), MaxLateness(p), num(s.MaxLatenessMS)))
+	} else {
+		why = append(why, lateStages(p, rep)...)
+	}
+	return why
+}
+
+// MaxLateShareInStage is the share of one stage's requests that may be
+// late before the generator counts as saturated in that stage. It is
+// higher than the run's MaxLateShare: a stall of 100 ms makes 2 % of a 5 s
+// ramp's requests late, while a generator that cannot keep up with a
+// stage makes most of them late.
+const MaxLateShareInStage = 0.05
+
+// minLateInStage: fewer late requests in a stage are a stall (a pause of
+// the machine), whatever share of a short stage they are.
+const minLateInStage = 10
+
+// lateStages says in which of p's stages the generator fell behind: a
+// short peak stage the generator cannot keep up with is a small share of
+// a long run's requests, but its figures measure the generator.
+func lateStages(p *plan.Plan, rep *report.Report) []string {
+	if p == nil || len(p.Load.Stages) < 2 || len(rep.SliceResults) == 0 {
+		return nil
+	}
+	var why []string
+	durations := stageDurations(p)
+	for n := range durations {
+		t, err := threshold.Threshold{Stage: n + 1}.ForStages(durations)
+		if err != nil {
+			continue
+		}
+		var late, sent int64
+		for _, i := range t.Judged(rep) {
+			late += rep.SliceResults[i].Late
+			sent += rep.SliceResults[i].Sent
+		}
+		if late >= minLateInStage && float64(late) > MaxLateShareInStage*float64(sent) {
+			why = append(why, fmt.Sprintf("generator saturated in stage %d: %d of %d requests (%s%%) sent more than max_lateness %v after their intended time, so the stage's planned load was not applied (a limit of the load generator, not a measure of the target)",
+				n+1, late, sent, num(roundTo(100*float64(late)/float64(sent), 2)), MaxLateness(p)))
+		}
 	}
 	return why
 }

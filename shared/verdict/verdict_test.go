@@ -30,6 +30,11 @@ type run struct {
 	// recorders count late requests beyond lateBound (default 50ms).
 	lateOnce  bool
 	lateBound time.Duration
+	// lateIn[k] requests of each shard's slice k are sent 60ms late;
+	// perSlice requests per shard slice instead of 20.
+	lateIn     map[int]int
+	perSlice   int
+	perSliceAt map[int]int // requests per shard of slice k, over perSlice
 	// coverage set as the aggregator does, from missing.
 	coverage bool
 	// batch, when > 0, is the instances each request carries; check has
@@ -55,18 +60,22 @@ func (r run) build(t *testing.T) *report.Report {
 			if slices.Contains(r.slow, k) {
 				lat = 500 * time.Millisecond
 			}
-			rec.Intend(20)
-			for i := range 20 {
+			n := cmp.Or(r.perSliceAt[k], r.perSlice, 20)
+			rec.Intend(int64(n))
+			for i := range n {
 				late := r.lateness
 				if r.lateOnce && (shard != 0 || k != 0 || i != 0) {
 					late = 0
+				}
+				if i < r.lateIn[k] {
+					late = 60 * time.Millisecond
 				}
 				rec.Record("http:200", true, lat, lat, 10, 10, late)
 				rec.Instances(max(r.batch, 1))
 			}
 			if r.check {
-				n := 20 * max(r.batch, 1)
-				rec.Checked(n, n-r.wrong[k])
+				c := int64(n) * max(r.batch, 1)
+				rec.Checked(c, c-r.wrong[k])
 			}
 			if shard == 0 && k == 1 && r.dropped > 0 {
 				rec.Intend(r.dropped)
@@ -99,6 +108,14 @@ func planWith(thresholds ...string) *plan.Plan {
 func stagedWith(thresholds ...string) *plan.Plan {
 	p := planWith(thresholds...)
 	p.Load.Stages = []plan.Stage{{Duration: plan.Duration(2 * time.Second)}, {Duration: plan.Duration(2 * time.Second)}}
+	return p
+}
+
+// peakStaged is planWith over a stage of 3 s (slices 0-2), then a peak of
+// 1 s (slice 3).
+func peakStaged(thresholds ...string) *plan.Plan {
+	p := planWith(thresholds...)
+	p.Load.Stages = []plan.Stage{{Duration: plan.Duration(3 * time.Second)}, {Duration: plan.Duration(time.Second)}}
 	return p
 }
 
@@ -153,6 +170,19 @@ func TestJudge(t *testing.T) {
 		{
 			name: "lateness within the plan's bound", plan: func() *plan.Plan { p := planWith(); p.MaxLateness = plan.Duration(100 * time.Millisecond); return p }(),
 			run: run{lateness: 60 * time.Millisecond, lateBound: 100 * time.Millisecond}, want: report.VerdictPass,
+		},
+		{
+			name: "a stage the generator fell behind in, under 1 % of the run", plan: peakStaged(),
+			run: run{perSlice: 2000, perSliceAt: map[int]int{3: 500}, lateIn: map[int]int{3: 50}}, want: report.VerdictIncomplete,
+			reasons: []string{"generator saturated in stage 2: 100 of 1000 requests (10%) sent more than max_lateness 50ms after their intended time"},
+		},
+		{
+			name: "a stall in a short stage is not a saturated generator", plan: peakStaged(),
+			run: run{perSlice: 2000, perSliceAt: map[int]int{3: 500}, lateIn: map[int]int{3: 20}}, want: report.VerdictPass, noReason: "generator",
+		},
+		{
+			name: "a few late requests are a stall in any stage", plan: peakStaged(),
+			run: run{perSlice: 2000, perSliceAt: map[int]int{3: 50}, lateIn: map[int]int{3: 4}}, want: report.VerdictPass, noReason: "generator",
 		},
 		{
 			name: "one late request is a stall, not a saturated generator", plan: planWith(),
