@@ -29,7 +29,8 @@ type runFigures struct {
 	achievedRPS, planned float64
 	p50, p99             float64 // seconds
 	errorRatio           float64
-	completed, errors    int64 // the run so far
+	generatorCPU         float64 // the busiest generator's CPU share
+	completed, errors    int64   // the run so far
 	shards, leased       int
 	coverage             float64 // received / expected shard slices, 1 when none expected yet
 	expected, received   int
@@ -69,6 +70,7 @@ func (m *liveMetrics) set(id string, rep *report.Report, leased int) {
 		if s.Completed > 0 {
 			f.errorRatio = float64(s.Errors) / float64(s.Completed)
 		}
+		f.generatorCPU = s.GeneratorCPU
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -105,12 +107,13 @@ var (
 	descCoverage    = prometheus.NewDesc("cicada_run_coverage_ratio", "Shard slices received / expected so far (1 before any is expected).", runLabels, nil)
 	descCompleted   = prometheus.NewDesc("cicada_run_requests_completed_total", "Requests of the run completed so far, in the slices received.", runLabels, nil)
 	descErrorsTotal = prometheus.NewDesc("cicada_run_request_errors_total", "Requests of the run that failed so far, in the slices received.", runLabels, nil)
+	descGenCPU      = prometheus.NewDesc("cicada_run_generator_cpu_ratio", "Share of its CPUs the busiest generating process used in the run's last closed slice (near 1: the generator's own queueing is in the latencies).", runLabels, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descActive, descAchieved, descPlanned, descP50, descP99, descErrorRatio,
-		descLastSlice, descShards, descLeased, descCoverage, descCompleted, descErrorsTotal} {
+		descLastSlice, descShards, descLeased, descCoverage, descCompleted, descErrorsTotal, descGenCPU} {
 		ch <- d
 	}
 }
@@ -150,6 +153,7 @@ func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 			gauge(descP50, f.p50)
 			gauge(descP99, f.p99)
 			gauge(descErrorRatio, f.errorRatio)
+			gauge(descGenCPU, f.generatorCPU)
 		}
 	}
 }

@@ -115,6 +115,7 @@ func TestMetricsDuringRun(t *testing.T) {
 		{"cicada_run_latency_p50_seconds", 0.020, 0.001},
 		{"cicada_run_latency_p99_seconds", 0.020, 0.001},
 		{"cicada_run_error_ratio", 0, 0},
+		{"cicada_run_generator_cpu_ratio", 0.3, 0}, // slice 2's busiest shard
 		{"cicada_run_shards", 2, 0},
 		{"cicada_run_shards_leased", 1, 0},
 		{"cicada_run_coverage_ratio", 1, 0},

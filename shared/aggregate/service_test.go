@@ -48,6 +48,7 @@ func seedRun(t *testing.T, st store.Store, id string, now time.Time, slow time.D
 				rec.Record("http:200", true, slow, slow, 10, 10, 0)
 			}
 			r.AddRecorder(rec)
+			r.GeneratorCPU = float64(shard+k) / 10 // the busiest: shard 1, 0.1 + slice k/10
 			b, err := slice.Marshal(r)
 			if err != nil {
 				t.Fatal(err)
