@@ -21,7 +21,8 @@
 //     failed, when the cap is below what the rate needs in flight at the
 //     SLO's latency), or whose achieved rate is below MinAchieved of
 //     the offered rate while the target met the SLO, or that failed the SLO
-//     while its busiest generator used CPUSaturated of its CPUs, ends the
+//     while its busiest generator used CPUSaturated of its CPUs and sent
+//     more than CPULateShare of its requests late, ends the
 //     search incomplete, with that reason: the fleet measured itself there,
 //     not the target;
 //   - stability: the window's slices agree when each slice's achieved rate
@@ -88,10 +89,16 @@ const (
 	// or more from its first slice to its last, shows a queue that grows
 	// at the offered rate (windows of at least minTrendSlices slices).
 	TrendRise = 1.25
-	// CPUSaturated: a window whose busiest generator used this share of
-	// its CPUs or more, on average over the window's slices, measured the
-	// generator's own queueing along with the target's latency.
+	// CPUSaturated and CPULateShare: a window whose busiest generator used
+	// this share of its CPUs or more, on average over the window's slices,
+	// and sent more than CPULateShare of its requests late, measured the
+	// generator's own queueing along with the target's latency. A busy CPU
+	// alone is not enough: the event loop polls every 100 µs while
+	// requests wait for a connection, so a generator facing an overloaded
+	// target is busy yet on time, and its answers carry the kernel's
+	// arrival stamps.
 	CPUSaturated = 0.90
+	CPULateShare = 0.001
 )
 
 // minTrendSlices: fewer slices cannot tell a rising queue from noise.
@@ -412,12 +419,13 @@ func judge(c Config, cp runs.ControlProbe, sl []Slice, retried bool) judgment {
 			cp.N, tot.Late, tot.Sent, c.MaxLateness, time.Duration(tot.MaxLatenessUS)*time.Microsecond)
 		return judgment{kindIncomplete, p}
 	}
-	if cpu := windowCPU(rep); !pass && cpu >= CPUSaturated {
-		// A generator this busy reads the answers late: the latencies
-		// that broke the SLO may be its own. (A pass stands: its
-		// latencies can only be overstated.)
+	if cpu, tot := windowCPU(rep), rep.Total; !pass && cpu >= CPUSaturated && float64(tot.Late) > CPULateShare*float64(tot.Sent) {
+		// A generator this busy falls behind in its sends and reads the
+		// answers late: the latencies that broke the SLO may be its own.
+		// (A pass stands: its latencies can only be overstated.)
 		p.Verdict = report.ProbeIncomplete
-		p.Note = fmt.Sprintf("generator saturated in probe %d: its busiest process used %.0f%% of its CPUs over the window while the SLO failed, so the latencies may be the generator's own; add workers or CPUs", cp.N, 100*cpu)
+		p.Note = fmt.Sprintf("generator saturated in probe %d: its busiest process used %.0f%% of its CPUs over the window and sent %d of %d requests late while the SLO failed, so the latencies may be the generator's own; add workers or CPUs",
+			cp.N, 100*cpu, tot.Late, tot.Sent)
 		return judgment{kindIncomplete, p}
 	}
 	if d := rep.Summary.Dropped; d > 0 {

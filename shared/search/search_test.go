@@ -22,6 +22,7 @@ type behaviour struct {
 	lateness  time.Duration
 	sentShare float64 // fraction of the intended requests completed (0 means all not dropped)
 	cpu       float64 // the busiest generator's CPU share
+	lateShare float64 // fraction of the sent requests late (beside lateness)
 }
 
 // sharp is a target that meets p99 < 250ms up to capacity c and breaks
@@ -103,6 +104,7 @@ func (s *sim) result(k int, rate float64) Slice {
 	r.ShardsReporting = len(shards)
 	r.MaxLatenessUS = b.lateness.Microseconds()
 	r.GeneratorCPU = b.cpu
+	r.Late = int64(math.Round(float64(completed) * b.lateShare))
 	if b.lateness > s.cfg.MaxLateness {
 		r.Late = completed
 	}
@@ -294,10 +296,15 @@ func TestSearchEnds(t *testing.T) {
 		{"generator CPU saturated while the SLO fails", 100, 50000, func(rate float64, k int) behaviour {
 			b := sharp(512)(rate, k)
 			if rate > 300 {
-				b.cpu = 0.95
+				b.cpu, b.lateShare = 0.95, 0.005
 			}
 			return b
-		}, report.SearchIncomplete, 0, "generator saturated in probe 5: its busiest process used 95% of its CPUs over the window while the SLO failed"},
+		}, report.SearchIncomplete, 0, "generator saturated in probe 5: its busiest process used 95% of its CPUs over the window and sent 38 of 7594 requests late while the SLO failed"},
+		{"a busy generator on time: the failure is the target's", 100, 50000, func(rate float64, k int) behaviour {
+			b := sharp(512)(rate, k)
+			b.cpu = 0.95
+			return b
+		}, report.SearchFound, 0, ""},
 		{"a busy generator's passes stand", 100, 50000, func(rate float64, k int) behaviour {
 			b := sharp(512)(rate, k)
 			b.cpu = 0.5
