@@ -49,17 +49,13 @@ const (
 // publishers with set-up rights check before they publish, see
 // PubSub.Publish).
 func Setup(ctx context.Context, p *PubSub) error {
-	subs := p.subscriptions()
 	for _, id := range topics {
 		topic := p.topicName(id)
 		_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("set up topic %s in project %s: %w", id, p.project, err)
 		}
-		for _, s := range subs {
-			if s.GetTopic() != topic {
-				continue
-			}
+		for _, s := range p.subscriptionsOf(topic) {
 			err := p.createSubscription(ctx, s)
 			if status.Code(err) == codes.AlreadyExists {
 				err = p.reattach(ctx, s)
@@ -75,19 +71,9 @@ func Setup(ctx context.Context, p *PubSub) error {
 // subscribed reports whether every subscription Setup makes on topic (an
 // id) exists and is attached to it.
 func (p *PubSub) subscribed(ctx context.Context, topic string) (bool, error) {
-	name := p.topicName(topic)
-	for _, s := range p.subscriptions() {
-		if s.GetTopic() != name {
-			continue
-		}
-		got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
-		switch {
-		case status.Code(err) == codes.NotFound:
-			return false, nil
-		case err != nil:
-			return false, fmt.Errorf("look up subscription %s: %w", s.GetName(), err)
-		case got.GetTopic() != name:
-			return false, nil
+	for _, s := range p.subscriptionsOf(p.topicName(topic)) {
+		if wrong, err := p.attached(ctx, s); err != nil || wrong != "" {
+			return false, err
 		}
 	}
 	return true, nil
@@ -116,6 +102,18 @@ func (p *PubSub) subscriptions() []*pubsubpb.Subscription {
 		s.AckDeadlineSeconds = int32(SubAckDeadline / time.Second)
 	}
 	return subs
+}
+
+// subscriptionsOf are the subscriptions Setup creates on topic (a full
+// topic name).
+func (p *PubSub) subscriptionsOf(topic string) []*pubsubpb.Subscription {
+	var out []*pubsubpb.Subscription
+	for _, s := range p.subscriptions() {
+		if s.GetTopic() == topic {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (p *PubSub) createSubscription(ctx context.Context, s *pubsubpb.Subscription) error {
@@ -156,17 +154,30 @@ func Missing(ctx context.Context, p *PubSub) ([]string, error) {
 		}
 	}
 	for _, s := range p.subscriptions() {
-		got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
-		switch {
-		case status.Code(err) == codes.NotFound:
-			missing = append(missing, "subscription "+lastSegment(s.GetName()))
-		case err != nil:
-			return nil, fmt.Errorf("look up subscription %s in project %s: %w", s.GetName(), p.project, err)
-		case got.GetTopic() != s.GetTopic():
-			missing = append(missing, fmt.Sprintf("subscription %s (on %q)", lastSegment(s.GetName()), got.GetTopic()))
+		wrong, err := p.attached(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if wrong != "" {
+			missing = append(missing, wrong)
 		}
 	}
 	return missing, nil
+}
+
+// attached looks subscription s up: "" when it exists on its topic, else
+// what is wrong with it.
+func (p *PubSub) attached(ctx context.Context, s *pubsubpb.Subscription) (string, error) {
+	got, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: s.GetName()})
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return "subscription " + lastSegment(s.GetName()), nil
+	case err != nil:
+		return "", fmt.Errorf("look up subscription %s in project %s: %w", s.GetName(), p.project, err)
+	case got.GetTopic() != s.GetTopic():
+		return fmt.Sprintf("subscription %s (on %q)", lastSegment(s.GetName()), got.GetTopic()), nil
+	}
+	return "", nil
 }
 
 // lastSegment is the id at the end of a resource name.

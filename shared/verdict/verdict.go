@@ -152,7 +152,7 @@ func incompleteReasons(p *plan.Plan, rep *report.Report) []string {
 	}
 	if s := rep.Summary; Saturated(s.Late, s.Sent) {
 		why = append(why, fmt.Sprintf("generator saturated: %d of %d requests (%s%%) sent more than max_lateness %v after their intended time, up to %sms, so the planned load was not applied (a limit of the load generator, not a measure of the target)",
-			s.Late, s.Sent, num(roundTo(100*float64(s.Late)/float64(s.Sent), 2)), MaxLateness(p), num(s.MaxLatenessMS)))
+			s.Late, s.Sent, percentOf(s.Late, s.Sent), MaxLateness(p), num(s.MaxLatenessMS)))
 	} else {
 		why = append(why, lateStages(p, rep)...)
 	}
@@ -191,7 +191,7 @@ func lateStages(p *plan.Plan, rep *report.Report) []string {
 		}
 		if late >= minLateInStage && float64(late) > MaxLateShareInStage*float64(sent) {
 			why = append(why, fmt.Sprintf("generator saturated in stage %d: %d of %d requests (%s%%) sent more than max_lateness %v after their intended time, so the stage's planned load was not applied (a limit of the load generator, not a measure of the target)",
-				n+1, late, sent, num(roundTo(100*float64(late)/float64(sent), 2)), MaxLateness(p)))
+				n+1, late, sent, percentOf(late, sent), MaxLateness(p)))
 		}
 	}
 	return why
@@ -314,10 +314,10 @@ func withUnit(v float64, unit string) string {
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// roundTo rounds v to digits decimals.
-func roundTo(v float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(v*p) / p
+// percentOf is part / whole in percent, to two decimals, as the
+// verdict's reasons print it (whole > 0).
+func percentOf(part, whole int64) string {
+	return num(math.Round(1e4*float64(part)/float64(whole)) / 100)
 }
 
 func joinInts(xs []int) string {
